@@ -1,0 +1,1 @@
+"""Data files shipped with P-FES Studio (installed as the `pfes_resources` package)."""
