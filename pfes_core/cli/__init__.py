@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "pfes_core.cli.extract_cmds",
     "pfes_core.cli.synth_cmds",
     "pfes_core.cli.model_cmds",
+    "pfes_core.cli.eval_cmds",
 )
 
 
