@@ -1,0 +1,346 @@
+"""From per-frame intensity a_t and apex scores q_t to scored MaE/ME intervals (METHOD.md section 5).
+
+Pipeline of `propose`:
+
+1. Candidates: for every threshold in ``preset.thresholds`` the maximal runs of consecutive frames
+   with ``a > threshold``. The same run found at several thresholds is kept once (identical
+   score; duplicates would only suppress each other in soft-NMS).
+2. Per run and class: peak ``t* = argmax a`` (first maximum) inside the run; kept for class c when
+   ``q[t*, c] > preset.class_gate``; ``score = mean(a inside) - mean(a in flanks) +
+   apex_weight * q[t*, c]``. The flanks are ``max(1, round(flank_ratio * length))`` frames on each
+   side, clipped to the video; when both flanks fall outside the video the flank mean is 0.
+3. Gaussian soft-NMS per class: repeatedly take the best remaining candidate and multiply every
+   other remaining score by ``exp(-IoU^2 / sigma)``. Soft-NMS only lowers scores, so once the best
+   remaining score is below the class's score threshold nothing left can pass the score filter;
+   the loop stops there (same result, much faster on long videos).
+4. Keep MaE with length in ``mae_length`` and score >= ``score_threshold[0]``, ME likewise.
+5. Greedy NMS per class at IoU ``nms_iou`` (0.5), best score first, at most ``budget[c]``
+   intervals per video and class.
+
+IoU everywhere is on inclusive frame intervals: ``|A n B| / |A u B|`` counted in frames, so
+[0, 9] vs [5, 14] has 5 / 15 = 1/3.
+
+Frame-length limits are in frames at ``preset.ref_fps``. `scale_lengths` converts them for a video
+at another frame rate; callers apply it only when the effective frame rate differs from the
+preset's by more than `FPS_TOLERANCE` (the presets already cover the 25-30 fps working range the
+method targets, and rescaling the narrow ME range 9..15 by a few percent would only add rounding
+noise).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+import numpy as np
+
+from .errors import PfesError
+from .types import CLASSES, MAE, Interval
+
+#: Relative frame-rate difference above which length limits are rescaled (see module docstring).
+FPS_TOLERANCE = 0.15
+
+
+@dataclass(frozen=True)
+class SpottingPreset:
+    """Every constant of the proposal pipeline; one named preset per dataset style.
+
+    Tuples indexed by class follow `CLASSES` order: (MaE, ME). A budget entry of None means no cap.
+    ``budget_period_s``: when set, the budget applies per that many seconds of video (rounded up,
+    at least one period), so long videos are not starved; None means per video (the reference).
+    """
+
+    name: str = "default"
+    thresholds: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+    flank_ratio: float = 0.2
+    apex_weight: float = 0.2
+    class_gate: float = 0.5
+    soft_nms_sigma: float = 0.3
+    mae_length: tuple[int, int] = (15, 240)
+    me_length: tuple[int, int] = (9, 15)
+    score_threshold: tuple[float, float] = (0.3, 0.3)
+    budget: tuple[int | None, int | None] = (8, 8)
+    budget_period_s: float | None = None
+    nms_iou: float = 0.5
+    ref_fps: float = 30.0
+
+    def length_range(self, cls: str) -> tuple[int, int]:
+        return self.mae_length if cls == MAE else self.me_length
+
+    def to_dict(self) -> dict:
+        """JSON-able form (stored with predictions so a result says how it was made)."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        return out
+
+
+# The reference's three dataset settings, plus one for our synthetic demo and typical 25-30 fps
+# recordings. casme3: CAS(ME)^3 has about as many MaE per minute as CAS(ME)^2 but roughly twice the
+# ME rate, so the ME cap sits between CAS(ME)^2 (2) and SAMM-LV (8). "default": the demo has
+# minutes-long videos with several MaE and ME each; a per-minute budget keeps the cap meaningful for
+# both a 1-minute clip and a 10-minute recording, ME lengths are widened by 2 frames each way
+# because the model is trained on point labels only and its ME runs are often a little short or
+# long at 25 fps, and the score thresholds are those of the lower-intensity datasets (0.3/0.3).
+PRESETS: dict[str, SpottingPreset] = {
+    "casme2": SpottingPreset(name="casme2", score_threshold=(0.5, 0.5), budget=(8, 2), ref_fps=30.0),
+    "samm_lv": SpottingPreset(name="samm_lv", score_threshold=(0.4, 0.3), budget=(8, 8),
+                              ref_fps=200.0 / 7.0),
+    "casme3": SpottingPreset(name="casme3", score_threshold=(0.3, 0.3), budget=(8, 4), ref_fps=30.0),
+    "default": SpottingPreset(name="default", mae_length=(13, 240), me_length=(7, 17),
+                              score_threshold=(0.3, 0.3), budget=(6, 4), budget_period_s=60.0,
+                              ref_fps=27.5),
+}
+
+
+def _coerce(name: str, value, current):
+    """Convert a JSON value (lists, numbers) to the type of the preset field it overrides."""
+    if isinstance(current, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise PfesError(f"spotting setting {name!r} must be a list, got {value!r}")
+        if name == "budget":
+            return tuple(None if v is None else int(v) for v in value)
+        if name in ("mae_length", "me_length"):
+            return tuple(int(v) for v in value)
+        return tuple(float(v) for v in value)
+    if value is None:
+        return None
+    if isinstance(current, str):
+        return str(value)
+    return float(value)
+
+
+def preset_from_settings(name: str | None = None, overrides: dict | None = None) -> SpottingPreset:
+    """Named preset with fields replaced from project settings (``settings["spotting"]``).
+
+    Unknown preset names and unknown fields raise PfesError so a typo in the settings is visible.
+    """
+    name = name or "default"
+    if name not in PRESETS:
+        raise PfesError(f"unknown spotting preset {name!r} (choose from {', '.join(PRESETS)})")
+    preset = PRESETS[name]
+    if not overrides:
+        return preset
+    known = {f.name for f in fields(SpottingPreset)}
+    changes = {}
+    for key, value in overrides.items():
+        if key in ("preset",):
+            continue
+        if key not in known:
+            raise PfesError(f"unknown spotting setting {key!r}")
+        changes[key] = _coerce(key, value, getattr(preset, key))
+    out = replace(preset, **changes)
+    for lo, hi in (out.mae_length, out.me_length):
+        if not 1 <= lo <= hi:
+            raise PfesError(f"bad spotting length range {lo}..{hi}")
+    return out
+
+
+def scale_lengths(preset: SpottingPreset, fps: float, ref_fps: float | None = None) -> SpottingPreset:
+    """Preset whose frame-length limits are converted from ``ref_fps`` to ``fps`` frames.
+
+    Lower bounds round down and upper bounds round up (never reject what the preset would accept
+    at its own rate), with a floor of 1 frame.
+    """
+    ref = float(ref_fps if ref_fps is not None else preset.ref_fps)
+    if fps <= 0 or ref <= 0:
+        raise PfesError(f"bad frame rate {fps} for length scaling")
+    ratio = float(fps) / ref
+
+    def conv(rng: tuple[int, int]) -> tuple[int, int]:
+        lo = max(1, int(math.floor(rng[0] * ratio + 1e-9)))
+        hi = max(lo, int(math.ceil(rng[1] * ratio - 1e-9)))
+        return (lo, hi)
+
+    return replace(preset, mae_length=conv(preset.mae_length), me_length=conv(preset.me_length),
+                   ref_fps=float(fps))
+
+
+def preset_for_fps(preset: SpottingPreset, fps: float | None) -> SpottingPreset:
+    """Apply `scale_lengths` only when ``fps`` is off the preset's rate by more than FPS_TOLERANCE."""
+    if not fps or fps <= 0:
+        return preset
+    if abs(fps / preset.ref_fps - 1.0) <= FPS_TOLERANCE:
+        return preset
+    return scale_lengths(preset, fps)
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+def iou_1d(a_on, a_off, b_on, b_off):
+    """IoU of inclusive frame intervals; numpy-broadcasting. Lengths are ``off - on + 1``."""
+    inter = np.minimum(a_off, b_off) - np.maximum(a_on, b_on) + 1
+    inter = np.maximum(inter, 0)
+    union = (np.asarray(a_off) - a_on + 1) + (np.asarray(b_off) - b_on + 1) - inter
+    return inter / np.maximum(union, 1)
+
+
+def interval_iou(a: Interval, b: Interval) -> float:
+    """IoU of two Intervals (inclusive frames), ignoring class and video."""
+    return float(iou_1d(a.onset, a.offset, b.onset, b.offset))
+
+
+# ----------------------------------------------------------------------------- candidates
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of maximal True runs, ends inclusive."""
+    padded = np.concatenate(([False], mask, [False])).astype(np.int8)
+    d = np.diff(padded)
+    starts = np.flatnonzero(d == 1)
+    ends = np.flatnonzero(d == -1) - 1
+    return starts, ends
+
+
+def _candidates(a: np.ndarray, thresholds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique (start, end, peak) over all thresholds; peak = first argmax of a inside the run."""
+    starts_all, ends_all, peaks_all = [], [], []
+    for th in thresholds:
+        starts, ends = _runs(a > th)
+        if starts.size == 0:
+            continue
+        # Runs at one threshold are disjoint: segment-wise argmax via a stable lexsort.
+        lengths = ends - starts + 1
+        seg = np.repeat(np.arange(starts.size), lengths)
+        first = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        idx = np.arange(lengths.sum()) - np.repeat(first, lengths) + np.repeat(starts, lengths)
+        order = np.lexsort((idx, -a[idx], seg))  # by segment, then value desc, then frame asc
+        peaks = idx[order[first]]
+        starts_all.append(starts)
+        ends_all.append(ends)
+        peaks_all.append(peaks)
+    if not starts_all:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    s = np.concatenate(starts_all)
+    e = np.concatenate(ends_all)
+    p = np.concatenate(peaks_all)
+    key = s.astype(np.int64) * (a.size + 1) + e
+    _, keep = np.unique(key, return_index=True)
+    return s[keep], e[keep], p[keep]
+
+
+def _base_scores(a: np.ndarray, s: np.ndarray, e: np.ndarray, flank_ratio: float) -> np.ndarray:
+    """mean(a inside) - mean(a in the two flanks), via prefix sums."""
+    T = a.size
+    csum = np.concatenate(([0.0], np.cumsum(a, dtype=np.float64)))
+    length = e - s + 1
+    inside = (csum[e + 1] - csum[s]) / length
+    f = np.maximum(1, np.round(flank_ratio * length).astype(np.int64))
+    l_lo = np.maximum(s - f, 0)
+    r_hi = np.minimum(e + f, T - 1)
+    left_n = s - l_lo
+    right_n = r_hi - e
+    left_sum = csum[s] - csum[l_lo]
+    right_sum = csum[r_hi + 1] - csum[e + 1]
+    n = left_n + right_n
+    flank = np.where(n > 0, (left_sum + right_sum) / np.maximum(n, 1), 0.0)
+    return inside - flank
+
+
+def soft_nms(onsets: np.ndarray, offsets: np.ndarray, scores: np.ndarray, sigma: float,
+             stop_below: float = -np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian soft-NMS. Returns (indices in pick order, their final scores).
+
+    Candidates still unpicked when the best remaining score drops below ``stop_below`` are
+    dropped: they could only end lower.
+    """
+    remaining = np.arange(scores.size)
+    cur = scores.astype(np.float64).copy()
+    picked, final = [], []
+    while remaining.size:
+        j = int(np.argmax(cur))
+        best = cur[j]
+        if best < stop_below:
+            break
+        idx = remaining[j]
+        picked.append(idx)
+        final.append(best)
+        remaining = np.delete(remaining, j)
+        cur = np.delete(cur, j)
+        if remaining.size:
+            ov = iou_1d(onsets[idx], offsets[idx], onsets[remaining], offsets[remaining])
+            hit = ov > 0
+            if hit.any():
+                cur[hit] *= np.exp(-(ov[hit] ** 2) / sigma)
+    return np.asarray(picked, dtype=np.int64), np.asarray(final, dtype=np.float64)
+
+
+def greedy_nms(onsets: np.ndarray, offsets: np.ndarray, scores: np.ndarray, iou: float,
+               budget: int | None) -> np.ndarray:
+    """Indices kept by hard NMS (best score first, drop IoU >= iou with a kept one), capped."""
+    order = np.argsort(-scores, kind="stable")
+    kept: list[int] = []
+    for i in order:
+        if budget is not None and len(kept) >= budget:
+            break
+        if kept:
+            ov = iou_1d(onsets[i], offsets[i], onsets[kept], offsets[kept])
+            if np.any(ov >= iou):
+                continue
+        kept.append(int(i))
+    return np.asarray(kept, dtype=np.int64)
+
+
+def _effective_budget(base: int | None, preset: SpottingPreset, n_frames: int,
+                      fps: float | None) -> int | None:
+    if base is None or preset.budget_period_s is None or not fps:
+        return base
+    periods = max(1, math.ceil(n_frames / (fps * preset.budget_period_s) - 1e-9))
+    return int(base) * periods
+
+
+def propose(intensity, apex, preset: SpottingPreset | None = None, video: str = "",
+            fps: float | None = None) -> list[Interval]:
+    """Scored intervals for one video, sorted by onset. See the module docstring for each step.
+
+    ``intensity``: (T,) a_t in [0, 1]; ``apex``: (T, 2) q_t for (MaE, ME). ``fps`` is only used
+    for a per-period budget (``preset.budget_period_s``); length limits are taken as given (apply
+    `preset_for_fps` first if the video's rate differs from the preset's).
+    """
+    preset = preset or PRESETS["default"]
+    a = np.asarray(intensity, dtype=np.float64).reshape(-1)
+    q = np.asarray(apex, dtype=np.float64)
+    if q.ndim != 2 or q.shape != (a.size, 2):
+        raise PfesError(f"apex scores must be (T, 2) with T={a.size}, got {q.shape}")
+    if a.size == 0:
+        return []
+    a = np.nan_to_num(a, nan=0.0)
+    q = np.nan_to_num(q, nan=0.0)
+    s, e, p = _candidates(a, preset.thresholds)
+    if s.size == 0:
+        return []
+    base = _base_scores(a, s, e, preset.flank_ratio)
+    length = e - s + 1
+    out: list[Interval] = []
+    for c, cls in enumerate(CLASSES):
+        qc = q[p, c]
+        gate = qc > preset.class_gate
+        if not gate.any():
+            continue
+        cs, ce, cp = s[gate], e[gate], p[gate]
+        score = base[gate] + preset.apex_weight * qc[gate]
+        thr = preset.score_threshold[c]
+        order, final = soft_nms(cs, ce, score, preset.soft_nms_sigma, stop_below=thr)
+        if order.size == 0:
+            continue
+        lo, hi = preset.length_range(cls)
+        ln = length[gate][order]
+        ok = (ln >= lo) & (ln <= hi) & (final >= thr)
+        order, final = order[ok], final[ok]
+        if order.size == 0:
+            continue
+        budget = _effective_budget(preset.budget[c], preset, a.size, fps)
+        keep = greedy_nms(cs[order], ce[order], final, preset.nms_iou, budget)
+        for k in keep:
+            i = order[k]
+            out.append(Interval(video=video, cls=cls, onset=int(cs[i]), apex=int(cp[i]),
+                                offset=int(ce[i]), score=float(final[k])))
+    out.sort(key=lambda iv: (iv.onset, iv.offset, iv.cls))
+    return out
+
+
+__all__ = ["SpottingPreset", "PRESETS", "FPS_TOLERANCE", "preset_from_settings", "scale_lengths",
+           "preset_for_fps", "propose", "iou_1d", "interval_iou", "soft_nms", "greedy_nms"]

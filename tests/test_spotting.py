@@ -1,0 +1,218 @@
+"""Proposal pipeline on hand-made intensity/apex curves."""
+
+import time
+
+import numpy as np
+import pytest
+
+from pfes_core.errors import PfesError
+from pfes_core.spotting import (PRESETS, SpottingPreset, greedy_nms, iou_1d, preset_for_fps,
+                                preset_from_settings, propose, scale_lengths, soft_nms)
+
+
+def bump(T, centre, half, height=0.9, base=0.02):
+    """Flat-topped bump: a > base+... on [centre-half, centre+half] with 2-frame ramps."""
+    a = np.full(T, base)
+    a[centre - half:centre + half + 1] = height
+    a[centre] = height + 0.05
+    return a
+
+
+def apex_for(T, cls_idx, value=0.9):
+    q = np.zeros((T, 2))
+    q[:, cls_idx] = value
+    return q
+
+
+def test_clean_bump_one_interval_right_class_and_bounds():
+    T = 300
+    a = bump(T, 150, 15)  # frames 135..165, 31 long
+    out = propose(a, apex_for(T, 0), PRESETS["casme2"], video="v1")
+    assert len(out) == 1
+    iv = out[0]
+    assert (iv.video, iv.cls, iv.onset, iv.apex, iv.offset) == ("v1", "MaE", 135, 150, 165)
+    # inside mean ~0.9016, flanks of round(0.2*31)=6 at 0.02, + 0.2*0.9
+    inside = (0.9 * 30 + 0.95) / 31
+    assert iv.score == pytest.approx(inside - 0.02 + 0.18)
+
+
+def test_me_bump_classified_me():
+    T = 200
+    a = bump(T, 80, 5)  # 11 frames
+    out = propose(a, apex_for(T, 1), PRESETS["casme2"])
+    assert [(iv.cls, iv.onset, iv.offset) for iv in out] == [("ME", 75, 85)]
+
+
+def test_class_gate_uses_peak_frame():
+    T = 200
+    a = bump(T, 80, 5)
+    q = np.zeros((T, 2))
+    q[80, 1] = 0.4  # below the 0.5 gate at the peak; high elsewhere does not count
+    q[75:80, 1] = 0.99
+    assert propose(a, q, PRESETS["casme2"]) == []
+    q[80, 1] = 0.51
+    assert len(propose(a, q, PRESETS["casme2"])) == 1
+
+
+def test_two_bumps_two_intervals_sorted():
+    T = 400
+    a = np.maximum(bump(T, 100, 15), bump(T, 300, 20))
+    out = propose(a, apex_for(T, 0), PRESETS["casme2"])
+    assert [(iv.onset, iv.offset) for iv in out] == [(85, 115), (280, 320)]
+
+
+def test_flat_curve_yields_nothing():
+    T = 500
+    for level in (0.0, 0.1, 0.55, 0.95):
+        assert propose(np.full(T, level), apex_for(T, 0), PRESETS["samm_lv"]) == []
+
+
+def test_length_limits_filter():
+    T = 400
+    a = bump(T, 100, 3)  # 7 frames: too short for ME (9..15) and MaE
+    assert propose(a, np.full((T, 2), 0.9), PRESETS["casme2"]) == []
+    a = bump(T, 200, 150)  # 301 frames: longer than 240
+    assert propose(a, apex_for(T, 0), PRESETS["casme2"]) == []
+
+
+def test_score_threshold_filter():
+    T = 300
+    a = bump(T, 150, 15, height=0.45, base=0.1)  # inside-flank ~0.35 + 0.18 = 0.53
+    assert len(propose(a, apex_for(T, 0), PRESETS["casme2"])) == 1
+    strict = preset_from_settings("casme2", {"score_threshold": [0.6, 0.6]})
+    assert propose(a, apex_for(T, 0), strict) == []
+
+
+def test_budget_respected_best_kept():
+    T = 2000
+    a = np.full(T, 0.02)
+    heights = [0.5, 0.9, 0.6, 0.8, 0.7]
+    for k, h in enumerate(heights):
+        a[100 + 300 * k:100 + 300 * k + 12] = h  # 12-frame ME bumps
+    preset = PRESETS["casme2"]  # ME budget 2
+    out = propose(a, apex_for(T, 1), preset)
+    assert len(out) == 2
+    assert sorted(iv.onset for iv in out) == [400, 1000]  # heights 0.9 and 0.8
+    loose = preset_from_settings("casme2", {"budget": [8, None]})
+    assert len(propose(a, apex_for(T, 1), loose)) == 5
+
+
+def test_budget_per_period_scales_with_video_length():
+    preset = preset_from_settings("default", {"budget": [1, 1], "budget_period_s": 10})
+    T = 30 * 40  # 40 s at 30 fps -> 4 periods
+    a = np.full(T, 0.02)
+    for k in range(6):
+        a[50 + 200 * k:50 + 200 * k + 30] = 0.9
+    assert len(propose(a, apex_for(T, 0), preset, fps=30)) == 4
+    assert len(propose(a, apex_for(T, 0), preset)) == 1  # no fps: per video
+
+
+def test_soft_nms_decays_overlapping_scores():
+    on = np.array([0, 2, 100])
+    off = np.array([19, 21, 119])
+    sc = np.array([0.9, 0.8, 0.5])
+    order, final = soft_nms(on, off, sc, sigma=0.3)
+    assert list(order) == [0, 2, 1]
+    ov = iou_1d(0, 19, 2, 21)
+    assert final[2] == pytest.approx(0.8 * np.exp(-ov ** 2 / 0.3))
+    assert final[1] == pytest.approx(0.5)  # disjoint: untouched
+    order2, _ = soft_nms(on, off, sc, sigma=0.3, stop_below=0.6)
+    assert list(order2) == [0]
+
+
+def test_soft_nms_early_stop_keeps_result():
+    rng = np.random.default_rng(1)
+    on = rng.integers(0, 500, 200)
+    off = on + rng.integers(5, 60, 200)
+    sc = rng.random(200)
+    full_o, full_f = soft_nms(on, off, sc, 0.3)
+    cut_o, cut_f = soft_nms(on, off, sc, 0.3, stop_below=0.4)
+    keep = full_f >= 0.4
+    assert list(cut_o) == list(full_o[keep])
+    np.testing.assert_allclose(cut_f, full_f[keep])
+
+
+def test_greedy_nms_iou_and_budget():
+    on = np.array([0, 5, 10, 200])
+    off = np.array([19, 24, 29, 219])
+    sc = np.array([0.9, 0.8, 0.7, 0.6])
+    # [0,19] vs [10,29]: 10/30 < 0.5 kept; [5,24]: 15/25 suppressed
+    assert list(greedy_nms(on, off, sc, 0.5, None)) == [0, 2, 3]
+    assert list(greedy_nms(on, off, sc, 0.5, 2)) == [0, 2]
+
+
+def test_inclusive_iou():
+    assert iou_1d(0, 9, 5, 14) == pytest.approx(5 / 15)
+    assert iou_1d(0, 9, 0, 19) == 0.5
+    assert iou_1d(0, 0, 0, 0) == 1.0
+    assert iou_1d(0, 9, 10, 19) == 0.0
+
+
+def test_overlapping_runs_across_thresholds_suppressed():
+    # Nested plateau: thresholds give runs [80,120] and [95,105]; both MaE-length? inner is 11.
+    T = 300
+    a = np.full(T, 0.02)
+    a[80:121] = 0.5
+    a[90:111] = 0.9
+    out = propose(a, apex_for(T, 0), preset_from_settings("casme2", {"score_threshold": [0.2, 0.2]}))
+    spans = [(iv.onset, iv.offset) for iv in out]
+    assert (90, 110) in spans or (80, 120) in spans
+    for x in out:
+        for y in out:
+            if x is not y:
+                assert iou_1d(x.onset, x.offset, y.onset, y.offset) < 0.5
+
+
+def test_long_video_fast():
+    rng = np.random.default_rng(0)
+    T = 18000
+    a = rng.random(T) * 0.3
+    for c in rng.integers(0, T - 60, 120):
+        a[c:c + rng.integers(8, 50)] += 0.6
+    a = np.clip(np.convolve(a, np.ones(3) / 3, "same"), 0, 1)
+    q = rng.random((T, 2))
+    t0 = time.perf_counter()
+    out = propose(a, q, PRESETS["samm_lv"], video="long")
+    assert time.perf_counter() - t0 < 1.0
+    assert 0 < len(out) <= 16
+    # worst case: every candidate survives the score filter
+    t0 = time.perf_counter()
+    propose(a, np.full((T, 2), 0.9), preset_from_settings("default", {"score_threshold": [-5, -5]}))
+    assert time.perf_counter() - t0 < 3.0
+
+
+def test_shape_checks_and_empty():
+    assert propose(np.zeros(0), np.zeros((0, 2))) == []
+    with pytest.raises(PfesError):
+        propose(np.zeros(10), np.zeros((10, 3)))
+
+
+def test_preset_overrides_and_errors():
+    p = preset_from_settings("samm_lv", {"score_threshold": [0.5, 0.25], "me_length": [5, 16],
+                                         "budget": [None, 3]})
+    assert p.score_threshold == (0.5, 0.25) and p.me_length == (5, 16) and p.budget == (None, 3)
+    assert p.soft_nms_sigma == 0.3 and p.thresholds[0] == 0.2 and p.thresholds[-1] == 0.8
+    assert len(p.thresholds) == 7
+    with pytest.raises(PfesError):
+        preset_from_settings("nope")
+    with pytest.raises(PfesError):
+        preset_from_settings("casme2", {"scoer_threshold": [0.1, 0.1]})
+    with pytest.raises(PfesError):
+        preset_from_settings("casme2", {"me_length": [10, 5]})
+    assert PRESETS["casme2"].budget == (8, 2) and PRESETS["samm_lv"].budget == (8, 8)
+    assert PRESETS["casme2"].score_threshold == (0.5, 0.5)
+    assert PRESETS["samm_lv"].score_threshold == (0.4, 0.3)
+    assert PRESETS["casme3"].score_threshold == (0.3, 0.3)
+    d = p.to_dict()
+    assert d["budget"] == [None, 3] and d["name"] == "samm_lv"
+
+
+def test_scale_lengths():
+    p = SpottingPreset(mae_length=(15, 240), me_length=(9, 15), ref_fps=30.0)
+    s = scale_lengths(p, 60.0)
+    assert s.mae_length == (30, 480) and s.me_length == (18, 30) and s.ref_fps == 60.0
+    s = scale_lengths(p, 25.0)
+    assert s.me_length == (7, 13)  # floor 7.5, ceil 12.5
+    assert preset_for_fps(p, 28.0) is p  # within tolerance
+    assert preset_for_fps(p, 60.0).me_length == (18, 30)
+    assert preset_for_fps(p, None) is p
