@@ -1,0 +1,137 @@
+"""The frame view: the current video frame, with optional landmark/ROI and motion overlays.
+
+The motion overlay is |frame - reference| x gain drawn in a heat colour map *added* on top of the
+frame (black adds nothing), so a micro-expression a few pixels wide shows up as a bright patch
+while the face stays visible. The reference is either a fixed frame the user picks (Shift+D) or
+the frame N back; which frames to fetch is decided by the main window (``reference_for``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from . import CLASS_COLORS
+
+# Which of the 68 landmarks outline each region, for drawing ROI boxes when the features
+# file does not carry its own ROI geometry: brows, eyes, nose, mouth corners, chin.
+_ROI_GROUPS = (
+    ("L brow", range(17, 22)), ("R brow", range(22, 27)),
+    ("L eye", range(36, 42)), ("R eye", range(42, 48)),
+    ("nose", range(27, 36)), ("mouth", range(48, 68)),
+)
+
+
+class FrameView(QWidget):
+    """Shows RGB frames (H, W, 3) uint8; overlays are switched on and off by the main window."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.view = pg.GraphicsLayoutWidget()
+        self.vb = self.view.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.vb.setMouseEnabled(x=True, y=True)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.vb.addItem(self.image)
+        self.diff_image = pg.ImageItem(axisOrder="row-major")
+        self.diff_image.setCompositionMode(QPainter.CompositionMode.CompositionMode_Plus)
+        self.diff_image.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256))
+        self.diff_image.setZValue(5)
+        self.diff_image.setVisible(False)
+        self.vb.addItem(self.diff_image)
+        self.landmarks = pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(80, 255, 120, 220))
+        self.landmarks.setZValue(10)
+        self.vb.addItem(self.landmarks)
+        self.rois = pg.PlotDataItem(connect="pairs", pen=pg.mkPen(CLASS_COLORS["ME"], width=1))
+        self.rois.setZValue(9)
+        self.vb.addItem(self.rois)
+        self.caption = QLabel("No video")
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caption.setStyleSheet("color: #bbbbbb; background: #1e1e1e; padding: 2px;")
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.caption)
+
+        self.frame_index: int | None = None
+        self.current: np.ndarray | None = None
+        self.show_landmarks = False
+        self.show_difference = False
+        self.diff_gain = 8.0
+        self._features = None
+        self._size: tuple[int, int] | None = None
+
+    # -- content ------------------------------------------------------------------------------
+    def clear(self, message: str = "No video") -> None:
+        self.frame_index = None
+        self.current = None
+        self._size = None
+        self.image.clear()
+        self.diff_image.clear()
+        self.landmarks.setData([], [])
+        self.rois.setData([], [])
+        self.caption.setText(message)
+
+    def set_features(self, features) -> None:
+        """Features of the video (landmarks (T, 68, 2)) or None; redraws the overlay."""
+        self._features = features
+        self._draw_landmarks()
+
+    def show_frame(self, frame: int, rgb: np.ndarray, reference: np.ndarray | None = None,
+                   caption: str | None = None) -> None:
+        """Display a frame; with the difference overlay on, ``reference`` is the frame to subtract."""
+        self.frame_index = int(frame)
+        self.current = rgb
+        size = (rgb.shape[1], rgb.shape[0])
+        self.image.setImage(rgb, autoLevels=False, levels=(0, 255))
+        if size != self._size:
+            self._size = size
+            self.vb.autoRange(padding=0.0)
+        self._draw_difference(reference)
+        self._draw_landmarks()
+        if caption is not None:
+            self.caption.setText(caption)
+
+    def _draw_difference(self, reference: np.ndarray | None) -> None:
+        if not self.show_difference or reference is None or self.current is None \
+                or reference.shape != self.current.shape:
+            self.diff_image.setVisible(False)
+            return
+        diff = np.abs(self.current.astype(np.int16) - reference.astype(np.int16)).max(axis=2)
+        amplified = np.clip(diff.astype(np.float32) * self.diff_gain, 0, 255).astype(np.uint8)
+        self.diff_image.setImage(amplified, autoLevels=False, levels=(0, 255))
+        self.diff_image.setVisible(True)
+
+    def _draw_landmarks(self) -> None:
+        feats = self._features
+        frame = self.frame_index
+        if not self.show_landmarks or feats is None or frame is None:
+            self.landmarks.setData([], [])
+            self.rois.setData([], [])
+            return
+        lms = getattr(feats, "landmarks", None)
+        found = getattr(feats, "face_found", None)
+        if lms is None or frame >= len(lms) or (found is not None and not bool(found[frame])):
+            self.landmarks.setData([], [])
+            self.rois.setData([], [])
+            return
+        pts = np.asarray(lms[frame], dtype=float)
+        self.landmarks.setData(x=pts[:, 0], y=pts[:, 1])
+        xs, ys = [], []
+        if pts.shape[0] >= 68:
+            for _name, idx in _ROI_GROUPS:
+                group = pts[list(idx)]
+                x0, y0 = group.min(axis=0) - 4
+                x1, y1 = group.max(axis=0) + 4
+                for (ax, ay), (bx, by) in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)),
+                                           ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))):
+                    xs += [ax, bx]
+                    ys += [ay, by]
+        self.rois.setData(x=np.array(xs), y=np.array(ys))
+
+    def grab_rgb(self) -> np.ndarray | None:
+        """The frame currently shown (tests and benchmarks check what is on screen)."""
+        return self.current

@@ -1,0 +1,160 @@
+"""One declarative table of every keyboard shortcut in the app, conflict-checked.
+
+Why a table: the menus, the QActions, the cheat sheet (Help -> Keyboard shortcuts) and the tests
+all read the same rows, so a key can never be bound twice or go undocumented. Other modules add
+their rows with ``register(...)`` at import time (e.g. the review panel's accept/reject keys);
+a clash raises ``ShortcutConflict`` immediately instead of silently shadowing an action.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtGui import QKeySequence
+
+
+class ShortcutConflict(ValueError):
+    """Two actions claim the same key, or one action id is registered twice."""
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    """One row: a stable action id, its default key (Qt portable text), what it does, its group."""
+
+    action_id: str
+    key: str
+    description: str
+    group: str
+
+
+# The built-in table. Keys are Qt portable key strings ("Shift+Right", "Ctrl+G", "]").
+_DEFAULTS: tuple[tuple[str, str, str, str], ...] = (
+    # File
+    ("file.new", "Ctrl+N", "New project", "File"),
+    ("file.open", "Ctrl+O", "Open project", "File"),
+    ("file.add_videos", "Ctrl+Shift+A", "Add videos to the project", "File"),
+    ("file.import_labels", "Ctrl+I", "Import point labels (CSV/JSON)", "File"),
+    ("file.import_reference", "Ctrl+Shift+I", "Import reference intervals (CSV)", "File"),
+    ("file.save", "Ctrl+S", "Save the project now", "File"),
+    ("file.export", "Ctrl+E", "Export spotted intervals", "File"),
+    ("file.quit", "Ctrl+Q", "Quit", "File"),
+    # Edit
+    ("edit.undo", "Ctrl+Z", "Undo the last label edit", "Edit"),
+    ("edit.redo", "Ctrl+Shift+Z", "Redo", "Edit"),
+    # Labels
+    ("label.add_mae", "M", "Add a macro-expression (MaE) label at the playhead", "Labels"),
+    ("label.add_me", "E", "Add a micro-expression (ME) label at the playhead", "Labels"),
+    ("label.delete", "Delete", "Delete the label at the playhead", "Labels"),
+    ("label.retype", "T", "Switch the class (MaE <-> ME) of the label at the playhead", "Labels"),
+    ("label.next", "]", "Jump to the next label", "Labels"),
+    ("label.prev", "[", "Jump to the previous label", "Labels"),
+    # Navigation
+    ("nav.next_frame", "Right", "Next frame (hold to accelerate)", "Navigation"),
+    ("nav.prev_frame", "Left", "Previous frame (hold to accelerate)", "Navigation"),
+    ("nav.next_frame_10", "Shift+Right", "10 frames forward", "Navigation"),
+    ("nav.prev_frame_10", "Shift+Left", "10 frames back", "Navigation"),
+    ("nav.first_frame", "Home", "First frame", "Navigation"),
+    ("nav.last_frame", "End", "Last frame", "Navigation"),
+    ("nav.goto", "Ctrl+G", "Go to frame...", "Navigation"),
+    ("nav.next_video", "PgDown", "Next video", "Navigation"),
+    ("nav.prev_video", "PgUp", "Previous video", "Navigation"),
+    ("nav.next_proposal", ".", "Jump to the next proposal", "Navigation"),
+    ("nav.prev_proposal", ",", "Jump to the previous proposal", "Navigation"),
+    ("nav.next_unreviewed", "U", "Jump to the next unreviewed proposal", "Navigation"),
+    # Playback
+    ("play.toggle", "Space", "Play / pause", "Playback"),
+    ("play.faster", "Ctrl+Up", "Faster playback", "Playback"),
+    ("play.slower", "Ctrl+Down", "Slower playback", "Playback"),
+    ("play.loop", "L", "Loop around the label or proposal at the playhead (again: stop)", "Playback"),
+    # View
+    ("view.landmarks", "O", "Show / hide landmarks and ROIs", "View"),
+    ("view.difference", "D", "Show / hide the amplified difference to the reference frame", "View"),
+    ("view.set_reference", "Shift+D", "Use the current frame as the difference reference", "View"),
+    ("view.zoom_in", "=", "Zoom the timeline in", "View"),
+    ("view.zoom_out", "-", "Zoom the timeline out", "View"),
+    ("view.zoom_fit", "Z", "Show the whole video in the timeline", "View"),
+    # Help
+    ("help.shortcuts", "F1", "Keyboard shortcuts (this sheet)", "Help"),
+)
+
+
+def normalize_key(key: str) -> str:
+    """Canonical portable text for a key string, so 'shift+right' and 'Shift+Right' collide."""
+    seq = QKeySequence(key)
+    text = seq.toString(QKeySequence.SequenceFormat.PortableText)
+    if not text:
+        raise ValueError(f"not a valid key sequence: {key!r}")
+    return text
+
+
+_TABLE: dict[str, Shortcut] = {}
+_BY_KEY: dict[str, str] = {}
+
+
+def register(action_id: str, key: str, description: str, group: str = "Other") -> Shortcut:
+    """Add one row to the registry; raise ShortcutConflict on a duplicate id or key.
+
+    ``key`` may be empty for an action without a default shortcut (listed, not bound).
+    """
+    if action_id in _TABLE:
+        raise ShortcutConflict(f"action {action_id!r} is registered twice")
+    norm = normalize_key(key) if key else ""
+    if norm and norm in _BY_KEY:
+        raise ShortcutConflict(
+            f"key {norm!r} of {action_id!r} is already bound to {_BY_KEY[norm]!r}")
+    row = Shortcut(action_id, norm, description, group)
+    _TABLE[action_id] = row
+    if norm:
+        _BY_KEY[norm] = action_id
+    return row
+
+
+def get(action_id: str) -> Shortcut:
+    """The registry row of an action (KeyError when unknown)."""
+    return _TABLE[action_id]
+
+
+def all_shortcuts() -> list[Shortcut]:
+    """Every row, in registration order (the cheat sheet's order)."""
+    return list(_TABLE.values())
+
+
+def find_conflicts(rows) -> list[tuple[str, str, str]]:
+    """(key, first id, second id) for every key bound twice in ``rows``; empty when clean."""
+    seen: dict[str, str] = {}
+    out = []
+    for row in rows:
+        if not row.key:
+            continue
+        norm = normalize_key(row.key)
+        if norm in seen:
+            out.append((norm, seen[norm], row.action_id))
+        else:
+            seen[norm] = row.action_id
+    return out
+
+
+def cheat_sheet_html() -> str:
+    """The Help -> Keyboard shortcuts text, generated from the table (grouped, in order)."""
+    groups: dict[str, list[Shortcut]] = {}
+    for row in _TABLE.values():
+        groups.setdefault(row.group, []).append(row)
+    parts = ["<table cellspacing='0' cellpadding='3'>"]
+    for group, rows in groups.items():
+        parts.append(f"<tr><td colspan='2'><br><b>{group}</b></td></tr>")
+        for row in rows:
+            native = (QKeySequence(row.key).toString(QKeySequence.SequenceFormat.NativeText)
+                      if row.key else "(none)")
+            parts.append(f"<tr><td><code>{_escape(native)}</code>&nbsp;&nbsp;</td>"
+                         f"<td>{_escape(row.description)}</td></tr>")
+    parts.append("</table>")
+    return "".join(parts)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+for _row in _DEFAULTS:
+    register(*_row)
+del _row

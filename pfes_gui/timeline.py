@@ -1,0 +1,485 @@
+"""The timeline: an overview strip of the whole video over a zoomable detail view with lanes.
+
+Detail view lanes, bottom to top (y in data units, so one ViewBox zooms every lane together):
+  0..1        predicted intensity curve and the MaE/ME apex scores
+  proposals   predicted intervals as class-coloured spans with their score (review status shown)
+  reference   ground-truth intervals when the project has them
+  labels      the annotator's point labels, one row per class (MaE top, ME below)
+A red playhead spans all lanes. Clicking moves the playhead; double-clicking a label row adds a
+label of that row's class; dragging a marker moves the label; right-click on a marker asks for
+the label menu. Curves use peak downsampling and clipToView, spans are drawn only where visible,
+so a 100,000-frame video pans and zooms smoothly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QPen
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from . import INTENSITY_COLOR, PLAYHEAD_COLOR, REFERENCE_COLOR, class_color
+
+# Lane geometry in detail-view data units.
+PROPOSAL_ROWS = {"ME": (1.08, 1.22), "MaE": (1.24, 1.38)}
+REFERENCE_ROWS = {"ME": (1.46, 1.54), "MaE": (1.57, 1.65)}
+LABEL_ROWS = {"ME": 1.78, "MaE": 1.94}
+LABEL_HALF_HEIGHT = 0.075
+Y_RANGE = (-0.06, 2.04)
+DEFAULT_SPAN = 300          # frames shown in the detail view after opening a video
+HIT_PIXELS = 7              # how close (in screen pixels) a click must be to grab a marker
+
+STATUS_ALPHA = {None: 140, "accepted": 220, "adjusted": 220, "rejected": 45}
+
+
+class SpanItem(pg.GraphicsObject):
+    """Many [onset, offset] rectangles in one item, painted only where visible (with text)."""
+
+    def __init__(self, hollow: bool = False):
+        super().__init__()
+        self.hollow = hollow
+        self.onset = np.zeros(0)
+        self.offset = np.zeros(0)
+        self.y0 = np.zeros(0)
+        self.y1 = np.zeros(0)
+        self.colors: list[QColor] = []
+        self.texts: list[str] = []
+        self.styles: list[str | None] = []
+        self._bounds = QRectF()
+
+    def set_spans(self, onset, offset, y0, y1, colors, texts=None, styles=None) -> None:
+        self.prepareGeometryChange()
+        self.onset = np.asarray(onset, float)
+        self.offset = np.asarray(offset, float)
+        self.y0 = np.asarray(y0, float)
+        self.y1 = np.asarray(y1, float)
+        self.colors = list(colors)
+        self.texts = list(texts) if texts is not None else [""] * len(self.onset)
+        self.styles = list(styles) if styles is not None else [None] * len(self.onset)
+        if len(self.onset):
+            lo, hi = self.onset.min() - 0.5, self.offset.max() + 0.5
+            self._bounds = QRectF(lo, self.y0.min(), hi - lo, self.y1.max() - self.y0.min())
+        else:
+            self._bounds = QRectF()
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def paint(self, painter, *_args) -> None:
+        if not len(self.onset):
+            return
+        vb = self.getViewBox()
+        if vb is None:
+            return
+        (xlo, xhi), _ = vb.viewRange()
+        visible = np.nonzero((self.offset + 0.5 >= xlo) & (self.onset - 0.5 <= xhi))[0]
+        if not len(visible):
+            return
+        tr = painter.transform()
+        painter.save()
+        painter.resetTransform()  # draw in device pixels: crisp borders, readable text
+        font = QFont()
+        font.setPointSize(8)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        for i in visible:
+            rect = tr.mapRect(QRectF(self.onset[i] - 0.5, self.y0[i],
+                                     self.offset[i] - self.onset[i] + 1.0, self.y1[i] - self.y0[i]))
+            rect = rect.normalized()
+            if rect.width() < 1.0:
+                rect.setWidth(1.0)
+            color = QColor(self.colors[i])
+            style = self.styles[i]
+            if self.hollow:
+                fill = QColor(color)
+                fill.setAlpha(60)
+                painter.setBrush(QBrush(fill))
+                painter.setPen(QPen(color, 1.2))
+            else:
+                fill = QColor(color)
+                fill.setAlpha(STATUS_ALPHA.get(style, 140))
+                painter.setBrush(QBrush(fill))
+                if style in ("accepted", "adjusted"):
+                    painter.setPen(QPen(QColor("#ffffff"), 1.4))
+                elif style == "rejected":
+                    painter.setPen(QPen(color, 1.0, Qt.PenStyle.DashLine))
+                else:
+                    painter.setPen(Qt.PenStyle.NoPen)
+            painter.drawRect(rect)
+            text = self.texts[i]
+            if text and rect.width() > metrics.horizontalAdvance(text) + 4:
+                painter.setPen(QPen(QColor("#ffffff") if style != "rejected" else QColor("#999999")))
+                painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
+
+
+class LaneViewBox(pg.ViewBox):
+    """ViewBox that routes clicks, double-clicks, marker drags and right-clicks to the Timeline."""
+
+    def __init__(self, timeline: "Timeline"):
+        super().__init__(enableMenu=False)
+        self._timeline = timeline
+        self._dragged = None
+
+    def mouseClickEvent(self, ev) -> None:
+        pos = self.mapSceneToView(ev.scenePos())
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            if ev.double():
+                self._timeline._double_clicked(pos.x(), pos.y())
+            else:
+                self._timeline._clicked(pos.x())
+        elif ev.button() == Qt.MouseButton.RightButton:
+            label = self._timeline.label_at(pos.x(), pos.y())
+            ev.accept()
+            if label is not None:
+                screen = ev.screenPos()
+                self._timeline.label_menu_requested.emit(
+                    label, QPoint(int(screen.x()), int(screen.y())))
+        else:
+            super().mouseClickEvent(ev)
+
+    def mouseDragEvent(self, ev, axis=None) -> None:
+        if ev.button() == Qt.MouseButton.LeftButton:
+            if ev.isStart():
+                start = self.mapSceneToView(ev.buttonDownScenePos())
+                self._dragged = self._timeline.label_at(start.x(), start.y())
+            if self._dragged is not None:
+                ev.accept()
+                pos = self.mapSceneToView(ev.scenePos())
+                self._timeline._drag_label(self._dragged, pos.x(), ev.isFinish())
+                if ev.isFinish():
+                    self._dragged = None
+                return
+        super().mouseDragEvent(ev, axis)
+
+
+class Timeline(QWidget):
+    """Overview + detail timeline of one video. Frame indices are reader frames (after step)."""
+
+    frame_clicked = Signal(int)                 # the user clicked or scrubbed to a frame
+    add_label_requested = Signal(int, str)      # frame, class (double-click on a label row)
+    label_moved = Signal(object, int)           # PointLabel, new frame (drag finished)
+    label_menu_requested = Signal(object, QPoint)   # PointLabel, global position for the menu
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.n_frames = 0
+        self.fps = 30.0
+        self.labels: list = []
+        self.proposals: list = []
+        self.proposal_status: list[str | None] = []
+        self.reference: list = []
+        self.intensity: np.ndarray | None = None
+        self.apex: np.ndarray | None = None
+        self.playhead = 0
+        self._syncing = False
+        self._label_frames = {cls: np.zeros(0) for cls in LABEL_ROWS}
+        self._label_objs: dict[str, list] = {cls: [] for cls in LABEL_ROWS}
+        self._build()
+
+    # -- construction -----------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+
+        self.overview = pg.PlotWidget()
+        self.overview.setFixedHeight(64)
+        self.overview.setMouseEnabled(x=False, y=False)
+        self.overview.setMenuEnabled(False)
+        self.overview.hideButtons()
+        self.overview.getPlotItem().hideAxis("left")
+        self.overview.getPlotItem().getAxis("bottom").setStyle(tickLength=-4)
+        self.overview.setYRange(-0.05, 1.4, padding=0)
+        self._ov_curve = pg.PlotDataItem(pen=pg.mkPen(INTENSITY_COLOR, width=1))
+        self._ov_curve.setDownsampling(auto=True, method="peak")
+        self.overview.addItem(self._ov_curve)
+        self._ov_marks = {cls: pg.ScatterPlotItem(size=10, symbol="|", pxMode=True,
+                                                  pen=pg.mkPen(class_color(cls), width=2))
+                          for cls in LABEL_ROWS}
+        for item in self._ov_marks.values():
+            self.overview.addItem(item)
+        self._ov_region = pg.LinearRegionItem(brush=pg.mkBrush(255, 255, 255, 40),
+                                              pen=pg.mkPen("#cccccc"))
+        self._ov_region.setZValue(10)
+        self.overview.addItem(self._ov_region)
+        self._ov_playhead = pg.InfiniteLine(angle=90, movable=False,
+                                            pen=pg.mkPen(PLAYHEAD_COLOR, width=1))
+        self.overview.addItem(self._ov_playhead)
+        self._ov_region.sigRegionChanged.connect(self._overview_region_changed)
+        self.overview.scene().sigMouseClicked.connect(self._overview_clicked)
+
+        self.vb = LaneViewBox(self)
+        self.detail = pg.PlotWidget(viewBox=self.vb)
+        self.detail.setMouseEnabled(x=True, y=False)
+        self.detail.hideButtons()
+        self.detail.setYRange(*Y_RANGE, padding=0)
+        plot = self.detail.getPlotItem()
+        plot.getAxis("left").setTicks([[
+            (0.0, "0"), (0.5, "0.5"), (1.0, "1"),
+            (sum(PROPOSAL_ROWS["ME"]) / 2, "prop ME"), (sum(PROPOSAL_ROWS["MaE"]) / 2, "prop MaE"),
+            (sum(REFERENCE_ROWS["ME"]) / 2, "ref ME"), (sum(REFERENCE_ROWS["MaE"]) / 2, "ref MaE"),
+            (LABEL_ROWS["ME"], "ME"), (LABEL_ROWS["MaE"], "MaE"),
+        ], []])
+        plot.getAxis("left").setWidth(58)
+        plot.getAxis("bottom").setLabel("frame")
+        for lo, hi in ((1.03, 1.43), (1.70, 2.02)):
+            band = pg.LinearRegionItem((lo, hi), orientation="horizontal", movable=False,
+                                       brush=pg.mkBrush(255, 255, 255, 14), pen=pg.mkPen(None))
+            band.setZValue(-100)
+            self.detail.addItem(band)
+
+        self._curve = pg.PlotDataItem(pen=pg.mkPen(INTENSITY_COLOR, width=1.5), name="intensity")
+        self._apex = {cls: pg.PlotDataItem(pen=pg.mkPen(class_color(cls), width=1)) for cls in LABEL_ROWS}
+        for item in (self._curve, *self._apex.values()):
+            item.setDownsampling(auto=True, method="peak")
+            item.setClipToView(True)
+            self.detail.addItem(item)
+        self._proposal_spans = SpanItem()
+        self._reference_spans = SpanItem(hollow=True)
+        self.detail.addItem(self._proposal_spans)
+        self.detail.addItem(self._reference_spans)
+        self._label_lines = {cls: pg.PlotDataItem(connect="pairs", pen=pg.mkPen(
+            QColor(class_color(cls)).darker(130), width=1, style=Qt.PenStyle.DashLine))
+            for cls in LABEL_ROWS}
+        self._markers = {cls: pg.ScatterPlotItem(size=13, symbol="t" if cls == "MaE" else "d",
+                                                 pxMode=True, brush=pg.mkBrush(class_color(cls)),
+                                                 pen=pg.mkPen("#202020", width=1))
+                         for cls in LABEL_ROWS}
+        for cls in LABEL_ROWS:
+            self.detail.addItem(self._label_lines[cls])
+            self.detail.addItem(self._markers[cls])
+            self._markers[cls].setZValue(20)
+        self._ghost = pg.ScatterPlotItem(size=15, symbol="o", pxMode=True, brush=pg.mkBrush(None),
+                                         pen=pg.mkPen("#ffffff", width=1.5))
+        self._ghost.setZValue(25)
+        self.detail.addItem(self._ghost)
+        self._loop = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(255, 255, 80, 35),
+                                         pen=pg.mkPen("#ffff50"))
+        self._loop.setVisible(False)
+        self.detail.addItem(self._loop)
+        self._playhead = pg.InfiniteLine(angle=90, movable=True,
+                                         pen=pg.mkPen(PLAYHEAD_COLOR, width=2),
+                                         hoverPen=pg.mkPen("#ffaaaa", width=3))
+        self._playhead.setZValue(30)
+        self._playhead.sigDragged.connect(self._playhead_dragged)
+        self.detail.addItem(self._playhead)
+        self.vb.sigXRangeChanged.connect(self._detail_range_changed)
+
+        layout.addWidget(self.overview)
+        layout.addWidget(self.detail, 1)
+
+    # -- data ---------------------------------------------------------------------------------
+    def set_video(self, n_frames: int, fps: float) -> None:
+        """A new video: clears every overlay, shows the first DEFAULT_SPAN frames."""
+        self.n_frames = max(int(n_frames), 1)
+        self.fps = float(fps) if fps else 30.0
+        self.set_predictions(None, None, [])
+        self.set_reference([])
+        self.set_labels([])
+        self.clear_loop()
+        pad = max(2.0, self.n_frames * 0.01)
+        self.vb.setLimits(xMin=-pad, xMax=self.n_frames + pad, minXRange=8,
+                          maxXRange=self.n_frames + 2 * pad)
+        self.overview.setXRange(-0.5, self.n_frames - 0.5, padding=0.01)
+        self._ov_region.setBounds((-0.5, self.n_frames - 0.5))
+        self.playhead = 0
+        self.set_view_range(-0.5, min(DEFAULT_SPAN, self.n_frames) - 0.5)
+        self.set_playhead(0)
+
+    def set_labels(self, labels) -> None:
+        """Point labels of this video (PointLabel objects; only video frame and cls are read)."""
+        self.labels = list(labels)
+        for cls, y in LABEL_ROWS.items():
+            objs = [lab for lab in self.labels if lab.cls == cls]
+            frames = np.array([lab.frame for lab in objs], dtype=float)
+            self._label_objs[cls] = objs
+            self._label_frames[cls] = frames
+            self._markers[cls].setData(x=frames, y=np.full(len(frames), y))
+            xs = np.repeat(frames, 2)
+            ys = np.tile([0.0, y - LABEL_HALF_HEIGHT], len(frames))
+            self._label_lines[cls].setData(x=xs, y=ys)
+            self._ov_marks[cls].setData(x=frames, y=np.full(len(frames), 1.2 if cls == "MaE" else 1.05))
+
+    def set_predictions(self, intensity=None, apex=None, proposals=()) -> None:
+        """Model output for this video: intensity (T,), apex scores (T, 2) as (MaE, ME), and
+        proposals (Interval list). Any of them may be None/empty to clear it."""
+        self.intensity = None if intensity is None else np.asarray(intensity, dtype=float)
+        self.apex = None if apex is None else np.asarray(apex, dtype=float)
+        if self.intensity is not None and len(self.intensity):
+            x = np.arange(len(self.intensity), dtype=float)
+            self._curve.setData(x=x, y=self.intensity)
+            self._ov_curve.setData(x=x, y=self.intensity)
+        else:
+            self._curve.setData([], [])
+            self._ov_curve.setData([], [])
+        if self.apex is not None and self.apex.ndim == 2 and len(self.apex):
+            x = np.arange(len(self.apex), dtype=float)
+            for col, cls in enumerate(("MaE", "ME")):
+                self._apex[cls].setData(x=x, y=self.apex[:, col])
+        else:
+            for item in self._apex.values():
+                item.setData([], [])
+        self.proposals = sorted(proposals or [], key=lambda iv: (iv.onset, iv.offset))
+        self.proposal_status = [None] * len(self.proposals)
+        self._draw_proposals()
+
+    def set_proposal_status(self, statuses) -> None:
+        """Review state per proposal (same order as ``self.proposals``): None (unreviewed),
+        'accepted', 'rejected' or 'adjusted'. Drives the drawing and 'next unreviewed'."""
+        statuses = list(statuses)
+        if len(statuses) != len(self.proposals):
+            raise ValueError(f"{len(statuses)} statuses for {len(self.proposals)} proposals")
+        self.proposal_status = statuses
+        self._draw_proposals()
+
+    def _draw_proposals(self) -> None:
+        props = self.proposals
+        marks = {"accepted": "\u2713 ", "adjusted": "\u2713 ", "rejected": "\u2717 "}
+        texts = [marks.get(st, "") + (f"{iv.score:.2f}" if iv.score is not None else "")
+                 for iv, st in zip(props, self.proposal_status)]
+        self._proposal_spans.set_spans(
+            [iv.onset for iv in props], [iv.offset for iv in props],
+            [PROPOSAL_ROWS.get(iv.cls, PROPOSAL_ROWS["ME"])[0] for iv in props],
+            [PROPOSAL_ROWS.get(iv.cls, PROPOSAL_ROWS["ME"])[1] for iv in props],
+            [class_color(iv.cls) for iv in props], texts, self.proposal_status)
+
+    def set_reference(self, intervals) -> None:
+        """Ground-truth intervals of this video (drawn in their own lane, never edited here)."""
+        self.reference = sorted(intervals or [], key=lambda iv: iv.onset)
+        ref = self.reference
+        self._reference_spans.set_spans(
+            [iv.onset for iv in ref], [iv.offset for iv in ref],
+            [REFERENCE_ROWS.get(iv.cls, REFERENCE_ROWS["ME"])[0] for iv in ref],
+            [REFERENCE_ROWS.get(iv.cls, REFERENCE_ROWS["ME"])[1] for iv in ref],
+            [class_color(iv.cls) for iv in ref])
+        self._reference_spans.setToolTip("reference intervals (ground truth)")
+        _ = REFERENCE_COLOR
+
+    # -- playhead, view range, loop -------------------------------------------------------------
+    def set_playhead(self, frame: int) -> None:
+        """Move the playhead; the detail view pages along when it leaves the visible range."""
+        self.playhead = int(frame)
+        self._playhead.blockSignals(True)
+        self._playhead.setValue(self.playhead)
+        self._playhead.blockSignals(False)
+        self._ov_playhead.setValue(self.playhead)
+        lo, hi = self.view_range()
+        width = hi - lo
+        if self.playhead < lo or self.playhead > hi:
+            start = self.playhead - 0.1 * width if self.playhead > hi else self.playhead - 0.9 * width
+            start = min(max(start, -0.5), max(self.n_frames - 0.5 - width, -0.5))
+            self.set_view_range(start, start + width)
+
+    def view_range(self) -> tuple[float, float]:
+        (lo, hi), _ = self.vb.viewRange()
+        return float(lo), float(hi)
+
+    def set_view_range(self, lo: float, hi: float) -> None:
+        self.vb.setXRange(lo, hi, padding=0)
+
+    def zoom(self, factor: float) -> None:
+        """Zoom the detail view around the playhead (factor < 1 zooms in)."""
+        lo, hi = self.view_range()
+        width = max((hi - lo) * factor, 8.0)
+        centre = self.playhead if lo <= self.playhead <= hi else (lo + hi) / 2
+        frac = (centre - lo) / (hi - lo) if hi > lo else 0.5
+        self.set_view_range(centre - frac * width, centre + (1 - frac) * width)
+
+    def zoom_fit(self) -> None:
+        self.set_view_range(-0.5, self.n_frames - 0.5)
+
+    def set_loop(self, lo: int, hi: int) -> None:
+        self._loop.setRegion((lo - 0.5, hi + 0.5))
+        self._loop.setVisible(True)
+
+    def clear_loop(self) -> None:
+        self._loop.setVisible(False)
+
+    # -- hit testing and interaction ------------------------------------------------------------
+    def label_at(self, x: float, y: float):
+        """The label whose marker is under view position (x, y), or None."""
+        px_w = self.vb.viewPixelSize()[0]
+        tol = max(HIT_PIXELS * px_w, 0.5)
+        best, best_d = None, tol
+        for cls, row_y in LABEL_ROWS.items():
+            if abs(y - row_y) > LABEL_HALF_HEIGHT * 1.2:
+                continue
+            frames = self._label_frames[cls]
+            if not len(frames):
+                continue
+            idx = int(np.argmin(np.abs(frames - x)))
+            dist = abs(frames[idx] - x)
+            if dist <= best_d:
+                best, best_d = self._label_objs[cls][idx], dist
+        return best
+
+    def row_class_at(self, y: float) -> str | None:
+        """The class of the label row at height y, or None outside the label rows."""
+        for cls, row_y in LABEL_ROWS.items():
+            if abs(y - row_y) <= LABEL_HALF_HEIGHT * 1.2:
+                return cls
+        return None
+
+    def frame_from_x(self, x: float) -> int:
+        return int(min(max(round(x), 0), max(self.n_frames - 1, 0)))
+
+    def view_pos_for(self, frame: float, y: float) -> QPointF:
+        """Widget (viewport) coordinates of a data point: lets tests click on a marker."""
+        scene = self.vb.mapViewToScene(QPointF(frame, y))
+        return self.detail.mapFromScene(scene)
+
+    def _clicked(self, x: float) -> None:
+        if self.n_frames:
+            self.frame_clicked.emit(self.frame_from_x(x))
+
+    def _double_clicked(self, x: float, y: float) -> None:
+        cls = self.row_class_at(y)
+        if cls is not None and self.n_frames:
+            self.add_label_requested.emit(self.frame_from_x(x), cls)
+
+    def _drag_label(self, label, x: float, finished: bool) -> None:
+        frame = self.frame_from_x(x)
+        if finished:
+            self._ghost.setData([], [])
+            if frame != label.frame:
+                self.label_moved.emit(label, frame)
+        else:
+            self._ghost.setData(x=[frame], y=[LABEL_ROWS.get(label.cls, 1.8)])
+
+    def _playhead_dragged(self) -> None:
+        frame = self.frame_from_x(self._playhead.value())
+        if frame != self.playhead:
+            self.frame_clicked.emit(frame)
+
+    def _overview_clicked(self, ev) -> None:
+        vb = self.overview.getPlotItem().getViewBox()
+        if not vb.sceneBoundingRect().contains(ev.scenePos()) or not self.n_frames:
+            return
+        frame = self.frame_from_x(vb.mapSceneToView(ev.scenePos()).x())
+        lo, hi = self.view_range()
+        width = hi - lo
+        self.set_view_range(frame - width / 2, frame + width / 2)
+        self.frame_clicked.emit(frame)
+
+    def _overview_region_changed(self) -> None:
+        if self._syncing:
+            return
+        lo, hi = self._ov_region.getRegion()
+        self._syncing = True
+        try:
+            self.vb.setXRange(lo, hi, padding=0)
+        finally:
+            self._syncing = False
+
+    def _detail_range_changed(self, _vb, rng) -> None:
+        if self._syncing:
+            return
+        self._syncing = True
+        try:
+            self._ov_region.setRegion(rng)
+        finally:
+            self._syncing = False

@@ -1,0 +1,64 @@
+"""QUndoCommand wrappers around pfes_core label edits (AddLabel, MoveLabel, RetypeLabel, ...).
+
+The project owns the data and journals every edit the moment it is applied; the QUndoStack only
+remembers the order. ``push_edit`` applies the edit *before* pushing, so an invalid edit (e.g. a
+duplicate label) raises a LabelError to the caller and never lands on the stack.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+
+def describe(edit) -> str:
+    """Short menu text for an edit: 'Add MaE label at 120', 'Move ME label 40 -> 44'."""
+    name = type(edit).__name__
+    cls = getattr(edit, "cls", "")
+    frame = getattr(edit, "frame", None)
+    if name == "AddLabel":
+        return f"Add {cls} label at {frame}"
+    if name == "DeleteLabel":
+        return f"Delete {cls} label at {frame}"
+    if name == "MoveLabel":
+        return f"Move {cls} label {frame} -> {getattr(edit, 'new_frame', '?')}"
+    if name == "RetypeLabel":
+        return f"Retype label at {frame}: {cls} -> {getattr(edit, 'new_cls', '?')}"
+    if name == "BulkImport":
+        return f"Import {len(getattr(edit, 'labels', ()))} labels"
+    return name
+
+
+class EditCommand(QUndoCommand):
+    """One project edit on the undo stack: redo applies it, undo applies its inverse."""
+
+    def __init__(self, project, edit, notify: Callable[[object], None] | None = None,
+                 already_applied: bool = False):
+        super().__init__(describe(edit))
+        self.project = project
+        self.edit = edit
+        self._notify = notify
+        self._skip_first_redo = already_applied
+
+    def redo(self) -> None:
+        if self._skip_first_redo:
+            self._skip_first_redo = False
+        else:
+            self.project.apply(self.edit)
+        if self._notify is not None:
+            self._notify(self.edit)
+
+    def undo(self) -> None:
+        self.project.apply(self.edit.inverse())
+        if self._notify is not None:
+            self._notify(self.edit)
+
+
+def push_edit(stack: QUndoStack, project, edit,
+              notify: Callable[[object], None] | None = None) -> EditCommand:
+    """Apply ``edit`` to ``project`` (raising its PfesError if invalid), then record it on ``stack``."""
+    project.apply(edit)
+    command = EditCommand(project, edit, notify, already_applied=True)
+    stack.push(command)
+    return command
