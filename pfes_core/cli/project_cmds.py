@@ -1,0 +1,242 @@
+"""`pfes init`, `add-video`, `labels import|export|list`, `info`, `restore-backup`: the project store
+from the shell. Every command opens, changes and saves the project in one go, so the result is
+on disk (and the lock released) when it exits."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from ..errors import LabelError, ProjectError
+from ..labelfiles import read_intervals, read_points, write_points
+from ..labels import BulkImport
+from ..project import Project, list_backups, project_root, restore_backup
+from ..types import CLASSES
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name available (containers)
+        return ""
+
+
+def cmd_init(args) -> int:
+    project = Project.create(args.project)
+    project.close()
+    print(f"created {project.root}")
+    return 0
+
+
+def cmd_add_video(args) -> int:
+    if args.id and len(args.videos) > 1:
+        raise ProjectError("--id names one video; give one VIDEO with it")
+    with Project.open(args.project) as project:
+        for video in args.videos:
+            record = project.add_video(video, subject=args.subject, video_id=args.id, step=args.step)
+            print(f"added {record.id}: {record.n_frames} frames at {record.fps:g} fps ({record.path})")
+        project.save()
+    return 0
+
+
+def cmd_labels_import(args) -> int:
+    path = Path(args.file)
+    with Project.open(args.project) as project:
+        if args.intervals:
+            intervals = read_intervals(path)
+            unknown = sorted({iv.video for iv in intervals} - set(project.videos))
+            if unknown and not args.skip_unknown:
+                raise LabelError(f"{path}: unknown videos {', '.join(unknown[:5])}"
+                                 f"{' ...' if len(unknown) > 5 else ''} (register them first, or --skip-unknown)")
+            kept = [iv for iv in intervals if iv.video in project.videos]
+            project.set_reference(kept)
+            project.save()
+            print(f"imported {len(kept)} reference intervals for {len({iv.video for iv in kept})} videos"
+                  + (f"; skipped {len(intervals) - len(kept)} of unknown videos" if unknown else ""))
+            return 0
+        labels = read_points(path)
+        unknown = sorted({lb.video for lb in labels} - set(project.videos))
+        if unknown and not args.skip_unknown:
+            raise LabelError(f"{path}: unknown videos {', '.join(unknown[:5])}"
+                             f"{' ...' if len(unknown) > 5 else ''} (register them first, or --skip-unknown)")
+        now = time.time()
+        default_annotator = args.annotator if args.annotator is not None else _user()
+        kept = [replace(lb, annotator=lb.annotator or default_annotator,
+                        created=lb.created or now, modified=lb.modified or lb.created or now)
+                for lb in labels if lb.video in project.videos]
+        edit = BulkImport(kept, skip_existing=args.skip_existing)
+        try:
+            project.apply(edit)
+        except LabelError as exc:
+            raise LabelError(f"{path}: {exc}") from None
+        project.save()
+        skipped = len(kept) - len(edit.added)
+        print(f"imported {len(edit.added)} labels"
+              + (f"; {skipped} already present" if skipped else "")
+              + (f"; {len(labels) - len(kept)} of unknown videos skipped" if unknown else ""))
+    return 0
+
+
+def cmd_labels_export(args) -> int:
+    with Project.open(args.project, readonly=True) as project:
+        labels = project.labels.for_video(args.video) if args.video else project.labels.all()
+        if args.video and args.video not in project.videos:
+            raise ProjectError(f"unknown video {args.video!r}")
+        fps = {v.id: v.fps for v in project.videos.values()}
+    out = write_points(args.file, labels, fps=fps)
+    print(f"wrote {len(labels)} labels to {out}")
+    return 0
+
+
+def cmd_labels_list(args) -> int:
+    with Project.open(args.project, readonly=True) as project:
+        if args.video and args.video not in project.videos:
+            raise ProjectError(f"unknown video {args.video!r}")
+        labels = project.labels.for_video(args.video) if args.video else project.labels.all()
+    if args.json:
+        print(json.dumps([{"video": lb.video, "frame": lb.frame, "class": lb.cls, "annotator": lb.annotator}
+                          for lb in labels]))
+        return 0
+    width = max([len("video")] + [len(lb.video) for lb in labels])
+    print(f"{'video':<{width}}  {'frame':>7}  class  annotator")
+    for lb in labels:
+        print(f"{lb.video:<{width}}  {lb.frame:>7}  {lb.cls:<5}  {lb.annotator}")
+    return 0
+
+
+def project_summary(project: Project) -> dict:
+    """What `pfes info` reports, as plain data."""
+    counts = project.labels.counts()
+    per_class = {c: sum(v.get(c, 0) for v in counts.values()) for c in CLASSES}
+    ref_per_class = {c: 0 for c in CLASSES}
+    for ivs in project.reference.values():
+        for iv in ivs:
+            ref_per_class[iv.cls] = ref_per_class.get(iv.cls, 0) + 1
+    features = sorted(p.stem for p in project.features_dir.glob("*.h5")) if project.features_dir.is_dir() else []
+    runs = sorted(p.name for p in project.runs_dir.iterdir() if p.is_dir()) if project.runs_dir.is_dir() else []
+    videos = []
+    for v in project.videos.values():
+        videos.append({"id": v.id, "path": v.path, "exists": project.video_path(v.id).exists(), "fps": v.fps,
+                       "n_frames": v.n_frames, "subject": v.subject, "step": v.step,
+                       "fingerprint": v.fingerprint, "labels": counts.get(v.id, {c: 0 for c in CLASSES}),
+                       "reference_intervals": len(project.reference.get(v.id, [])),
+                       "features": v.id in features})
+    return {
+        "root": str(project.root),
+        "generation": project.generation,
+        "videos": videos,
+        "labels": {"total": len(project.labels), "per_class": per_class},
+        "reference_intervals": {"total": sum(ref_per_class.values()), "per_class": ref_per_class},
+        "reviews": len(project.reviews),
+        "features": features,
+        "runs": runs,
+        "unsaved_edits": project.recovered_edits,
+        "backups": [b["path"].name for b in list_backups(project.root) if b["ok"]],
+    }
+
+
+def cmd_info(args) -> int:
+    with Project.open(args.project, readonly=True) as project:
+        info = project_summary(project)
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return 0
+    print(f"project   {info['root']}")
+    print(f"videos    {len(info['videos'])}")
+    for v in info["videos"]:
+        missing = "" if v["exists"] else "  [MISSING]"
+        lab = ", ".join(f"{c} {n}" for c, n in v["labels"].items())
+        print(f"  {v['id']}: {v['n_frames']} frames @ {v['fps']:g} fps, subject {v['subject'] or '-'}, "
+              f"labels {lab}, reference {v['reference_intervals']}{missing}")
+    lab = ", ".join(f"{c} {n}" for c, n in info["labels"]["per_class"].items())
+    ref = ", ".join(f"{c} {n}" for c, n in info["reference_intervals"]["per_class"].items())
+    print(f"labels    {info['labels']['total']} ({lab})")
+    print(f"reference {info['reference_intervals']['total']} intervals ({ref})")
+    print(f"reviews   {info['reviews']}")
+    print(f"features  {len(info['features'])}: {', '.join(info['features']) or '-'}")
+    print(f"runs      {len(info['runs'])}: {', '.join(info['runs']) or '-'}")
+    if info["unsaved_edits"]:
+        print(f"unsaved   {info['unsaved_edits']} edits in journal.jsonl (kept; saved on the next save)")
+    print(f"backups   {', '.join(info['backups']) or '-'}")
+    return 0
+
+
+def cmd_restore_backup(args) -> int:
+    used = restore_backup(args.project, backup=args.backup)
+    print(f"restored {project_root(args.project) / 'project.h5'} from {used.name} "
+          f"(the damaged file was kept as project.h5.damaged-*)")
+    return 0
+
+
+def register(subparsers) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    p = subparsers.add_parser("init", help="create a new project folder NAME.pfes/",
+                              description="Create a project folder (the .pfes suffix is added if missing) "
+                                          "with an empty project.h5, features/ and runs/.")
+    p.add_argument("project", metavar="PROJECT_DIR")
+    p.set_defaults(func=cmd_init)
+
+    p = subparsers.add_parser("add-video", help="register video files or image folders",
+                              description="Register videos: measures frame count and fps, fingerprints the "
+                                          "content and stores the path relative to the project. The video id "
+                                          "defaults to the file name without extension.")
+    p.add_argument("project", metavar="PROJECT_DIR")
+    p.add_argument("videos", metavar="VIDEO", nargs="+", help="video file or folder of numbered images")
+    p.add_argument("--subject", default="", help="subject id (used to split folds by subject)")
+    p.add_argument("--id", default=None, help="video id (only with a single VIDEO)")
+    p.add_argument("--step", type=int, default=1, help="analyse every N-th frame (default 1)")
+    p.set_defaults(func=cmd_add_video)
+
+    p = subparsers.add_parser("labels", help="import, export or list point labels",
+                              description="Point labels: import (CSV/JSON points, or --intervals for a "
+                                          "reference interval table), export, list.")
+    sub = p.add_subparsers(dest="labels_command", metavar="ACTION")
+    sub.required = True
+
+    q = sub.add_parser("import", formatter_class=fmt, help="import points (or reference intervals)",
+                       description="Import point labels from CSV (video,frame,class[,annotator,time_s]) or "
+                                   "JSON. With --intervals, import a reference interval table "
+                                   "(video,class|cls,onset,apex,offset; other columns ignored) that "
+                                   "replaces the reference of the videos it names. All rows are "
+                                   "checked first; on any error nothing is written.")
+    q.add_argument("project", metavar="PROJECT_DIR")
+    q.add_argument("file", metavar="FILE")
+    q.add_argument("--intervals", action="store_true", help="FILE is a reference interval table")
+    q.add_argument("--annotator", default=None, help="annotator for rows that name none (default: user name)")
+    q.add_argument("--skip-existing", action="store_true",
+                   help="skip labels already in the project instead of refusing the import")
+    q.add_argument("--skip-unknown", action="store_true", help="skip rows of videos not in the project")
+    q.set_defaults(func=cmd_labels_import)
+
+    q = sub.add_parser("export", help="export point labels to CSV or JSON (by extension)",
+                       description="Write the project's point labels to FILE (.csv or .json).")
+    q.add_argument("project", metavar="PROJECT_DIR")
+    q.add_argument("file", metavar="FILE")
+    q.add_argument("--video", default=None, help="only this video")
+    q.set_defaults(func=cmd_labels_export)
+
+    q = sub.add_parser("list", help="print point labels", description="Print point labels, sorted by video and frame.")
+    q.add_argument("project", metavar="PROJECT_DIR")
+    q.add_argument("--video", default=None, help="only this video")
+    q.add_argument("--json", action="store_true", help="print a JSON list")
+    q.set_defaults(func=cmd_labels_list)
+
+    p = subparsers.add_parser("info", help="summarise a project",
+                              description="Videos, labels per class, reference intervals, features present "
+                                          "and runs. Opens read-only (works while the app has it open).")
+    p.add_argument("project", metavar="PROJECT_DIR")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = subparsers.add_parser("restore-backup", help="replace a damaged project.h5 by a backup",
+                              description="Make the newest readable backup (project.h5.bak1..3) the current "
+                                          "project.h5; the damaged file is kept as project.h5.damaged-<time>.")
+    p.add_argument("project", metavar="PROJECT_DIR")
+    p.add_argument("--backup", type=int, choices=range(1, 4), default=None, metavar="N",
+                   help="use project.h5.bakN (1 = newest) instead of the newest readable one")
+    p.set_defaults(func=cmd_restore_backup)
