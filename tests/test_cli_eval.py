@@ -1,0 +1,112 @@
+"""`pfes evaluate` / `pfes export` (and `pfes spot` once a model can be trained) end to end."""
+
+import json
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from pfes_core import runs
+from pfes_core.cli import main
+from pfes_core.exports import read_intervals
+from pfes_core.project import Project
+from pfes_core.reviews import SetReview
+from pfes_core.types import Interval
+
+
+def _bump_outputs(T, spans):
+    """Intensity with flat-topped bumps and apex scores of the given class on each bump."""
+    a = np.full(T, 0.02, dtype=np.float32)
+    q = np.zeros((T, 2), dtype=np.float32)
+    for on, off, c in spans:
+        a[on:off + 1] = 0.9
+        a[(on + off) // 2] = 0.95
+        q[on:off + 1, c] = 0.9
+    return a, q
+
+
+@pytest.fixture
+def project_with_run(tmp_path):
+    """Two videos at 25 fps with reference intervals and a finished run with saved outputs."""
+    root = tmp_path / "p.pfes"
+    with Project.create(root) as p:
+        p.add_video(tmp_path / "a.mp4", subject="s1", video_id="a", fps=25.0, n_frames=600, fingerprint="fa")
+        p.add_video(tmp_path / "b.mp4", subject="s2", video_id="b", fps=25.0, n_frames=600, fingerprint="fb")
+        p.add_video(tmp_path / "c.mp4", subject="s2", video_id="c", fps=25.0, n_frames=600, fingerprint="fc")
+        p.set_reference([Interval("a", "MaE", 100, 115, 130), Interval("a", "ME", 300, 305, 310),
+                         Interval("b", "MaE", 200, 210, 225), Interval("b", "MaE", 400, 410, 420)])
+        p.save()
+    run_path, run_id = runs.new_run(root)
+    runs.write_json(run_path / "config.json", {"loso": False, "epochs": 3})
+    runs.write_json(run_path / "labels.json", {"count": 4, "sha256": "abc123", "labels": []})
+    outputs = {"a": _bump_outputs(600, [(100, 130, 0), (300, 310, 1)]),       # both right
+               "b": _bump_outputs(600, [(200, 225, 0), (500, 530, 0)]),       # one right, one FP
+               "c": _bump_outputs(600, [(50, 80, 0)])}                        # no reference
+    preds = runs.write_predictions(run_path / "predictions.h5", outputs, {v: 25.0 for v in outputs})
+    runs.write_status(run_path, "done")
+    return root, run_id, preds
+
+
+def test_evaluate_json_counts(project_with_run, capsys):
+    root, run_id, preds = project_with_run
+    assert [(p.cls, p.onset, p.offset) for p in preds["a"].proposals] == [("MaE", 100, 130), ("ME", 300, 310)]
+    assert main(["evaluate", str(root), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["run_id"] == run_id and out["selection"] == "fixed-epoch"
+    o = out["overall"]
+    assert (o["tp"], o["fp"], o["fn"], o["n_gt"]) == (3, 1, 1, 4)
+    assert out["classes"]["ME"]["f1"] == 1.0
+    assert o["f1"] == pytest.approx(6 / 8)
+    vids = {v["video"]: v for v in out["videos"]}
+    assert set(vids) == {"a", "b"}  # c has no reference
+    assert vids["b"]["false_positives"][0]["onset"] == 500
+    assert vids["b"]["missed"][0]["onset"] == 400
+
+    assert main(["evaluate", str(root), "--json", "--include-unreferenced"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["overall"]["fp"] == 2
+
+    assert main(["evaluate", str(root)]) == 0
+    text = capsys.readouterr().out
+    assert "overall" in text and "0.7500" in text
+
+
+def test_export_applies_reviews(project_with_run, tmp_path, capsys):
+    root, run_id, preds = project_with_run
+    with Project.open(root) as p:
+        b = preds["b"].proposals
+        p.apply(SetReview.for_proposal(run_id, b[1], "rejected"))
+        p.apply(SetReview.for_proposal(run_id, b[0], "adjusted", adjusted=(198, 210, 226)))
+        p.apply(SetReview.for_proposal(run_id, preds["a"].proposals[0], "accepted"))
+        p.save()
+    out = tmp_path / "x.csv"
+    assert main(["export", str(root), str(out), "--format", "csv"]) == 0
+    ivs, prov = read_intervals(out)
+    spans = sorted((i.video, i.onset, i.offset) for i in ivs)
+    assert spans == [("a", 100, 130), ("a", 300, 310), ("b", 198, 226), ("c", 50, 80)]
+    assert prov["run_id"] == run_id and prov["label_snapshot"] == "abc123"
+    assert prov["reviews"] == {"accepted": 1, "rejected": 1, "adjusted": 1, "unreviewed": 2}
+
+    assert main(["export", str(root), str(tmp_path / "r.json"), "--format", "json", "--reviewed-only"]) == 0
+    ivs, _ = read_intervals(tmp_path / "r.json")
+    assert sorted((i.video, i.onset, i.offset) for i in ivs) == [("a", 100, 130), ("b", 198, 226)]
+
+    assert main(["export", str(root), str(tmp_path / "s.eaf"), "--format", "eaf", "--run", run_id]) == 0
+    doc = ET.parse(tmp_path / "s.a.eaf").getroot()
+    ts = sorted(int(e.get("TIME_VALUE")) for e in doc.iter("TIME_SLOT"))
+    assert ts == [4000, 5240, 12000, 12440]  # 25 fps: 40 ms per frame, offsets at frame end
+
+    assert main(["export", str(root), str(tmp_path / "m.csv"), "--format", "megc"]) == 0
+    assert "a,300,310,me" in (tmp_path / "m.csv").read_text()
+
+
+def test_errors(project_with_run, tmp_path, capsys):
+    root, run_id, _ = project_with_run
+    assert main(["evaluate", str(root), "--run", "nope"]) == 1
+    assert "no run 'nope'" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "missing")]) == 1
+    assert "no project" in capsys.readouterr().err
+    empty = tmp_path / "e.pfes"
+    Project.create(empty).close()
+    assert main(["export", str(empty), str(tmp_path / "o.csv"), "--format", "csv"]) == 1
+    assert "no finished training run" in capsys.readouterr().err
