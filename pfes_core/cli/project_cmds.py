@@ -72,7 +72,8 @@ def cmd_labels_import(args) -> int:
         try:
             project.apply(edit)
         except LabelError as exc:
-            raise LabelError(f"{path}: {exc}") from None
+            hint = "" if args.skip_existing else " (use --skip-existing to skip labels already present)"
+            raise LabelError(f"{path}: {exc}{hint if 'already exists' in str(exc) else ''}") from None
         project.save()
         skipped = len(kept) - len(edit.added)
         print(f"imported {len(edit.added)} labels"
