@@ -10,7 +10,6 @@ from __future__ import annotations
 CLASS_COLORS: dict[str, str] = {"MaE": "#f28e2b", "ME": "#4ea8de"}
 PLAYHEAD_COLOR = "#ff4d4d"
 INTENSITY_COLOR = "#e6e6e6"
-REFERENCE_COLOR = "#9ad17b"
 
 
 def class_color(cls: str) -> str:

@@ -33,6 +33,7 @@ _DEFAULTS: tuple[tuple[str, str, str, str], ...] = (
     ("file.new", "Ctrl+N", "New project", "File"),
     ("file.open", "Ctrl+O", "Open project", "File"),
     ("file.add_videos", "Ctrl+Shift+A", "Add videos to the project", "File"),
+    ("file.add_image_folder", "", "Add a folder of numbered images as a video", "File"),
     ("file.import_labels", "Ctrl+I", "Import point labels (CSV/JSON)", "File"),
     ("file.import_reference", "Ctrl+Shift+I", "Import reference intervals (CSV)", "File"),
     ("file.save", "Ctrl+S", "Save the project now", "File"),

@@ -19,14 +19,14 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPen
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from . import INTENSITY_COLOR, PLAYHEAD_COLOR, REFERENCE_COLOR, class_color
+from . import INTENSITY_COLOR, PLAYHEAD_COLOR, class_color
 
 # Lane geometry in detail-view data units.
-PROPOSAL_ROWS = {"ME": (1.08, 1.22), "MaE": (1.24, 1.38)}
-REFERENCE_ROWS = {"ME": (1.46, 1.54), "MaE": (1.57, 1.65)}
-LABEL_ROWS = {"ME": 1.78, "MaE": 1.94}
-LABEL_HALF_HEIGHT = 0.075
-Y_RANGE = (-0.06, 2.04)
+PROPOSAL_ROWS = {"ME": (1.10, 1.30), "MaE": (1.34, 1.54)}
+REFERENCE_ROWS = {"ME": (1.64, 1.76), "MaE": (1.82, 1.94)}
+LABEL_ROWS = {"ME": 2.08, "MaE": 2.28}
+LABEL_HALF_HEIGHT = 0.09
+Y_RANGE = (-0.06, 2.40)
 DEFAULT_SPAN = 300          # frames shown in the detail view after opening a video
 HIT_PIXELS = 7              # how close (in screen pixels) a click must be to grab a marker
 
@@ -219,14 +219,14 @@ class Timeline(QWidget):
         self.detail.setYRange(*Y_RANGE, padding=0)
         plot = self.detail.getPlotItem()
         plot.getAxis("left").setTicks([[
-            (0.0, "0"), (0.5, "0.5"), (1.0, "1"),
+            (0.0, "0"), (1.0, "1"),
             (sum(PROPOSAL_ROWS["ME"]) / 2, "prop ME"), (sum(PROPOSAL_ROWS["MaE"]) / 2, "prop MaE"),
             (sum(REFERENCE_ROWS["ME"]) / 2, "ref ME"), (sum(REFERENCE_ROWS["MaE"]) / 2, "ref MaE"),
             (LABEL_ROWS["ME"], "ME"), (LABEL_ROWS["MaE"], "MaE"),
         ], []])
         plot.getAxis("left").setWidth(58)
         plot.getAxis("bottom").setLabel("frame")
-        for lo, hi in ((1.03, 1.43), (1.70, 2.02)):
+        for lo, hi in ((1.05, 1.59), (1.98, 2.38)):
             band = pg.LinearRegionItem((lo, hi), orientation="horizontal", movable=False,
                                        brush=pg.mkBrush(255, 255, 255, 14), pen=pg.mkPen(None))
             band.setZValue(-100)
@@ -357,7 +357,6 @@ class Timeline(QWidget):
             [REFERENCE_ROWS.get(iv.cls, REFERENCE_ROWS["ME"])[1] for iv in ref],
             [class_color(iv.cls) for iv in ref])
         self._reference_spans.setToolTip("reference intervals (ground truth)")
-        _ = REFERENCE_COLOR
 
     # -- playhead, view range, loop -------------------------------------------------------------
     def set_playhead(self, frame: int) -> None:

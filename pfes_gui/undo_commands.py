@@ -14,6 +14,10 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 
 def describe(edit) -> str:
     """Short menu text for an edit: 'Add MaE label at 120', 'Move ME label 40 -> 44'."""
+    own = getattr(edit, "describe", None)
+    if callable(own):
+        text = str(own())
+        return text[:1].upper() + text[1:]
     name = type(edit).__name__
     cls = getattr(edit, "cls", "")
     frame = getattr(edit, "frame", None)

@@ -1,0 +1,193 @@
+"""`pfes-gui [PROJECT_DIR] [--demo]`: start the desktop app on a qasync event loop.
+
+Start-up order matters: OpenCV's non-headless wheels set QT_QPA_PLATFORM_PLUGIN_PATH when cv2 is
+imported, which can make Qt 6 load OpenCV's Qt 5 plugins and abort; the variable is dropped before
+QApplication exists and nothing here imports cv2. The asyncio loop is qasync's QEventLoop so
+worker processes (training, extraction) run as asyncio subprocesses without blocking the GUI.
+Uncaught exceptions are logged and shown in a dialog instead of killing the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+
+log = logging.getLogger("pfes_gui")
+
+# Modules of the other GUI areas; each may define install(main_window) to add its docks/actions.
+EXTENSION_MODULES = ("pfes_gui.training_dock", "pfes_gui.review_panel",
+                     "pfes_gui.evaluation_view", "pfes_gui.export_dialog")
+
+
+def default_demo_path() -> Path:
+    """Where `--demo` keeps the demo project (PFES_DEMO_DIR overrides)."""
+    env = os.environ.get("PFES_DEMO_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".local" / "share" / "pfes-studio" / "demo.pfes"
+
+
+def log_path() -> Path:
+    return Path.home() / ".local" / "state" / "pfes-studio" / "pfes-gui.log"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="pfes-gui", description="P-FES Studio desktop app")
+    parser.add_argument("project", nargs="?", help="project folder (NAME.pfes) to open")
+    parser.add_argument("--demo", action="store_true",
+                        help=f"open the built-in demo project (built on first use at "
+                             f"{default_demo_path()})")
+    return parser.parse_args(argv)
+
+
+def install_excepthook(window) -> None:
+    """Show uncaught exceptions in a dialog and log them, instead of a silent crash."""
+    from PySide6.QtWidgets import QApplication
+
+    from pfes_core.errors import PfesError
+
+    from . import dialogs
+
+    showing = {"busy": False}
+
+    def hook(exc_type, exc, tb) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            QApplication.quit()
+            return
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        log.error("uncaught exception\n%s", text)
+        if showing["busy"]:       # an error inside the error dialog: log only
+            return
+        showing["busy"] = True
+        try:
+            if isinstance(exc, PfesError):
+                dialogs.error(window, "Error", str(exc))
+            else:
+                dialogs.error(window, "Unexpected error",
+                              f"{exc_type.__name__}: {exc}\n\nThe app keeps running; your labels "
+                              f"are journaled. Details are in {log_path()}.", details=text)
+        finally:
+            showing["busy"] = False
+
+    sys.excepthook = hook
+
+
+def install_extensions(window) -> list[str]:
+    """Let the other GUI modules plug in: call install(window) of each one that exists."""
+    done = []
+    for name in EXTENSION_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        install = getattr(module, "install", None)
+        if callable(install):
+            install(window)
+            done.append(name)
+    return done
+
+
+async def build_demo(window, path: Path) -> bool:
+    """Build the demo project in a worker process, with a cancellable progress dialog."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QProgressDialog
+
+    from . import dialogs
+    from .jobs import WorkerJob
+
+    script = ("import sys\nfrom pfes_core.demo import build_demo_project\n"
+              "from pfes_core.progress import ProgressReporter\n"
+              "build_demo_project(sys.argv[1], progress=ProgressReporter('jsonl'))\n"
+              "print('{\"stage\": \"done\"}', flush=True)\n")
+    job = WorkerJob([sys.executable, "-c", script, str(path)], name="build demo")
+    dlg = QProgressDialog("Building the demo project (first start only)...", "Cancel", 0, 0, window)
+    dlg.setWindowTitle("P-FES Studio demo")
+    dlg.setWindowModality(Qt.WindowModality.WindowModal)
+    dlg.setMinimumDuration(0)
+    dlg.canceled.connect(job.cancel)
+
+    def on_progress(event: dict) -> None:
+        stage = event.get("stage", "")
+        message = event.get("message") or ""
+        if event.get("total"):
+            dlg.setMaximum(int(event["total"]))
+            dlg.setValue(min(int(event.get("step", 0)), int(event["total"])))
+        dlg.setLabelText(f"Building the demo project: {stage} {message}".strip())
+
+    job.progress.connect(on_progress)
+    dlg.show()
+    job.start()
+    result = await job.wait()
+    dlg.close()
+    if not result.get("ok"):
+        if not result.get("cancelled"):
+            dialogs.error(window, "Cannot build the demo project",
+                          result.get("error") or "the demo builder failed",
+                          details="\n".join(result.get("stderr_tail") or []))
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.pop("QT_QPA_PLATFORM_PLUGIN_PATH", None)
+    log_file = log_path()
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        logging.basicConfig(filename=log_file, level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    except OSError:
+        logging.basicConfig(level=logging.INFO)
+
+    import pyqtgraph as pg
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("P-FES Studio")
+    app.setOrganizationName("P-FES")
+    app.setStyle("Fusion")
+    pg.setConfigOptions(background="#1b1b1b", foreground="#d0d0d0")
+
+    from .main_window import MainWindow
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    window = MainWindow()
+    install_excepthook(window)
+    install_extensions(window)
+    window.show()
+
+    async def start() -> None:
+        if args.demo:
+            path = default_demo_path()
+            if not (path / "project.h5").exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if not await build_demo(window, path):
+                    return
+            window.open_project(path)
+        elif args.project:
+            window.open_project(args.project)
+
+    closed = asyncio.Event()
+    app.lastWindowClosed.connect(closed.set)
+
+    async def run() -> None:
+        await start()
+        await closed.wait()
+
+    with loop:
+        loop.run_until_complete(run())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
