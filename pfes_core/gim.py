@@ -1,0 +1,171 @@
+"""Pseudo-labels from point labels (METHOD.md section 3), recomputed every epoch from model outputs.
+
+epoch 0: hard boxes around each point; then point-centred Gaussians in the intensity branch's
+hidden space; from `gim_start` on, GIM: pseudo-apex, reliable-frame count -> adaptive duration ->
+instance Gaussian, plus apex targets. Pseudo-neutral frames are mined from the lowest intensities.
+Everything works on full-length arrays where frames that were not evaluated this step are NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+MAE_I, ME_I = 0, 1
+
+
+@dataclass(frozen=True)
+class GimConstants:
+    """Every pseudo-labelling constant, in one place. Defaults are the reference's."""
+
+    k: tuple[int, int] = (32, 16)                 # typical length k_c (MaE, ME)
+    hard_window: tuple[tuple[int, int], tuple[int, int]] = ((-5, 4), (-3, 2))  # epoch 0 boxes
+    soft_scale: tuple[int, int] = (2, 1)          # soft window +- scale*d (MaE, ME)
+    soft_d: tuple[int, int] = (1, 2)              # d before / from `soft_switch`
+    soft_switch: int = 3                          # first epoch with d = 2
+    gim_start: int = 5                            # first GIM epoch (also first apex-loss epoch)
+    theta_start: float = 0.8                      # reliable threshold at gim_start
+    theta_floor: float = 0.5                      # reached `theta_epochs` after gim_start
+    theta_epochs: int = 24                        # 0.8 - (epoch-5)/80 until epoch 29, then 0.5
+    duration_scale: float = 1.2                   # D = clip(round(1.2 n), lo, hi)
+    duration_clip: tuple[tuple[int, int], tuple[int, int]] = ((16, 36), (8, 16))
+    apex_half: tuple[int, int] = (2, 1)           # apex targets on a* +- half
+    apex_neg_margin: int = 6                      # apex negatives within +-6 of expression frames
+    gauss_eps: float = 1e-6
+
+    @property
+    def context_radius(self) -> int:
+        """Frames around a point that GIM can read: apex search + widest Gaussian + apex margin."""
+        return max(k // 4 + max(k // 2, hi // 2) for k, (_, hi) in zip(self.k, self.duration_clip)) \
+            + self.apex_neg_margin
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GimConstants":
+        def tup(v):
+            return tuple(tup(x) for x in v) if isinstance(v, (list, tuple)) else v
+        return cls(**{k: tup(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class PseudoLabels:
+    """Targets for one video (full length T)."""
+
+    y: np.ndarray          # (T, 2) soft intensity per class, 0 outside that class's windows
+    in_window: np.ndarray  # (T, 2) bool: frame belongs to a pseudo-instance of that class
+    neutral: np.ndarray    # (T,) bool: pseudo-neutral frames
+    apex: np.ndarray | None  # (T, 2) float: 1 positive, 0 negative, -1 ignored; None before GIM
+    instances: list[dict]  # per point: cls, point, centre (pseudo-apex), lo, hi (inclusive)
+
+
+def phase(epoch: int, c: GimConstants, ablation: str = "full") -> str:
+    """'hard', 'soft' or 'gim' for this epoch; the hard ablation stays hard."""
+    if ablation == "hard" or epoch <= 0:
+        return "hard"
+    return "soft" if epoch < c.gim_start else "gim"
+
+
+def reliable_threshold(epoch: int, c: GimConstants) -> float:
+    """theta = 0.8 - (epoch - 5)/80, reaching 0.5 at epoch 29 and staying there."""
+    steps = epoch - c.gim_start
+    if steps >= c.theta_epochs:
+        return c.theta_floor
+    return c.theta_start - (c.theta_start - c.theta_floor) * max(steps, 0) / c.theta_epochs
+
+
+def gim_duration(n_reliable: int, cls: int, c: GimConstants) -> int:
+    """Adaptive instance duration D = clip(round(1.2 n), lo, hi)."""
+    lo, hi = c.duration_clip[cls]
+    return int(min(hi, max(lo, round(n_reliable * c.duration_scale))))
+
+
+def _span(lo: int, hi: int, n: int) -> tuple[int, int]:
+    return max(lo, 0), min(hi, n - 1)
+
+
+def pseudo_apex(a: np.ndarray, point: int, cls: int, c: GimConstants) -> int:
+    """argmax of a in [p - k/4, p + k/4] (NaN frames never win)."""
+    k = c.k[cls]
+    lo, hi = _span(point - k // 4, point + k // 4, len(a))
+    seg = np.nan_to_num(a[lo:hi + 1], nan=-np.inf)
+    return lo + int(np.argmax(seg))
+
+
+def gaussian_labels(h: np.ndarray, centre: int, lo: int, hi: int, eps: float = 1e-6) -> np.ndarray:
+    """y_t = exp(-||h_t - h_c||^2 / (2 sigma^2)), sigma^2 = mean window distance, t in [lo, hi]."""
+    seg = h[lo:hi + 1].astype(np.float64)
+    d2 = ((seg - h[centre].astype(np.float64)) ** 2).sum(axis=1)
+    var = d2.mean()
+    return np.exp(-d2 / (2.0 * var + eps))
+
+
+def mine_neutrals(a: np.ndarray, expression: np.ndarray) -> np.ndarray:
+    """The K lowest-intensity evaluated frames outside every window, K = #expression frames (>= 1)."""
+    candidates = np.flatnonzero(~expression & ~np.isnan(a))
+    out = np.zeros(len(a), dtype=bool)
+    if len(candidates) == 0:
+        return out
+    k = max(1, min(len(candidates), int(expression.sum())))
+    order = np.argsort(a[candidates], kind="stable")[:k]
+    out[candidates[order]] = True
+    return out
+
+
+def make_pseudo_labels(points: list[tuple[int, int]], a: np.ndarray, h: np.ndarray, epoch: int,
+                       c: GimConstants, ablation: str = "full") -> PseudoLabels:
+    """Pseudo-labels for one video. points: (frame, class index 0=MaE 1=ME); a (T,), h (T, C)."""
+    n = len(a)
+    y = np.zeros((n, 2), dtype=np.float64)
+    in_win = np.zeros((n, 2), dtype=bool)
+    apex_pos = np.zeros((n, 2), dtype=bool)
+    ph = phase(epoch, c, ablation)
+    theta = reliable_threshold(epoch, c)
+    instances = []
+    for p, cls in points:
+        if not 0 <= p < n:
+            continue
+        if ph == "hard":
+            off_lo, off_hi = c.hard_window[cls]
+            lo, hi = _span(p + off_lo, p + off_hi, n)
+            vals = np.ones(hi - lo + 1)
+            centre = p
+        elif ph == "soft":
+            d = c.soft_d[0] if epoch < c.soft_switch else c.soft_d[1]
+            r = c.soft_scale[cls] * d
+            lo, hi = _span(p - r, p + r, n)
+            centre = p
+            vals = gaussian_labels(h, centre, lo, hi, c.gauss_eps)
+        else:
+            centre = pseudo_apex(a, p, cls, c)
+            k = c.k[cls]
+            rlo, rhi = _span(centre - k // 2, centre + k // 2, n)
+            n_rel = int(np.sum(np.nan_to_num(a[rlo:rhi + 1], nan=-1.0) > theta))
+            dur = gim_duration(n_rel, cls, c)
+            lo, hi = _span(centre - dur // 2, centre + dur // 2, n)
+            vals = gaussian_labels(h, centre, lo, hi, c.gauss_eps)
+        y[lo:hi + 1, cls] = np.maximum(y[lo:hi + 1, cls], vals)
+        in_win[lo:hi + 1, cls] = True
+        # Apex targets once GIM runs; the hard ablation uses the clicked frame as its apex.
+        if epoch >= c.gim_start:
+            half = c.apex_half[cls]
+            alo, ahi = _span(centre - half, centre + half, n)
+            apex_pos[alo:ahi + 1, cls] = True
+        instances.append({"cls": int(cls), "point": int(p), "centre": int(centre),
+                          "lo": int(lo), "hi": int(hi)})
+    expression = in_win.any(axis=1)
+    neutral = mine_neutrals(a, expression)
+    apex = None
+    if epoch >= c.gim_start:
+        strong = (y > 0.5).any(axis=1)
+        near = np.zeros(n, dtype=bool)
+        m = c.apex_neg_margin
+        for t in np.flatnonzero(strong):
+            near[max(t - m, 0):t + m + 1] = True
+        apex = np.full((n, 2), -1.0)
+        apex[near | neutral] = 0.0
+        apex[apex_pos] = 1.0
+    return PseudoLabels(y=y.astype(np.float32), in_window=in_win, neutral=neutral,
+                        apex=None if apex is None else apex.astype(np.float32), instances=instances)

@@ -1,0 +1,104 @@
+"""Training losses (METHOD.md section 4): intensity MSE + reward + sparsity, apex focal BCE, IAC."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class LossConstants:
+    """Every loss constant in one place. Defaults are the reference's (CAS(ME)^2 weights)."""
+
+    reward: tuple[float, float] = (0.4, 0.6)      # -0.4 mean(a | y_MaE>0.5) - 0.6 mean(a | y_ME>0.5)
+    reward_threshold: float = 0.5
+    sparsity: float = 2.5                         # lambda_n (0.3 for SAMM-LV)
+    focal_gamma: float = 1.0
+    label_offset: float = 0.25                    # negatives are modulated by |0.25 - q|^gamma
+    focal_alpha: tuple[float, float] = (0.90, 0.93)
+    me_apex_weight: float = 1.8
+    temperature: float = 0.5
+    base_temperature: float = 0.07
+    lambda_c: float = 1.4e-5                      # IAC weight (2e-6 for SAMM-LV)
+    log_eps: float = 1e-5
+    weight_eps: float = 1e-6
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LossConstants":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v
+                      for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over mask; an empty mask contributes 0 (the reference would produce NaN)."""
+    if not bool(mask.any()):
+        return x.sum() * 0.0
+    return x[mask].mean()
+
+
+def intensity_losses(a: torch.Tensor, y: torch.Tensor, in_window: torch.Tensor, neutral: torch.Tensor,
+                     c: LossConstants) -> dict[str, torch.Tensor]:
+    """a (N,), y (N, 2), in_window (N, 2) bool, neutral (N,) bool -> {'mse', 'reward', 'sparsity'}."""
+    mse = (_masked_mean((a - y[:, 0]) ** 2, in_window[:, 0])
+           + _masked_mean((a - y[:, 1]) ** 2, in_window[:, 1])
+           + _masked_mean(a ** 2, neutral))
+    reward = -(c.reward[0] * _masked_mean(a, y[:, 0] > c.reward_threshold)
+               + c.reward[1] * _masked_mean(a, y[:, 1] > c.reward_threshold))
+    sparsity = c.sparsity * a.mean()
+    return {"mse": mse, "reward": reward, "sparsity": sparsity}
+
+
+def focal_bce(q: torch.Tensor, target: torch.Tensor, alpha: float, c: LossConstants) -> torch.Tensor:
+    """Focal-style BCE of one class. target: 1 positive, 0 negative, -1 ignored (counts as zero)."""
+    pos = (target > 0).to(q.dtype)
+    neg = (target == 0).to(q.dtype)
+    t = target.clamp(min=0.0)
+    term = (alpha * (t - q).abs() ** c.focal_gamma * pos * torch.log(q + c.log_eps)
+            + (1.0 - alpha) * (t + c.label_offset - q).abs() ** c.focal_gamma * neg
+            * torch.log(1.0 - q + c.log_eps))
+    return -term.mean()
+
+
+def apex_loss(q: torch.Tensor, target: torch.Tensor, c: LossConstants) -> torch.Tensor:
+    """q (N, 2), target (N, 2): MaE focal term + 1.8 x ME focal term."""
+    return (focal_bce(q[:, 0], target[:, 0], c.focal_alpha[0], c)
+            + c.me_apex_weight * focal_bce(q[:, 1], target[:, 1], c.focal_alpha[1], c))
+
+
+def iac_pair_weights(labels: torch.Tensor, intensity: torch.Tensor) -> torch.Tensor:
+    """w_ij: 1 neutral-neutral; |I_i - I_j| neutral-expression and MaE-ME; 1 - |I_i - I_j| within a class."""
+    li, lj = labels[:, None], labels[None, :]
+    diff = (intensity[:, None] - intensity[None, :]).abs()
+    same = li == lj
+    w = torch.where(same, 1.0 - diff, diff)
+    return torch.where(same & (li == 0), torch.ones_like(w), w)
+
+
+def iac_loss(features: torch.Tensor, labels: torch.Tensor, intensity: torch.Tensor,
+             c: LossConstants) -> torch.Tensor:
+    """Intensity-aware supervised contrastive loss.
+
+    features (N, C) backbone features, labels (N,) 0 neutral / 1 MaE / 2 ME, intensity (N,) soft
+    intensity (0 for neutrals). The pair weight scales the pair's denominator term and adds log(w)
+    to the positive term; anchors without a positive are skipped.
+    """
+    n = features.shape[0]
+    if n < 2:
+        return features.sum() * 0.0
+    logits = features @ features.T / c.temperature
+    logits = logits - logits.max(dim=1, keepdim=True).values.detach()
+    w = iac_pair_weights(labels, intensity)
+    not_self = ~torch.eye(n, dtype=torch.bool, device=features.device)
+    positive = (labels[:, None] == labels[None, :]) & not_self
+    denom = (torch.exp(logits) * w * not_self).sum(dim=1, keepdim=True)
+    log_prob = torch.log(w + c.weight_eps) + logits - torch.log(denom + c.weight_eps)
+    n_pos = positive.sum(dim=1)
+    has = n_pos > 0
+    if not bool(has.any()):
+        return features.sum() * 0.0
+    mean_pos = (log_prob * positive).sum(dim=1)[has] / n_pos[has]
+    return -(c.temperature / c.base_temperature) * mean_pos.mean()

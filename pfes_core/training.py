@@ -1,0 +1,432 @@
+"""Training the spotting model with GIM pseudo-labels (METHOD.md sections 3-4).
+
+Two levels:
+- `train_on_arrays(videos, config, ...)`: in-process training on arrays (tests, benchmarks,
+  leave-one-subject-out folds); returns the model and its per-epoch history.
+- `train(project_path, config, reporter, cancel=None, resume=None) -> run_id`: the app's entry:
+  snapshots labels into runs/<run-id>/, trains (one model, or one per held-out subject), saves
+  checkpoints each epoch, writes predictions for every video with features.
+
+One video per optimisation step, as in the reference. The "cpu" preset reads a bounded subset of
+frames per step: every frame GIM can touch around each point, plus a random sample of the rest
+(neutral mining and sparsity); the "paper" preset reads whole videos up to a memory cap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+
+from .errors import CancelledError, TrainingError
+from .gim import GimConstants, make_pseudo_labels, phase
+from .inference import pick_device, predict_video
+from .losses import LossConstants, apex_loss, iac_loss, intensity_losses
+from .model import ModelConfig, SpottingModel
+from .progress import ProgressReporter
+from .types import CLASSES
+
+MODES = ("default", "faithful")
+ABLATIONS = ("full", "hard", "gim-no-iac")
+PRESETS = ("cpu", "paper")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run; stored as runs/<run-id>/config.json."""
+
+    preset: str = "cpu"
+    epochs: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    lr_step: int = 10               # lr halved every lr_step epochs
+    lr_gamma: float = 0.5
+    mode: str = "default"           # "faithful": dropout 0.7 on logits, pseudo-labels from train-mode outputs
+    ablation: str = "full"          # "hard": hard boxes every epoch; "gim-no-iac": no contrastive term
+    seed: int = 0
+    device: str = "auto"
+    loso: bool = False
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(width=32, heads=4, ffn_mult=2))
+    gim: GimConstants = field(default_factory=lambda: GimConstants(soft_switch=2, gim_start=3, theta_epochs=8))
+    losses: LossConstants = field(default_factory=LossConstants)
+    background_frames: int | None = 384   # random non-window frames per step (None: every frame)
+    max_frames_per_step: int = 8192       # cap on frames per step (memory), windows always kept
+    iac_max_samples: int = 512            # contrastive samples per step (random subset beyond this)
+    predict_chunk: int = 2048
+
+    @classmethod
+    def from_preset(cls, name: str = "cpu", **overrides) -> "TrainConfig":
+        """'cpu': small model, 16 epochs, GIM from epoch 3 (minutes on 2 cores).
+        'paper': the reference: width 256, 100 epochs, Adam lr 2e-5, wd 0.1, lr halved every 30."""
+        if name == "cpu":
+            base = cls(preset="cpu")
+        elif name == "paper":
+            base = cls(preset="paper", epochs=100, lr=2e-5, weight_decay=0.1, lr_step=30,
+                       model=ModelConfig(width=256, heads=4, ffn_mult=2), gim=GimConstants(),
+                       background_frames=None)
+        else:
+            raise TrainingError(f"unknown training preset {name!r} (expected cpu or paper)")
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        cfg = replace(base, **overrides)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if self.mode not in MODES:
+            raise TrainingError(f"unknown mode {self.mode!r} (expected default or faithful)")
+        if self.ablation not in ABLATIONS:
+            raise TrainingError(f"unknown ablation {self.ablation!r} (expected full, hard or gim-no-iac)")
+        if self.epochs < 1:
+            raise TrainingError("epochs must be at least 1")
+
+    def model_config(self) -> ModelConfig:
+        """Faithful mode puts the reference's dropout 0.7 on the logits."""
+        return replace(self.model, logit_dropout=0.7 if self.mode == "faithful" else 0.0)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["model"] = self.model.to_dict()
+        d["gim"] = self.gim.to_dict()
+        d["losses"] = self.losses.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        d = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "model" in d:
+            d["model"] = ModelConfig.from_dict(d["model"])
+        if "gim" in d:
+            d["gim"] = GimConstants.from_dict(d["gim"])
+        if "losses" in d:
+            d["losses"] = LossConstants.from_dict(d["losses"])
+        return cls(**d)
+
+
+@dataclass
+class VideoData:
+    """One training video: its model input and its point labels as (frame, class index)."""
+
+    video_id: str
+    model_input: np.ndarray            # (T, 17, 10, 2) float32
+    points: list[tuple[int, int]]
+    subject: str = ""
+    fps: float | None = None
+
+
+@dataclass
+class TrainState:
+    """What resuming needs: weights, optimiser, scheduler position, epochs done, history."""
+
+    model: SpottingModel
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.StepLR
+    epoch: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+def build_state(config: TrainConfig, device: torch.device) -> TrainState:
+    torch.manual_seed(config.seed)
+    model = SpottingModel(config.model_config()).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=config.lr_step, gamma=config.lr_gamma)
+    return TrainState(model, opt, sched)
+
+
+def select_frames(n_frames: int, points: list[tuple[int, int]], config: TrainConfig,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Sorted frame indices read this step: every frame within GIM's reach of a point, plus background."""
+    radius = config.gim.context_radius
+    near = np.zeros(n_frames, dtype=bool)
+    for p, _ in points:
+        near[max(p - radius, 0):min(p + radius + 1, n_frames)] = True
+    local = np.flatnonzero(near)
+    rest = np.flatnonzero(~near)
+    budget = config.max_frames_per_step - len(local)
+    if config.background_frames is not None:
+        budget = min(budget, config.background_frames)
+    budget = max(budget, min(len(rest), 16))
+    if len(rest) > budget:
+        rest = np.sort(rng.choice(rest, size=budget, replace=False))
+    return np.union1d(local, rest)
+
+
+def _seed_epoch(seed: int, epoch: int) -> np.random.Generator:
+    """Per-epoch seeding: a resumed run repeats exactly what the uninterrupted run would do."""
+    torch.manual_seed(seed * 100_003 + epoch)
+    return np.random.default_rng([seed, epoch])
+
+
+def _step(state: TrainState, video: VideoData, epoch: int, config: TrainConfig, device: torch.device,
+          rng: np.random.Generator) -> dict[str, float]:
+    """One optimisation step on one video. Returns the loss parts as floats."""
+    model = state.model
+    model.train()
+    n = len(video.model_input)
+    frames = select_frames(n, video.points, config, rng)
+    x = torch.from_numpy(np.ascontiguousarray(video.model_input[frames], dtype=np.float32)).to(device)
+    out = model(x)
+    with torch.no_grad():
+        if config.mode == "faithful":
+            h_src, a_src = out.h, out.a          # the reference: noisy train-mode outputs
+        else:
+            h_src, a_src, _ = model.heads(out.f, dropout=False)
+        a_full = np.full(n, np.nan, dtype=np.float64)
+        a_full[frames] = a_src.double().cpu().numpy()
+        h_full = np.zeros((n, h_src.shape[1]), dtype=np.float32)
+        h_full[frames] = h_src.float().cpu().numpy()
+    pl = make_pseudo_labels(video.points, a_full, h_full, epoch, config.gim, config.ablation)
+    idx = torch.from_numpy(frames)
+    y = torch.from_numpy(pl.y[frames]).to(device)
+    in_win = torch.from_numpy(pl.in_window[frames]).to(device)
+    neutral = torch.from_numpy(pl.neutral[frames]).to(device)
+    parts = intensity_losses(out.a, y, in_win, neutral, config.losses)
+    if pl.apex is not None:
+        parts["apex"] = apex_loss(out.q, torch.from_numpy(pl.apex[frames]).to(device), config.losses)
+    if config.ablation != "gim-no-iac":
+        labels = np.full(len(frames), -1, dtype=np.int64)
+        labels[pl.neutral[frames]] = 0
+        labels[pl.y[frames, 1] > 0.5] = 2
+        labels[pl.y[frames, 0] > 0.5] = 1
+        sel = np.flatnonzero(labels >= 0)
+        if len(sel) > config.iac_max_samples:
+            sel = np.sort(rng.choice(sel, size=config.iac_max_samples, replace=False))
+        if len(sel) >= 2:
+            inten = np.where(labels[sel] == 0, 0.0, pl.y[frames[sel]].max(axis=1)).astype(np.float32)
+            sel_t = torch.from_numpy(sel).to(device)
+            parts["iac"] = config.losses.lambda_c * iac_loss(
+                out.f[sel_t], torch.from_numpy(labels[sel]).to(device), torch.from_numpy(inten).to(device),
+                config.losses)
+    del idx
+    total = sum(parts.values())
+    if not torch.isfinite(total):
+        raise TrainingError(f"training diverged (non-finite loss on video {video.video_id}); "
+                            "try a lower learning rate")
+    state.optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    state.optimizer.step()
+    result = {k: float(v.detach()) for k, v in parts.items()}
+    result["loss"] = float(total.detach())
+    return result
+
+
+def train_on_arrays(videos: list[VideoData], config: TrainConfig, reporter: ProgressReporter | None = None,
+                    cancel=None, state: TrainState | None = None, device: torch.device | str | None = None,
+                    on_epoch_end: Callable[[TrainState], None] | None = None,
+                    fold: str | None = None) -> TrainState:
+    """Train (or continue `state`) until config.epochs. Raises CancelledError between steps when
+    `cancel.is_set()`; the state then holds the last finished epoch only if on_epoch_end saved it."""
+    config.validate()
+    videos = [v for v in videos if v.points]
+    if not videos:
+        raise TrainingError("no labelled videos to train on (add point labels first)")
+    dev = torch.device(device) if device is not None else pick_device(config.device)
+    if state is None:
+        state = build_state(config, dev)
+    reporter = reporter or ProgressReporter("none")
+    total_steps = config.epochs * len(videos)
+    t_start = time.monotonic()
+    steps_done_here = 0
+    _set_determinism()
+    while state.epoch < config.epochs:
+        epoch = state.epoch
+        rng = _seed_epoch(config.seed, epoch)
+        order = rng.permutation(len(videos))
+        sums: dict[str, float] = {}
+        t_epoch = time.monotonic()
+        for i, vi in enumerate(order):
+            if cancel is not None and cancel.is_set():
+                raise CancelledError("training cancelled")
+            parts = _step(state, videos[vi], epoch, config, dev, rng)
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
+            steps_done_here += 1
+            step = epoch * len(videos) + i + 1
+            rate = (time.monotonic() - t_start) / steps_done_here
+            event = dict(epoch=epoch + 1, epochs=config.epochs, loss=parts["loss"],
+                         parts={k: v for k, v in parts.items() if k != "loss"},
+                         eta=round(rate * (total_steps - step), 1), device=dev.type,
+                         phase=phase(epoch, config.gim, config.ablation), video=videos[vi].video_id)
+            if fold is not None:
+                event["fold"] = fold
+            reporter.emit("train", step=step, total=total_steps, **event)
+        state.scheduler.step()
+        state.epoch = epoch + 1
+        record = {"epoch": epoch + 1, "lr": state.optimizer.param_groups[0]["lr"],
+                  "seconds": round(time.monotonic() - t_epoch, 3),
+                  "frames": int(sum(len(v.model_input) for v in videos)),
+                  **{k: v / len(videos) for k, v in sums.items()}}
+        if fold is not None:
+            record["fold"] = fold
+        state.history.append(record)
+        if on_epoch_end is not None:
+            on_epoch_end(state)
+    return state
+
+
+def _set_determinism() -> None:
+    """Deterministic kernels where they are cheap (CPU always is; CUDA needs the cuBLAS setting)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    try:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    except Exception:  # pragma: no cover - older torch
+        pass
+    if hasattr(torch.backends, "cudnn"):
+        torch.backends.cudnn.benchmark = False
+
+
+# --------------------------------------------------------------------------- project level
+
+
+def _class_index(cls: str) -> int:
+    return CLASSES.index(cls)
+
+
+def label_snapshot(labels: Iterable) -> dict:
+    """JSON-able frozen copy of point labels with a content hash (what a run trained on)."""
+    items = sorted(({"video": l.video, "frame": int(l.frame), "cls": l.cls, "annotator": l.annotator}
+                    for l in labels), key=lambda d: (d["video"], d["frame"], d["cls"]))
+    blob = json.dumps([[d["video"], d["frame"], d["cls"]] for d in items]).encode()
+    return {"count": len(items), "sha256": hashlib.sha256(blob).hexdigest(), "labels": items}
+
+
+def load_project_videos(project_path, snapshot: dict | None = None) -> tuple[list[VideoData], dict, dict]:
+    """Read videos with up-to-date features and the label snapshot from a project (read-only).
+
+    Returns (videos with features, snapshot, {video_id: fps}). Labels come from `snapshot` when given
+    (resume), otherwise from the project now.
+    """
+    from .features import load_features
+    from .project import Project
+
+    with Project.open(project_path, readonly=True) as project:
+        if snapshot is None:
+            snapshot = label_snapshot(project.labels.all())
+        by_video: dict[str, list[tuple[int, int]]] = {}
+        for item in snapshot["labels"]:
+            by_video.setdefault(item["video"], []).append((int(item["frame"]), _class_index(item["cls"])))
+        videos = []
+        for vid, rec in project.videos.items():
+            feats = load_features(project, vid)
+            if feats is None:
+                continue
+            videos.append(VideoData(vid, np.asarray(feats.model_input, dtype=np.float32),
+                                    sorted(by_video.get(vid, [])), subject=rec.subject or vid,
+                                    fps=float(rec.fps) / max(int(getattr(rec, "step", 1) or 1), 1)))
+        root = Path(project.root)
+    return videos, snapshot, {"root": str(root)}
+
+
+def train(project_path, config: TrainConfig, reporter: ProgressReporter | None = None, cancel=None,
+          resume: str | None = None) -> str:
+    """Train on a project's labelled videos; returns the run id. See `pfes_core.runs` for the files."""
+    from . import runs
+
+    reporter = reporter or ProgressReporter("none")
+    if resume is not None:
+        run_dir = runs.run_dir(project_path, resume)
+        config = TrainConfig.from_dict(runs.read_json(run_dir / "config.json"))
+        snapshot = runs.read_json(run_dir / "labels.json")
+        videos, snapshot, info = load_project_videos(project_path, snapshot)
+        run_id = resume
+    else:
+        config.validate()
+        videos, snapshot, info = load_project_videos(project_path)
+        run_dir, run_id = runs.new_run(info["root"])
+        runs.write_json(run_dir / "labels.json", snapshot)
+        runs.write_json(run_dir / "config.json", config.to_dict())
+    return run_training(run_dir, run_id, videos, config, reporter, cancel, resume=resume is not None,
+                        label_summary={"count": snapshot["count"], "sha256": snapshot["sha256"]})
+
+
+def _fold_plan(videos: list[VideoData], loso: bool) -> list[tuple[str | None, list[VideoData], list[VideoData]]]:
+    """(fold name, train videos, predicted videos). One fold on everything unless loso."""
+    labelled = [v for v in videos if v.points]
+    if not loso:
+        return [(None, labelled, videos)]
+    subjects = sorted({v.subject for v in labelled})
+    if len(subjects) < 2:
+        raise TrainingError("leave-one-subject-out needs labelled videos from at least two subjects")
+    plan = []
+    for s in subjects:
+        plan.append((s, [v for v in labelled if v.subject != s], [v for v in videos if v.subject == s]))
+    return plan
+
+
+def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: TrainConfig,
+                 reporter: ProgressReporter, cancel=None, resume: bool = False,
+                 label_summary: dict | None = None) -> str:
+    """Train into an existing run folder (config/labels already written) and finish it.
+
+    Status goes running -> done | cancelled | failed; checkpoints are written after every epoch, so
+    a cancelled run resumes from its last finished epoch.
+    """
+    from . import runs
+
+    run_dir = Path(run_dir)
+    dev = pick_device(config.device)
+    plan = _fold_plan(videos, config.loso)
+    if not any(train_v for _, train_v, _ in plan):
+        runs.write_status(run_dir, "failed", message="no labelled videos with features")
+        raise TrainingError("no labelled videos with features to train on (label some frames and extract features)")
+    runs.write_status(run_dir, "running", device=dev.type, labels=label_summary)
+    reporter.emit("train", message=f"training on {dev.type}", device=dev.type, run_id=run_id,
+                  step=0, total=config.epochs * sum(len([v for v in t if v.points]) for _, t, _ in plan))
+    predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    fold_metrics = []
+    try:
+        for fold, train_videos, pred_videos in plan:
+            ckpt = runs.checkpoint_path(run_dir, fold)
+            state = build_state(config, dev)
+            if resume and ckpt.exists():
+                runs.load_checkpoint_into(ckpt, state, dev)
+            log_path = run_dir / "log.jsonl"
+
+            def save(st: TrainState, _ckpt=ckpt, _fold=fold) -> None:
+                runs.save_checkpoint(_ckpt, st, config)
+                with open(log_path, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(st.history[-1]) + "\n")
+
+            if state.epoch < config.epochs:
+                train_on_arrays(train_videos, config, reporter, cancel, state=state, device=dev,
+                                on_epoch_end=save, fold=fold)
+            for v in pred_videos:
+                if cancel is not None and cancel.is_set():
+                    raise CancelledError("training cancelled")
+                predictions[v.video_id] = predict_video(state.model, v.model_input, config.predict_chunk, dev)
+            fold_metrics.append({"fold": fold, "epochs": state.epoch,
+                                 "final_loss": state.history[-1]["loss"] if state.history else None,
+                                 "train_videos": [v.video_id for v in train_videos],
+                                 "predicted_videos": [v.video_id for v in pred_videos]})
+        reporter.emit("predict", message="proposals", step=0, total=len(predictions))
+        runs.write_predictions(run_dir / "predictions.h5", predictions,
+                               {v.video_id: v.fps for v in videos}, fold_of={
+                                   v.video_id: f for f, _, pv in plan for v in pv})
+        metrics = {"folds": fold_metrics, "device": dev.type, "n_videos_predicted": len(predictions)}
+        runs.write_json(run_dir / "metrics.json", metrics)
+        runs.write_status(run_dir, "done", device=dev.type, labels=label_summary)
+    except (CancelledError, KeyboardInterrupt):
+        runs.write_status(run_dir, "cancelled", device=dev.type, labels=label_summary)
+        reporter.emit("cancelled", run_id=run_id, message="training cancelled; resume with --resume " + run_id)
+        raise CancelledError(f"training cancelled (run {run_id}; resume with --resume {run_id})") from None
+    except Exception as exc:
+        runs.write_status(run_dir, "failed", message=str(exc)[:500], labels=label_summary)
+        raise
+    reporter.emit("done", run_id=run_id, device=dev.type)
+    return run_id
+
+
+def loss_of(history: list[dict]) -> list[float]:
+    return [h["loss"] for h in history]
+
+
+__all__ = ["TrainConfig", "VideoData", "TrainState", "train", "train_on_arrays", "run_training",
+           "build_state", "select_frames", "label_snapshot", "predict_video", "PRESETS", "MODES",
+           "ABLATIONS", "math"]
