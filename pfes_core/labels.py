@@ -172,7 +172,9 @@ def validate_label(state, video: str, frame: Any, cls: str) -> tuple[int, str]:
     record = state.videos.get(video)
     if record is None:
         raise LabelError(f"unknown video {video!r} (register it with add-video first)")
-    if isinstance(frame, bool) or not isinstance(frame, int):
+    if isinstance(frame, bool):
+        raise LabelError(f"frame {frame!r} is not a whole number")
+    if not isinstance(frame, int):
         try:
             if isinstance(frame, float) and not frame.is_integer():
                 raise ValueError
