@@ -17,6 +17,7 @@ file and line and nothing reaches the project.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -27,7 +28,7 @@ from typing import Iterable
 from .errors import LabelError
 from .types import Interval, PointLabel, parse_class
 
-_INT = re.compile(r"^\s*\+?\d+\s*$")
+_INT = re.compile(r"^\s*[+-]?\d+\s*$")
 POINT_FORMAT = "pfes-points"
 
 
@@ -94,7 +95,7 @@ def _csv_rows(path: Path, text: str) -> tuple[list[str], list[tuple[int, list[st
     """(lower-cased header, [(line number, fields)]) with blank lines skipped."""
     first = text.split("\n", 1)[0]
     delimiter = "\t" if "\t" in first and "," not in first else ","
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter, strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     rows: list[tuple[int, list[str]]] = []
     header: list[str] | None = None
     try:
