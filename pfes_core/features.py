@@ -1,0 +1,316 @@
+"""Per-video features (landmarks, ROI motion, model input) and their cache features/<video-id>.h5.
+
+Why a cache: extraction costs ~15 ms a frame, training reads the features many times. A cache
+file is valid only for the exact parameters and the exact video content (fingerprint) it was made
+from; it is written to a temporary file and renamed, so a crash or Ctrl-C never leaves half a
+file under the real name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import CancelledError, FeatureError, ProjectError
+
+# Bump when the extraction algorithm changes in a way that changes its output: old caches go stale.
+FEATURE_VERSION = 1
+H5_FORMAT = "pfes-features"
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """Extraction parameters; stored (as JSON) with the features and compared on reuse.
+
+    flow: "dis" (fast, default) or "tvl1" (the reference's TV-L1, ~100x slower).
+    dis_preset: DIS quality preset "ultrafast" | "fast" | "medium".
+    landmark_every: run the landmarker on every n-th frame and interpolate between (speed).
+    crop: side of the aligned face crop in pixels; drift: re-anchor threshold (x eye distance).
+    """
+
+    flow: str = "dis"
+    dis_preset: str = "medium"
+    landmark_every: int = 1
+    crop: int = 230
+    drift: float = 0.25
+    version: int = FEATURE_VERSION
+
+    def __post_init__(self):
+        if self.flow not in ("dis", "tvl1"):
+            raise FeatureError(f"unknown flow method {self.flow!r} (expected dis or tvl1)")
+        if self.dis_preset not in ("ultrafast", "fast", "medium"):
+            raise FeatureError(f"unknown DIS preset {self.dis_preset!r}")
+        if int(self.landmark_every) < 1:
+            raise FeatureError("landmark_every must be at least 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FeatureParams":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class Features:
+    """Features of one video; arrays are indexed by reader frame (after the video's step)."""
+
+    landmarks: np.ndarray          # (T, 68, 2) float32, pixels, zero-based 68-point indices
+    face_found: np.ndarray         # (T,) bool, False where landmarks were interpolated
+    roi_vectors: np.ndarray        # (T, 12, 2) float32 in [-0.5, 0.5], motion t-1 -> t
+    model_input: np.ndarray        # (T, 17, 10, 2) float32 in [-0.5, 0.5]
+    params: dict
+    fingerprint: str
+    n_frames: int
+    fps: float
+    step: int = 1
+    video_id: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+class _Progress:
+    """Throttled progress: at most ~100 events a video, whatever its length."""
+
+    def __init__(self, progress, video: str, total: int):
+        self.progress, self.video, self.total = progress, video, total
+        self.every = max(1, total // 100)
+        self.last = -1
+
+    def __call__(self, step: int, phase: str) -> None:
+        if self.progress is None:
+            return
+        if step - self.last >= self.every or step >= self.total:
+            self.last = step
+            if callable(getattr(self.progress, "emit", None)):
+                self.progress.emit("extract", step=step, total=self.total, video=self.video,
+                                   phase=phase)
+            else:
+                self.progress({"stage": "extract", "step": step, "total": self.total,
+                               "video": self.video, "phase": phase})
+
+
+def _cancel_fn(cancel) -> Callable[[], bool] | None:
+    if cancel is None:
+        return None
+    if hasattr(cancel, "is_set"):
+        return cancel.is_set
+    return cancel
+
+
+def extract_features(video_path, params: FeatureParams | None = None, step: int = 1,
+                     progress=None, cancel=None, video_id: str = "") -> Features:
+    """Extract landmarks and motion features of a video file or image folder.
+
+    Two decoding passes: landmarks first (the crop needs the whole track to fill gaps and fix
+    the box), then flow on the aligned crops. `progress`: a ProgressReporter (or a callable taking
+    an event dict); `cancel`: a callable or threading.Event. Raises VideoError / NoFaceError.
+    """
+    from .face import track_frames
+    from .motion import MotionExtractor
+    from .video import open_video, video_fingerprint
+
+    params = params or FeatureParams()
+    cancelled = _cancel_fn(cancel)
+    path = Path(video_path)
+    fingerprint = video_fingerprint(path)
+    reader = open_video(path, step=step)
+    try:
+        T = reader.n_frames
+        report = _Progress(progress, video_id or path.name, 2 * T)
+        landmarks, found = track_frames(
+            reader.iter_frames(), T, reader.fps, name=path.name, every=int(params.landmark_every),
+            progress=lambda i, n: report(i, "landmarks"), cancel=cancelled)
+        motion = MotionExtractor(landmarks, flow=params.flow, dis_preset=params.dis_preset,
+                                 crop=int(params.crop), drift=float(params.drift))
+        for i, rgb in enumerate(reader.iter_frames()):
+            if cancelled is not None and cancelled():
+                raise CancelledError("feature extraction cancelled")
+            motion.push(rgb)
+            report(T + i + 1, "motion")
+        roi_vectors, model_input = motion.finish()
+        return Features(landmarks=landmarks.astype(np.float32), face_found=found,
+                        roi_vectors=roi_vectors, model_input=model_input,
+                        params=params.to_dict(), fingerprint=fingerprint, n_frames=T,
+                        fps=float(reader.fps), step=int(step), video_id=video_id,
+                        extra={"n_crop_segments": int(motion.segments.max() + 1),
+                               "face_found_fraction": float(found.mean())})
+    finally:
+        reader.close()
+
+
+# -- project access ----------------------------------------------------------------------------
+@dataclass
+class _VideoRef:
+    video_id: str
+    path: Path
+    step: int
+    fingerprint: str
+    features_dir: Path
+
+
+def _video_ref(project_or_root, video_id: str) -> _VideoRef:
+    """Read what extraction needs from an open Project or a project folder (opened read-only)."""
+    if hasattr(project_or_root, "video_path") and hasattr(project_or_root, "features_dir"):
+        return _ref_from_project(project_or_root, video_id)
+    from .project import Project
+
+    with Project.open(project_or_root, readonly=True) as project:
+        return _ref_from_project(project, video_id)
+
+
+def _ref_from_project(project, video_id: str) -> _VideoRef:
+    record = project.videos.get(video_id)
+    if record is None:
+        raise ProjectError(f"unknown video {video_id!r} in project {project.root}")
+    return _VideoRef(video_id, Path(project.video_path(video_id)), int(record.step or 1),
+                     str(record.fingerprint or ""), Path(project.features_dir))
+
+
+def features_path(features_dir: Path, video_id: str) -> Path:
+    return Path(features_dir) / f"{video_id}.h5"
+
+
+def save_features(path: Path, feats: Features) -> Path:
+    """Write features atomically: temp file in the same folder, fsync, os.replace."""
+    import h5py
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with h5py.File(tmp, "w") as h5:
+            h5.attrs["format"] = H5_FORMAT
+            h5.attrs["params"] = json.dumps(feats.params, sort_keys=True)
+            h5.attrs["fingerprint"] = feats.fingerprint
+            h5.attrs["n_frames"] = int(feats.n_frames)
+            h5.attrs["fps"] = float(feats.fps)
+            h5.attrs["step"] = int(feats.step)
+            h5.attrs["video_id"] = feats.video_id
+            h5.attrs["extra"] = json.dumps(feats.extra, sort_keys=True)
+            h5.attrs["created"] = time.time()
+            opts = dict(compression="gzip", compression_opts=4, shuffle=True)
+            h5.create_dataset("landmarks", data=feats.landmarks.astype(np.float32), **opts)
+            h5.create_dataset("face_found", data=feats.face_found.astype(bool))
+            h5.create_dataset("roi_vectors", data=feats.roi_vectors.astype(np.float32), **opts)
+            chunk = (min(256, max(1, feats.n_frames)),) + feats.model_input.shape[1:]
+            h5.create_dataset("model_input", data=feats.model_input.astype(np.float32),
+                              chunks=chunk, **opts)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def read_features(path: Path) -> Features:
+    """Read a features file; FeatureError when it is not one or is damaged."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            if h5.attrs.get("format") != H5_FORMAT:
+                raise FeatureError(f"{path} is not a P-FES features file")
+            return Features(
+                landmarks=h5["landmarks"][()], face_found=h5["face_found"][()].astype(bool),
+                roi_vectors=h5["roi_vectors"][()], model_input=h5["model_input"][()],
+                params=json.loads(h5.attrs["params"]), fingerprint=str(h5.attrs["fingerprint"]),
+                n_frames=int(h5.attrs["n_frames"]), fps=float(h5.attrs["fps"]),
+                step=int(h5.attrs["step"]), video_id=str(h5.attrs["video_id"]),
+                extra=json.loads(h5.attrs["extra"]))
+    except FeatureError:
+        raise
+    except (OSError, KeyError, ValueError) as exc:
+        raise FeatureError(f"features file {path} is damaged ({exc})") from None
+
+
+def _read_attrs(path: Path) -> dict | None:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            if h5.attrs.get("format") != H5_FORMAT:
+                return None
+            return {"params": json.loads(h5.attrs["params"]),
+                    "fingerprint": str(h5.attrs["fingerprint"]), "step": int(h5.attrs["step"])}
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _params_match(stored: dict, wanted: FeatureParams | None) -> bool:
+    if stored.get("version") != FEATURE_VERSION:
+        return False
+    return wanted is None or FeatureParams.from_dict(stored) == wanted
+
+
+def ensure_features(project_or_root, video_id: str, params: FeatureParams | None = None,
+                    progress=None, cancel=None, force: bool = False) -> Path:
+    """Path of up-to-date features of `video_id`, extracting them when missing or stale.
+
+    Reused when the stored video fingerprint matches the media now on disk, the step matches
+    the project's, and the parameters equal `params` (with `params=None`, features made with any
+    parameters of the current version are reused; new ones use the defaults).
+    """
+    from .video import video_fingerprint
+
+    ref = _video_ref(project_or_root, video_id)
+    out = features_path(ref.features_dir, video_id)
+    if not force and out.exists():
+        attrs = _read_attrs(out)
+        if attrs is not None and attrs["step"] == ref.step and _params_match(attrs["params"], params) \
+                and attrs["fingerprint"] == video_fingerprint(ref.path):
+            return out
+    feats = extract_features(ref.path, params or FeatureParams(), step=ref.step,
+                             progress=progress, cancel=cancel, video_id=video_id)
+    return save_features(out, feats)
+
+
+def load_features(project_or_root, video_id: str) -> Features | None:
+    """Features of `video_id`, or None when they are missing, damaged or stale.
+
+    Stale: made from other content than the project's video (fingerprint of the registered
+    record, or of the file now on disk), with another step, or by an older extractor version.
+    """
+    ref = _video_ref(project_or_root, video_id)
+    path = features_path(ref.features_dir, video_id)
+    if not path.exists():
+        return None
+    try:
+        feats = read_features(path)
+    except FeatureError:
+        return None
+    if feats.step != ref.step or feats.params.get("version") != FEATURE_VERSION:
+        return None
+    if feats.fingerprint != ref.fingerprint:
+        from .video import video_fingerprint
+
+        try:
+            current = video_fingerprint(ref.path)
+        except Exception:  # noqa: BLE001  (media moved away: the record is all we can trust)
+            return None
+        if feats.fingerprint != current:
+            return None
+    return feats
+
+
+def feature_status(project_or_root, video_id: str) -> str:
+    """'ok', 'missing' or 'stale' (for listings such as `pfes info`)."""
+    ref = _video_ref(project_or_root, video_id)
+    if not features_path(ref.features_dir, video_id).exists():
+        return "missing"
+    return "ok" if load_features(project_or_root, video_id) is not None else "stale"
+
+
+def describe(feats: Features) -> dict[str, Any]:
+    """A JSON-able summary (shapes and face coverage) for logs and the CLI."""
+    return {"video": feats.video_id, "n_frames": feats.n_frames, "fps": feats.fps,
+            "face_found": float(np.mean(feats.face_found)) if feats.n_frames else 0.0,
+            "params": feats.params}
