@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -183,7 +182,6 @@ def _step(state: TrainState, video: VideoData, epoch: int, config: TrainConfig, 
         h_full = np.zeros((n, h_src.shape[1]), dtype=np.float32)
         h_full[frames] = h_src.float().cpu().numpy()
     pl = make_pseudo_labels(video.points, a_full, h_full, epoch, config.gim, config.ablation)
-    idx = torch.from_numpy(frames)
     y = torch.from_numpy(pl.y[frames]).to(device)
     in_win = torch.from_numpy(pl.in_window[frames]).to(device)
     neutral = torch.from_numpy(pl.neutral[frames]).to(device)
@@ -204,7 +202,6 @@ def _step(state: TrainState, video: VideoData, epoch: int, config: TrainConfig, 
             parts["iac"] = config.losses.lambda_c * iac_loss(
                 out.f[sel_t], torch.from_numpy(labels[sel]).to(device), torch.from_numpy(inten).to(device),
                 config.losses)
-    del idx
     total = sum(parts.values())
     if not torch.isfinite(total):
         raise TrainingError(f"training diverged (non-finite loss on video {video.video_id}); "
@@ -250,8 +247,8 @@ def train_on_arrays(videos: list[VideoData], config: TrainConfig, reporter: Prog
             steps_done_here += 1
             step = epoch * len(videos) + i + 1
             rate = (time.monotonic() - t_start) / steps_done_here
-            event = dict(epoch=epoch + 1, epochs=config.epochs, loss=parts["loss"],
-                         parts={k: v for k, v in parts.items() if k != "loss"},
+            event = dict(epoch=epoch + 1, epochs=config.epochs,
+                         loss={"total": parts["loss"], **{k: v for k, v in parts.items() if k != "loss"}},
                          eta=round(rate * (total_steps - step), 1), device=dev.type,
                          phase=phase(epoch, config.gim, config.ablation), video=videos[vi].video_id)
             if fold is not None:
@@ -326,22 +323,30 @@ def load_project_videos(project_path, snapshot: dict | None = None) -> tuple[lis
 
 def train(project_path, config: TrainConfig, reporter: ProgressReporter | None = None, cancel=None,
           resume: str | None = None) -> str:
-    """Train on a project's labelled videos; returns the run id. See `pfes_core.runs` for the files."""
+    """Train on a project's labelled videos; returns the run id. See `pfes_core.runs` for the files.
+
+    With `resume`, the run's own config and label snapshot are used (the project's labels may have
+    changed since) and training continues from the last saved epoch of each fold.
+    """
     from . import runs
+    from .project import project_root
 
     reporter = reporter or ProgressReporter("none")
+    root = project_root(project_path)
     if resume is not None:
-        run_dir = runs.run_dir(project_path, resume)
+        run_dir = runs.run_dir(root, resume)
         config = TrainConfig.from_dict(runs.read_json(run_dir / "config.json"))
         snapshot = runs.read_json(run_dir / "labels.json")
-        videos, snapshot, info = load_project_videos(project_path, snapshot)
+        videos, snapshot, _ = load_project_videos(root, snapshot)
         run_id = resume
     else:
         config.validate()
-        videos, snapshot, info = load_project_videos(project_path)
-        run_dir, run_id = runs.new_run(info["root"])
+        videos, snapshot, _ = load_project_videos(root)
+        run_dir, run_id = runs.new_run(root)
         runs.write_json(run_dir / "labels.json", snapshot)
         runs.write_json(run_dir / "config.json", config.to_dict())
+    reporter.emit("snapshot", run_id=run_id, n_labels=snapshot["count"],
+                  label_snapshot=f"runs/{run_id}/labels.json", sha256=snapshot["sha256"])
     return run_training(run_dir, run_id, videos, config, reporter, cancel, resume=resume is not None,
                         label_summary={"count": snapshot["count"], "sha256": snapshot["sha256"]})
 
@@ -423,10 +428,6 @@ def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: Tr
     return run_id
 
 
-def loss_of(history: list[dict]) -> list[float]:
-    return [h["loss"] for h in history]
-
-
 __all__ = ["TrainConfig", "VideoData", "TrainState", "train", "train_on_arrays", "run_training",
            "build_state", "select_frames", "label_snapshot", "predict_video", "PRESETS", "MODES",
-           "ABLATIONS", "math"]
+           "ABLATIONS"]

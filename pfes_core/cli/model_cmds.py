@@ -1,0 +1,105 @@
+"""`pfes train` and `pfes runs`: train the spotting model on a project, list its runs.
+
+`pfes train ... --progress jsonl` is the GUI's worker: one JSON object per line, last one
+stage "done" (with run_id), "cancelled" or "error". SIGTERM / Ctrl-C cancel between steps and
+leave a consistent run with status "cancelled" that `--resume RUN_ID` continues.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+
+from ..errors import CancelledError, PfesError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train the spotting model (GIM) on the project's point labels",
+                              description="Train on every labelled video with features; writes runs/<run-id>/ "
+                                          "and predictions for every video with features.")
+    p.add_argument("project", metavar="PROJECT_DIR")
+    p.add_argument("--preset", choices=("cpu", "paper"), default="cpu",
+                   help="cpu: small model, minutes on a laptop (default); paper: the reference setup")
+    p.add_argument("--epochs", type=int, default=None, help="override the preset's epoch count")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    p.add_argument("--loso", action="store_true", help="leave-one-subject-out: one model per held-out subject")
+    p.add_argument("--mode", choices=("default", "faithful"), default="default",
+                   help="faithful: the reference's dropout 0.7 on logits and train-mode pseudo-labels")
+    p.add_argument("--ablation", choices=("full", "hard", "gim-no-iac"), default="full")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", metavar="RUN_ID", default=None, help="continue a cancelled or crashed run")
+    p.add_argument("--progress", choices=("bar", "jsonl", "none"), default="bar")
+    p.set_defaults(func=cmd_train)
+
+    r = subparsers.add_parser("runs", help="list the training runs of a project")
+    r.add_argument("project", metavar="PROJECT_DIR")
+    r.add_argument("--json", action="store_true", help="one JSON object per run")
+    r.set_defaults(func=cmd_runs)
+
+
+def cmd_train(args) -> int:
+    from ..progress import ProgressReporter
+    from ..training import TrainConfig, train
+
+    reporter = ProgressReporter(args.progress)
+    cancel = threading.Event()
+
+    def on_signal(signum, frame):  # noqa: ARG001 - signal handler signature
+        cancel.set()
+
+    previous = {}
+    for sig in (signal.SIGTERM, getattr(signal, "SIGINT", None)):
+        if sig is not None:
+            try:
+                previous[sig] = signal.signal(sig, on_signal)
+            except ValueError:  # not the main thread (in-process callers)
+                pass
+    try:
+        config = TrainConfig.from_preset(args.preset, epochs=args.epochs, device=args.device, loso=args.loso,
+                                         mode=args.mode, ablation=args.ablation, seed=args.seed)
+        run_id = train(args.project, config, reporter, cancel=cancel, resume=args.resume)
+    except CancelledError as exc:
+        reporter.close()
+        print(f"cancelled: {exc}", file=sys.stderr)
+        return 130
+    except PfesError as exc:
+        if args.progress == "jsonl":
+            reporter.emit("error", message=str(exc))
+        reporter.close()
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    reporter.close()
+    if args.progress != "jsonl":
+        print(f"run {run_id} finished (see `pfes runs {args.project}`)")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    import json
+
+    from .. import runs
+    from .eval_cmds import _project_root
+
+    root = _project_root(args.project)
+    infos = runs.list_runs(root)
+    if args.json:
+        for r in infos:
+            print(json.dumps({"run_id": r.run_id, "created": r.created, "status": r.status,
+                              "epochs_done": r.epochs_done, "label_snapshot": r.label_snapshot,
+                              "config": r.config, "metrics": r.metrics}))
+        return 0
+    if not infos:
+        print("no runs yet (train with `pfes train PROJECT_DIR`)")
+        return 0
+    print(f"{'run':<22} {'status':<10} {'epochs':>7} {'labels':>6}  {'preset':<6} {'mode':<8} {'ablation':<10} loso")
+    for r in infos:
+        c = r.config
+        ep = f"{r.epochs_done}/{c.get('epochs', '?')}"
+        print(f"{r.run_id:<22} {r.status:<10} {ep:>7} {str(r.label_snapshot.get('count', '?')):>6}  "
+              f"{c.get('preset', '?'):<6} {c.get('mode', '?'):<8} {c.get('ablation', '?'):<10} "
+              f"{'yes' if c.get('loso') else 'no'}  {time.strftime('%Y-%m-%d %H:%M', time.localtime(r.created))}")
+    return 0
