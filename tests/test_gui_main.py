@@ -1,0 +1,407 @@
+"""The real MainWindow driven with pytest-qt: opening projects, error dialogs, crash recovery,
+frame stepping, go-to-frame, playback, the shortcut registry and the cheat sheet.
+
+Dialogs go through pfes_gui.dialogs, which these tests monkeypatch, so nothing modal blocks.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtGui import QKeySequence  # noqa: E402
+
+from pfes_core.project import Project  # noqa: E402
+from pfes_gui import dialogs, shortcuts  # noqa: E402
+from pfes_gui.main_window import MainWindow  # noqa: E402
+
+from video_helpers import pattern_frames, write_video  # noqa: E402
+
+pytestmark = pytest.mark.gui
+N_FRAMES = 90
+
+
+def frame_number(rgb: np.ndarray) -> int:
+    """Decode the bar code pattern_frames draws in the top 8 rows (10 bits, 8 px each)."""
+    strip = rgb[:8].astype(float).mean(axis=(0, 2))
+    return sum(1 << b for b in range(10) if strip[b * 8:(b + 1) * 8].mean() > 128)
+
+
+@pytest.fixture
+def video(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("media") / "clip.mp4"
+    return write_video(path, pattern_frames(N_FRAMES, w=128, h=64), fps=30, gop=15)
+
+
+@pytest.fixture
+def project_path(tmp_path, video) -> Path:
+    project = Project.create(tmp_path / "study")
+    project.add_video(video)
+    project.save()
+    project.close()
+    return project.root
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Record every dialog instead of showing it; answers come from calls['answers']."""
+    record = {"error": [], "ask": [], "answers": [], "ints": []}
+
+    def error(parent, title, message, details=None):
+        record["error"].append((title, message))
+
+    def ask(parent, title, question, default_yes=True):
+        record["ask"].append((title, question))
+        return record["answers"].pop(0) if record["answers"] else False
+
+    def get_int(parent, title, label, value, lo, hi):
+        return record["ints"].pop(0) if record["ints"] else None
+
+    monkeypatch.setattr(dialogs, "error", error)
+    monkeypatch.setattr(dialogs, "ask_yes_no", ask)
+    monkeypatch.setattr(dialogs, "get_int", get_int)
+    return record
+
+
+@pytest.fixture
+def window(qtbot, calls):
+    win = MainWindow(annotator="tester")
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    yield win
+    win.close()
+
+
+def wait_frame(qtbot, win, frame: int) -> None:
+    qtbot.waitUntil(lambda: win.frame_view.frame_index == frame, timeout=5000)
+    assert frame_number(win.frame_view.current) == frame
+
+
+def press(qtbot, win, key: str) -> None:
+    """Type a registry key sequence into the window (goes through the QAction shortcuts)."""
+    seq = QKeySequence(key)
+    combo = seq[0]
+    qtbot.keyClick(win, combo.key(), combo.keyboardModifiers())
+
+
+def test_open_project_shows_first_frame_and_video_list(qtbot, window, project_path, calls):
+    seen = []
+    window.project_changed.connect(lambda: seen.append("project"))
+    window.video_changed.connect(lambda vid: seen.append(vid))
+    assert window.open_project(project_path)
+    assert window.current_video_id == "clip"
+    assert seen == ["project", "clip"]
+    wait_frame(qtbot, window, 0)
+    assert window.video_list.rowCount() == 1
+    assert window.video_list.item(0, 0).text() == "clip"
+    assert window.n_frames == N_FRAMES
+    assert "study.pfes" in window.windowTitle()
+    assert calls["error"] == []
+
+
+def test_frame_stepping_is_exact_and_goto(qtbot, window, project_path, calls):
+    window.open_project(project_path)
+    wait_frame(qtbot, window, 0)
+    press(qtbot, window, "Right")
+    wait_frame(qtbot, window, 1)
+    press(qtbot, window, "Shift+Right")
+    wait_frame(qtbot, window, 11)
+    press(qtbot, window, "Left")
+    wait_frame(qtbot, window, 10)
+    calls["ints"].append(57)
+    press(qtbot, window, "Ctrl+G")
+    wait_frame(qtbot, window, 57)
+    assert window.timeline.playhead == 57
+    press(qtbot, window, "End")
+    wait_frame(qtbot, window, N_FRAMES - 1)
+    press(qtbot, window, "Right")          # clamps at the last frame
+    assert window.current_frame == N_FRAMES - 1
+    press(qtbot, window, "Home")
+    wait_frame(qtbot, window, 0)
+    # Random access backwards is exact too (no off-by-N after a seek).
+    for target in (73, 12, 44, 3):
+        window.go_to_frame("clip", target)
+        wait_frame(qtbot, window, target)
+
+
+def test_held_arrow_key_accelerates(qtbot, window, project_path):
+    window.open_project(project_path)
+    wait_frame(qtbot, window, 0)
+    for _ in range(12):          # auto-repeat: events closer than REPEAT_GAP_S
+        window.actions["nav.next_frame"].trigger()
+    assert window.current_frame > 12      # the last repeats stepped 2 frames each
+    qtbot.wait(250)                       # key released: back to exact single steps
+    before = window.current_frame
+    window.actions["nav.next_frame"].trigger()
+    assert window.current_frame == before + 1
+
+
+def test_stepping_from_cache_shows_frame_synchronously(qtbot, window, project_path):
+    window.open_project(project_path)
+    window.go_to_frame("clip", 20)
+    wait_frame(qtbot, window, 20)
+    qtbot.waitUntil(lambda: window.fetcher.cached(21) is not None, timeout=5000)  # read-ahead
+    window.actions["nav.next_frame"].trigger()
+    # No event processing in between: the cached frame is on screen already.
+    assert window.frame_view.frame_index == 21
+    assert frame_number(window.frame_view.current) == 21
+
+
+def test_playback_and_speed(qtbot, window, project_path):
+    window.open_project(project_path)
+    wait_frame(qtbot, window, 0)
+    window.speed_combo.setCurrentIndex(window.speed_combo.findData(4.0))
+    press(qtbot, window, "Space")
+    assert window.playing
+    qtbot.waitUntil(lambda: window.current_frame >= 30, timeout=5000)
+    press(qtbot, window, "Space")
+    assert not window.playing
+    stopped = window.current_frame
+    qtbot.wait(100)
+    assert window.current_frame == stopped
+    press(qtbot, window, "Ctrl+Down")
+    assert window.speed_combo.currentData() == 2.0
+
+
+def test_loop_around_label(qtbot, window, project_path):
+    window.open_project(project_path)
+    window.go_to_frame("clip", 40)
+    assert window.add_label(40, "ME")
+    press(qtbot, window, "L")
+    lo, hi = window.loop_range
+    assert lo <= 40 <= hi and window.playing
+    window.speed_combo.setCurrentIndex(window.speed_combo.findData(4.0))
+    seen = set()
+    for _ in range(40):
+        qtbot.wait(15)
+        seen.add(window.current_frame)
+    assert min(seen) >= lo and max(seen) <= hi
+    assert max(seen) - min(seen) > 5
+    press(qtbot, window, "L")
+    assert window.loop_range is None and not window.playing
+
+
+def test_difference_overlay(qtbot, window, project_path):
+    window.open_project(project_path)
+    window.go_to_frame("clip", 30)
+    wait_frame(qtbot, window, 30)
+    press(qtbot, window, "D")
+    assert window.diff_box.isChecked()
+    qtbot.waitUntil(lambda: window.frame_view.diff_image.isVisible(), timeout=5000)
+    diff = window.frame_view.diff_image.image
+    assert diff.shape == (64, 128) and diff.max() > 0     # frames 25 and 30 differ
+    # Fixed reference = the current frame: the difference to itself is black.
+    press(qtbot, window, "Shift+D")
+    qtbot.waitUntil(lambda: window.frame_view.diff_image.image.max() == 0, timeout=5000)
+    press(qtbot, window, "Right")
+    qtbot.waitUntil(lambda: window.frame_view.frame_index == 31
+                    and window.frame_view.diff_image.image.max() > 0, timeout=5000)
+
+
+def test_proposal_navigation_and_overlays(qtbot, window, project_path):
+    from pfes_core.types import Interval
+
+    window.open_project(project_path)
+    intensity = np.linspace(0, 1, N_FRAMES)
+    apex = np.stack([intensity, 1 - intensity], axis=1)
+    props = [Interval("clip", "MaE", 10, 15, 30, 0.9), Interval("clip", "ME", 50, 55, 60, 0.4)]
+    window.timeline.set_predictions(intensity, apex, props)
+    window.timeline.set_reference([Interval("clip", "ME", 48, 54, 62)])
+    press(qtbot, window, ".")
+    assert window.current_frame == 15
+    press(qtbot, window, ".")
+    assert window.current_frame == 55
+    press(qtbot, window, ",")
+    assert window.current_frame == 15
+    window.timeline.set_proposal_status(["accepted", None])
+    window.go_to_frame("clip", 0)
+    press(qtbot, window, "U")
+    assert window.current_frame == 55
+    press(qtbot, window, "L")              # loop the proposal under the playhead
+    assert window.loop_range == (50, 60)
+    press(qtbot, window, "L")
+    window.timeline.set_proposal_status(["accepted", "rejected"])
+    window.go_to_frame("clip", 20)
+    press(qtbot, window, "U")
+    assert window.current_frame == 20     # nothing left to review: stays
+
+
+def test_crash_recovery_notice(qtbot, window, project_path, calls):
+    # A separate process applies edits (journaled) and dies without saving or unlocking.
+    code = textwrap.dedent(f"""
+        import os
+        from pfes_core.project import Project
+        from pfes_core.labels import AddLabel
+        p = Project.open({str(project_path)!r})
+        for f in (5, 9, 33):
+            p.apply(AddLabel("clip", f, "MaE", "crashy"))
+        os._exit(0)
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    assert window.open_project(project_path)
+    assert window.project.recovered_edits == 3
+    assert window.banner.isVisible()
+    assert "Recovered 3 unsaved edits" in window.banner_text.text()
+    assert [lab.frame for lab in window.project.labels.for_video("clip")] == [5, 9, 33]
+    assert window.windowTitle().endswith("P-FES Studio") and window.isWindowModified()
+    assert calls["error"] == []
+
+
+def test_locked_project_offers_read_only(qtbot, window, project_path, calls):
+    holder = Project.open(project_path)        # another "process" holds the lock
+    try:
+        calls["answers"].append(False)
+        assert not window.open_project(project_path)
+        assert "in use" in calls["ask"][-1][0].lower()
+        assert window.project is None
+        calls["answers"].append(True)
+        assert window.open_project(project_path)
+        assert window.project.readonly
+        assert "read-only" in window.windowTitle()
+        assert not window.actions["label.add_mae"].isEnabled()
+        assert not window.add_label(3, "MaE")
+        assert len(window.project.labels) == 0
+    finally:
+        window.close_project()
+        holder.close()
+    assert calls["error"] == []
+
+
+def test_corrupt_project_offers_newest_backup(qtbot, window, project_path, calls):
+    from pfes_core.labels import AddLabel
+
+    project = Project.open(project_path)
+    project.apply(AddLabel("clip", 7, "ME", "x"))
+    project.save()                      # rotates: bak1 = the save with the video only
+    project.apply(AddLabel("clip", 8, "ME", "x"))
+    project.save()                      # bak1 = the save with label 7
+    project.close()
+    (project_path / "project.h5").write_bytes(b"this is not an HDF5 file" * 10)
+    calls["answers"].append(True)
+    assert window.open_project(project_path)
+    assert "damaged" in calls["ask"][-1][0].lower()
+    assert window.project.opened_from_backup is not None
+    assert [lab.frame for lab in window.project.labels.for_video("clip")] == [7]
+    assert window.banner.isVisible() and "backup" in window.banner_text.text()
+    assert calls["error"] == []
+
+
+def test_corrupt_project_without_backup_is_a_dialog(qtbot, window, tmp_path, calls):
+    root = tmp_path / "broken.pfes"
+    root.mkdir()
+    (root / "project.h5").write_bytes(b"\x00garbage" * 50)
+    assert not window.open_project(root)
+    assert calls["error"] and calls["error"][-1][0] == "Cannot open project"
+    assert "cannot be read" in calls["error"][-1][1]
+    assert not window.open_project(tmp_path / "nothing_here.pfes")
+    assert len(calls["error"]) == 2
+
+
+def test_missing_video_is_a_dialog(qtbot, window, project_path, video, calls):
+    video.unlink()
+    assert window.open_project(project_path)
+    qtbot.waitUntil(lambda: bool(calls["error"]), timeout=5000)
+    title, message = calls["error"][0]
+    assert title == "Cannot show video" and "not found" in message
+    assert "not found" in window.frame_view.caption.text()
+    window.seek(5)                       # no second dialog for the same video
+    qtbot.wait(100)
+    assert len(calls["error"]) == 1
+
+
+def test_add_video_through_the_file_menu(qtbot, window, tmp_path, video, calls, monkeypatch):
+    bad = tmp_path / "empty.mp4"
+    bad.write_bytes(b"")
+    monkeypatch.setattr(dialogs, "get_save_file", lambda *a, **k: str(tmp_path / "fresh"))
+    monkeypatch.setattr(dialogs, "get_open_files", lambda *a, **k: [str(video), str(bad)])
+    window.actions["file.new"].trigger()      # New project, then asks for videos
+    assert window.project is not None and window.project.root.name == "fresh.pfes"
+    qtbot.waitUntil(lambda: "clip" in window.project.videos and bool(calls["error"]), timeout=10000)
+    assert calls["error"][0][0] == "Cannot add video" and "empty" in calls["error"][0][1]
+    qtbot.waitUntil(lambda: window.current_video_id == "clip", timeout=5000)
+    wait_frame(qtbot, window, 0)
+
+
+def test_shortcut_registry_has_no_conflicts():
+    rows = shortcuts.all_shortcuts()
+    assert shortcuts.find_conflicts(rows) == []
+    ids = [row.action_id for row in rows]
+    assert len(ids) == len(set(ids))
+    with pytest.raises(shortcuts.ShortcutConflict):
+        shortcuts.register("test.clash", "m", "clashes with the MaE key")
+    with pytest.raises(shortcuts.ShortcutConflict):
+        shortcuts.register("label.add_mae", "Ctrl+Alt+F12", "duplicate id")
+    assert "test.clash" not in ids and shortcuts.get("label.add_mae").key == "M"
+    fake = [shortcuts.Shortcut("a", "Ctrl+K", "", "x"), shortcuts.Shortcut("b", "ctrl+k", "", "x")]
+    assert shortcuts.find_conflicts(fake) == [("Ctrl+K", "a", "b")]
+
+
+def test_window_binds_registry_keys_and_cheat_sheet_lists_all(qtbot, window):
+    bound = {}
+    for action_id, action in window.actions.items():
+        row = shortcuts.get(action_id)
+        assert action.shortcut().toString(QKeySequence.SequenceFormat.PortableText) == row.key
+        if row.key:
+            assert row.key not in bound, f"{row.key} bound twice"
+            bound[row.key] = action_id
+    builtin = {row[0] for row in shortcuts._DEFAULTS}
+    assert builtin <= set(window.actions)
+    shortcuts.register("test.extra_action", "Ctrl+Alt+F11", "An action another module adds", "Review")
+    try:
+        dlg = window.show_cheat_sheet()
+        assert dlg.isVisible()
+        text = window.cheat_sheet_text.toPlainText()
+        for row in shortcuts.all_shortcuts():
+            assert row.description in text
+        assert "An action another module adds" in text
+        assert "double-click" in text
+    finally:
+        shortcuts._TABLE.pop("test.extra_action")
+        shortcuts._BY_KEY.pop(shortcuts.normalize_key("Ctrl+Alt+F11"))
+
+
+def test_extension_api(qtbot, window, project_path):
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QDockWidget, QLabel
+
+    exported = []
+    assert not window.export_action.isEnabled()
+    window.open_project(project_path)
+    window.set_export_handler(lambda: exported.append(window.current_video_id))
+    assert window.export_action.isEnabled()
+    window.export_action.trigger()
+    assert exported == ["clip"]
+    action = QAction("Train model", window)
+    window.add_model_action(action)
+    assert action in window.model_menu.actions()
+    docks = []
+    for title in ("Training", "Review"):
+        dock = QDockWidget(title, window)
+        dock.setWidget(QLabel(title))
+        window.add_dock(dock)
+        docks.append(dock)
+    qtbot.waitUntil(lambda: window.tabifiedDockWidgets(docks[0]) == [docks[1]], timeout=2000)
+    assert docks[1].toggleViewAction() in window.panels_menu.actions()
+
+
+def test_close_saves(qtbot, calls, project_path):
+    win = MainWindow(annotator="t")
+    qtbot.addWidget(win)
+    win.show()
+    win.open_project(project_path)
+    win.add_label(12, "MaE")
+    assert win.isWindowModified()
+    win.close()
+    with Project.open(project_path, readonly=True) as p:
+        assert [(lab.frame, lab.cls, lab.annotator) for lab in p.labels.all()] == [(12, "MaE", "t")]
+        assert p.recovered_edits == 0      # saved into project.h5, journal cleared
