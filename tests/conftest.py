@@ -30,3 +30,15 @@ def tiny_video(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny_video") / "tiny.mp4"
     _write_noise_video(path)
     return path
+
+
+# ---- small_demo_project (synthetic subjects with labels, reference and features) ---------------
+@pytest.fixture(scope="session")
+def small_demo_project(tmp_path_factory):
+    """A demo project built once per session: 2 subjects x 1 video of 8 s (25 fps, 256x256),
+    point labels loaded, ground truth as reference, features extracted. Returns its root Path;
+    open it read-only (or copy it) in tests that change it."""
+    from pfes_core.demo import build_demo_project
+
+    return build_demo_project(tmp_path_factory.mktemp("demo") / "small_demo", seed=0, subjects=2,
+                              videos_per_subject=1, seconds=8.0, jobs=2)
