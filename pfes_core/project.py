@@ -6,8 +6,8 @@ Why this shape (DESIGN.md section 2):
 - A save writes ``project.h5.tmp``, fsyncs it, keeps the previous file as ``project.h5.bak1``
   (older ones roll to bak2, bak3) and ``os.replace``s the new one in: a crash mid-save leaves
   the old project intact, and a file corrupted later can be taken back from a backup.
-- Between saves every change is appended to journal.jsonl before the call returns and replayed
-  on the next open, so a crash loses nothing that was clicked.
+- Between saves every change is appended (and flushed) to journal.jsonl before the call returns
+  and replayed on the next open, so a crash loses nothing that was clicked.
 - A lock file keeps a second writer out; ``readonly=True`` skips it (training workers, `pfes info`).
 
 Layout of project.h5 (schema 1): root attrs ``format``, ``schema_version``, ``generation``
@@ -395,7 +395,7 @@ def _record_to_dict(r: VideoRecord) -> dict:
 class Project:
     """An open project. Create with Project.create(path) or Project.open(path[, readonly])."""
 
-    def __init__(self, root: Path, readonly: bool, durable: bool = True):
+    def __init__(self, root: Path, readonly: bool, durable: bool = False):
         self.root = root
         self.h5_path = root / H5_NAME
         self.journal_path = root / JOURNAL_NAME
@@ -422,7 +422,7 @@ class Project:
 
     # ---- opening ---------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | os.PathLike, durable: bool = True) -> "Project":
+    def create(cls, path: str | os.PathLike, durable: bool = False) -> "Project":
         """Make NAME.pfes/ (suffix added if missing) with an empty project.h5; returns it open and locked."""
         root = Path(path).expanduser()
         if root.suffix != SUFFIX:
@@ -447,9 +447,10 @@ class Project:
 
     @classmethod
     def open(cls, path: str | os.PathLike, readonly: bool = False, from_backup: int | bool | None = None,
-             durable: bool = True) -> "Project":
+             durable: bool = False) -> "Project":
         """Open a project, replaying unsaved edits from journal.jsonl.
 
+        `durable=True` fdatasyncs the journal after every edit (see pfes_core.journal for the trade-off).
         `from_backup`: load project.h5.bak<k> (k=1..3; True = newest good one) instead of a damaged
         project.h5; the next save() writes it back as project.h5.
         """
