@@ -315,3 +315,13 @@ def test_settings_must_be_json(tmp_path):
     with pytest.raises(ProjectError, match="JSON"):
         project.save()
     project.close()
+
+
+def test_durable_journal_mode_replays_too(tmp_path):
+    project = Project.create(tmp_path / "p", durable=True)
+    project.add_video(tmp_path / "v.mp4", video_id="v", fps=30, n_frames=10, fingerprint="f")
+    project.apply(AddLabel("v", 4, "ME"))
+    assert project._journal.durable
+    project.close()
+    with Project.open(project.root, durable=True) as back:
+        assert back.recovered_edits == 2 and back.labels.get("v", 4, "ME") is not None
