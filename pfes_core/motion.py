@@ -55,6 +55,7 @@ def face_transform(landmarks: np.ndarray, size: int = CROP) -> np.ndarray:
     x1, y1 = r.max(axis=0)
     w, h = x1 - x0, y1 - y0
     y0 -= 0.15 * h                       # forehead above the brows
+    y1 += 0.05 * h                       # a margin below the chin
     x0 -= 0.05 * w
     x1 += 0.05 * w
     side = max(x1 - x0, y1 - y0)

@@ -74,3 +74,11 @@ def read_all_sequential(path: Path) -> list[np.ndarray]:
 
     with av.open(str(path)) as c:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def face_clip(path: Path, start: int = 100, n: int = 48, source: Path = WOLFGANG) -> Path:
+    """A short H.264 clip cut from a real face video (fast tests on real faces)."""
+    from pfes_core.video import open_video
+
+    reader = open_video(source)
+    return write_video(path, list(reader.iter_frames(start, start + n)), fps=24)
