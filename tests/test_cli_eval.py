@@ -110,3 +110,58 @@ def test_errors(project_with_run, tmp_path, capsys):
     Project.create(empty).close()
     assert main(["export", str(empty), str(tmp_path / "o.csv"), "--format", "csv"]) == 1
     assert "no finished training run" in capsys.readouterr().err
+
+
+def _fake_features(project, vid, T, seed):
+    """Features file that load_features accepts, with motion bumps where the labels are."""
+    from pfes_core.features import FEATURE_VERSION, Features, features_path, save_features
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 0.01, (T, 17, 10, 2)).astype(np.float32)
+    x[60:90, :, :, 1] += 0.3
+    rec = project.videos[vid]
+    feats = Features(landmarks=np.zeros((T, 68, 2), np.float32), face_found=np.ones(T, bool),
+                     roi_vectors=rng.normal(0, 0.01, (T, 12, 2)).astype(np.float32), model_input=x,
+                     params={"version": FEATURE_VERSION}, fingerprint=rec.fingerprint, n_frames=T,
+                     fps=rec.fps, step=1, video_id=vid)
+    save_features(features_path(project.features_dir, vid), feats)
+
+
+@pytest.mark.slow
+def test_train_then_spot_end_to_end(tmp_path, capsys):
+    from pfes_core.labels import BulkImport
+    from pfes_core.types import PointLabel
+
+    root = tmp_path / "t.pfes"
+    T = 160
+    with Project.create(root) as p:
+        for k, (vid, subj) in enumerate((("a", "s1"), ("b", "s2"), ("c", "s3"))):
+            p.add_video(tmp_path / f"{vid}.mp4", subject=subj, video_id=vid, fps=25.0, n_frames=T,
+                        fingerprint=f"f{vid}")
+        p.apply(BulkImport([PointLabel(v, 75, "MaE") for v in ("a", "b")]))
+        p.set_reference([Interval(v, "MaE", 60, 75, 89) for v in ("a", "b", "c")])
+        p.save()
+        for k, vid in enumerate(("a", "b", "c")):
+            if vid != "c":
+                _fake_features(p, vid, T, k)
+    assert main(["train", str(root), "--epochs", "1", "--loso", "--device", "cpu",
+                 "--progress", "none"]) == 0
+    capsys.readouterr()
+    run = runs.list_runs(root)[-1]
+    before = runs.read_predictions(run.path / "predictions.h5")
+    assert main(["spot", str(root), "--progress", "jsonl", "--preset", "casme2"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[-1]["stage"] == "done" and events[-1]["run_id"] == run.run_id
+    assert events[-1]["skipped"] == ["c"]  # no features
+    after = runs.read_predictions(run.path / "predictions.h5")
+    assert set(after) == {"a", "b"}
+    for v in after:  # each video re-predicted by its own held-out fold model
+        assert after[v].fold == before[v].fold == {"a": "s1", "b": "s2"}[v]
+        np.testing.assert_allclose(after[v].intensity, before[v].intensity, rtol=1e-5, atol=1e-6)
+    import h5py
+    with h5py.File(run.path / "predictions.h5", "r") as h5:
+        assert json.loads(h5.attrs["preset"])["name"] == "casme2"
+    assert main(["evaluate", str(root), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["overall"]["n_gt"] == 3  # c has reference but no predictions: its GT is missed
+    assert out["overall"]["fn"] >= 1
