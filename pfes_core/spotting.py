@@ -78,17 +78,18 @@ class SpottingPreset:
 
 # The reference's three dataset settings, plus one for our synthetic demo and typical 25-30 fps
 # recordings. casme3: CAS(ME)^3 has about as many MaE per minute as CAS(ME)^2 but roughly twice the
-# ME rate, so the ME cap sits between CAS(ME)^2 (2) and SAMM-LV (8). "default": the demo has
-# minutes-long videos with several MaE and ME each; a per-minute budget keeps the cap meaningful for
-# both a 1-minute clip and a 10-minute recording, ME lengths are widened by 2 frames each way
-# because the model is trained on point labels only and its ME runs are often a little short or
-# long at 25 fps, and the score thresholds are those of the lower-intensity datasets (0.3/0.3).
+# ME rate, so the ME cap sits between CAS(ME)^2 (2) and SAMM-LV (8). "default": for 25-30 fps
+# recordings and the synthetic demo (25 fps, real-table timings: ME 5..14 frames, MaE from ~13):
+# length ranges are the real tables' at 25-30 fps with one frame of slack (ME 6..16, MaE 12..240),
+# a per-minute budget (6 MaE, 4 ME per started minute) keeps the cap meaningful for both a
+# 20-second clip and a 10-minute recording, and the score thresholds are those of the
+# lower-intensity datasets (0.3/0.3).
 PRESETS: dict[str, SpottingPreset] = {
     "casme2": SpottingPreset(name="casme2", score_threshold=(0.5, 0.5), budget=(8, 2), ref_fps=30.0),
     "samm_lv": SpottingPreset(name="samm_lv", score_threshold=(0.4, 0.3), budget=(8, 8),
                               ref_fps=200.0 / 7.0),
     "casme3": SpottingPreset(name="casme3", score_threshold=(0.3, 0.3), budget=(8, 4), ref_fps=30.0),
-    "default": SpottingPreset(name="default", mae_length=(13, 240), me_length=(7, 17),
+    "default": SpottingPreset(name="default", mae_length=(12, 240), me_length=(6, 16),
                               score_threshold=(0.3, 0.3), budget=(6, 4), budget_period_s=60.0,
                               ref_fps=27.5),
 }

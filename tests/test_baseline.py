@@ -35,7 +35,7 @@ def test_flat_motion_gives_zero_and_no_proposals():
 
 def test_duration_apex_classes():
     a = np.zeros(200)
-    a[20:30] = 0.9   # 10 frames -> ME (<= 17 in the default preset)
+    a[20:30] = 0.9   # 10 frames -> ME (<= 16 in the default preset)
     a[100:160] = 0.9  # 60 frames -> MaE
     q = duration_apex(a, PRESETS["default"])
     assert q[25].tolist() == [0.0, 1.0] and q[130].tolist() == [1.0, 0.0]
