@@ -96,22 +96,29 @@ def install_extensions(window) -> list[str]:
 
 
 async def build_demo(window, path: Path) -> bool:
-    """Build the demo project in a worker process, with a cancellable progress dialog."""
+    """Build the demo project with the `pfes demo` worker, behind a cancellable progress dialog.
+
+    It is built in a sibling folder and renamed into place only when complete, so a cancelled or
+    failed build never leaves a half-made demo that later opens without features.
+    """
+    import shutil
+
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QProgressDialog
 
     from . import dialogs
-    from .jobs import WorkerJob
+    from .jobs import WorkerJob, pfes_command
 
-    script = ("import sys\nfrom pfes_core.demo import build_demo_project\n"
-              "from pfes_core.progress import ProgressReporter\n"
-              "build_demo_project(sys.argv[1], progress=ProgressReporter('jsonl'))\n"
-              "print('{\"stage\": \"done\"}', flush=True)\n")
-    job = WorkerJob([sys.executable, "-c", script, str(path)], name="build demo")
+    partial = path.with_name(f".building-{os.getpid()}-{path.name}")
+    if partial.suffix != ".pfes":
+        partial = partial.with_name(partial.name + ".pfes")
+    shutil.rmtree(partial, ignore_errors=True)
+    job = WorkerJob(pfes_command("demo", str(partial)), name="build demo")
     dlg = QProgressDialog("Building the demo project (first start only)...", "Cancel", 0, 0, window)
     dlg.setWindowTitle("P-FES Studio demo")
     dlg.setWindowModality(Qt.WindowModality.WindowModal)
     dlg.setMinimumDuration(0)
+    dlg.setMinimumWidth(460)
     dlg.canceled.connect(job.cancel)
 
     def on_progress(event: dict) -> None:
@@ -128,12 +135,39 @@ async def build_demo(window, path: Path) -> bool:
     result = await job.wait()
     dlg.close()
     if not result.get("ok"):
+        shutil.rmtree(partial, ignore_errors=True)
         if not result.get("cancelled"):
             dialogs.error(window, "Cannot build the demo project",
                           result.get("error") or "the demo builder failed",
                           details="\n".join(result.get("stderr_tail") or []))
         return False
+    try:
+        os.replace(partial, path)
+    except OSError as exc:
+        dialogs.error(window, "Cannot build the demo project", f"cannot move it into {path}: {exc}")
+        return False
     return True
+
+
+def apply_dark_theme(app) -> None:
+    """One dark palette for widgets and plots, so the frame and the timeline do not glare."""
+    from PySide6.QtGui import QColor, QPalette
+
+    pal = QPalette()
+    roles = {
+        QPalette.ColorRole.Window: "#262626", QPalette.ColorRole.WindowText: "#dddddd",
+        QPalette.ColorRole.Base: "#1d1d1d", QPalette.ColorRole.AlternateBase: "#2a2a2a",
+        QPalette.ColorRole.Text: "#dddddd", QPalette.ColorRole.Button: "#333333",
+        QPalette.ColorRole.ButtonText: "#dddddd", QPalette.ColorRole.ToolTipBase: "#333333",
+        QPalette.ColorRole.ToolTipText: "#eeeeee", QPalette.ColorRole.Highlight: "#3d6f99",
+        QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.PlaceholderText: "#888888",
+    }
+    for role, colour in roles.items():
+        pal.setColor(role, QColor(colour))
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):
+        pal.setColor(QPalette.ColorGroup.Disabled, role, QColor("#777777"))
+    app.setStyle("Fusion")
+    app.setPalette(pal)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("P-FES Studio")
     app.setOrganizationName("P-FES")
-    app.setStyle("Fusion")
+    apply_dark_theme(app)
     pg.setConfigOptions(background="#1b1b1b", foreground="#d0d0d0")
 
     from .main_window import MainWindow

@@ -16,13 +16,11 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from . import CLASS_COLORS
 
-# Which of the 68 landmarks outline each region, for drawing ROI boxes when the features
-# file does not carry its own ROI geometry: brows, eyes, nose, mouth corners, chin.
-_ROI_GROUPS = (
-    ("L brow", range(17, 22)), ("R brow", range(22, 27)),
-    ("L eye", range(36, 42)), ("R eye", range(42, 48)),
-    ("nose", range(27, 36)), ("mouth", range(48, 68)),
-)
+# ROI boxes are drawn this fraction of the face width (jaw span) wide: the extractor's 11 px ROI
+# in its 230 px aligned crop, where the face spans roughly 180 px.
+ROI_FACE_FRACTION = 11.0 / 180.0
+# A flow vector of 0.5 (the feature bound) is drawn this fraction of the face width long.
+FLOW_FACE_FRACTION = 0.5
 
 
 class FrameView(QWidget):
@@ -50,6 +48,9 @@ class FrameView(QWidget):
         self.rois = pg.PlotDataItem(connect="pairs", pen=pg.mkPen(CLASS_COLORS["ME"], width=1))
         self.rois.setZValue(9)
         self.vb.addItem(self.rois)
+        self.flow = pg.PlotDataItem(connect="pairs", pen=pg.mkPen("#ffe066", width=2))
+        self.flow.setZValue(11)
+        self.vb.addItem(self.flow)
         self.caption = QLabel("No video")
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.caption.setStyleSheet("color: #bbbbbb; background: #1e1e1e; padding: 2px;")
@@ -71,9 +72,13 @@ class FrameView(QWidget):
         self._size = None
         self.image.clear()
         self.diff_image.clear()
+        self._clear_overlay()
+        self.caption.setText(message)
+
+    def _clear_overlay(self) -> None:
         self.landmarks.setData([], [])
         self.rois.setData([], [])
-        self.caption.setText(message)
+        self.flow.setData([], [])
 
     def set_features(self, features) -> None:
         """Features of the video (landmarks (T, 68, 2)) or None; redraws the overlay."""
@@ -106,31 +111,47 @@ class FrameView(QWidget):
         self.diff_image.setVisible(True)
 
     def _draw_landmarks(self) -> None:
+        """Landmarks, the 12 ROI boxes of the motion features, and each ROI's flow vector."""
         feats = self._features
         frame = self.frame_index
         if not self.show_landmarks or feats is None or frame is None:
-            self.landmarks.setData([], [])
-            self.rois.setData([], [])
+            self._clear_overlay()
             return
         lms = getattr(feats, "landmarks", None)
         found = getattr(feats, "face_found", None)
         if lms is None or frame >= len(lms) or (found is not None and not bool(found[frame])):
-            self.landmarks.setData([], [])
-            self.rois.setData([], [])
+            self._clear_overlay()
             return
         pts = np.asarray(lms[frame], dtype=float)
         self.landmarks.setData(x=pts[:, 0], y=pts[:, 1])
+        if pts.shape[0] < 68:
+            self.rois.setData([], [])
+            self.flow.setData([], [])
+            return
+        from pfes_core.face import ROI_LANDMARKS   # numpy only; no model is loaded
+
+        face_w = float(np.ptp(pts[0:17, 0])) or 100.0
+        half = 0.5 * ROI_FACE_FRACTION * face_w
+        centres = pts[list(ROI_LANDMARKS)]
         xs, ys = [], []
-        if pts.shape[0] >= 68:
-            for _name, idx in _ROI_GROUPS:
-                group = pts[list(idx)]
-                x0, y0 = group.min(axis=0) - 4
-                x1, y1 = group.max(axis=0) + 4
-                for (ax, ay), (bx, by) in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)),
-                                           ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))):
-                    xs += [ax, bx]
-                    ys += [ay, by]
+        for cx, cy in centres:
+            corners = ((cx - half, cy - half), (cx + half, cy - half),
+                       (cx + half, cy + half), (cx - half, cy + half))
+            for k in range(4):
+                (ax, ay), (bx, by) = corners[k], corners[(k + 1) % 4]
+                xs += [ax, bx]
+                ys += [ay, by]
         self.rois.setData(x=np.array(xs), y=np.array(ys))
+        vectors = getattr(feats, "roi_vectors", None)
+        if vectors is not None and frame < len(vectors):
+            v = np.asarray(vectors[frame], dtype=float)[: len(centres)]
+            tips = centres[: len(v)] + v * (FLOW_FACE_FRACTION * face_w / 0.5)
+            seg = np.empty((2 * len(v), 2))
+            seg[0::2] = centres[: len(v)]
+            seg[1::2] = tips
+            self.flow.setData(x=seg[:, 0], y=seg[:, 1])
+        else:
+            self.flow.setData([], [])
 
     def grab_rgb(self) -> np.ndarray | None:
         """The frame currently shown (tests and benchmarks check what is on screen)."""
