@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import json
 import os
 import signal
@@ -35,6 +36,22 @@ DEFAULT_GRACE_S = 3.0
 STDERR_TAIL_LINES = 30
 #: A worker may print big JSON lines (metrics per video); asyncio's default limit is 64 KiB.
 LINE_LIMIT = 16 * 1024 * 1024
+
+
+_IO_POOL: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def run_in_thread(fn, *args):
+    """Await `fn(*args)` on a small pool of plain Python threads (file reads after a job).
+
+    Why not the loop's default executor: qasync's is made of QThreads, which Qt reports as
+    destroyed-while-running when the application exits; Python threads are joined at exit.
+    """
+    global _IO_POOL
+    if _IO_POOL is None:
+        _IO_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2,
+                                                         thread_name_prefix="pfes-gui-io")
+    return asyncio.get_event_loop().run_in_executor(_IO_POOL, fn, *args)
 
 
 def pfes_command(*args: str, progress: bool = True) -> list[str]:

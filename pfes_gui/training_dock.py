@@ -236,6 +236,7 @@ class TrainingDock(QDockWidget):
                 f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                 for k, v in metrics.items() if isinstance(v, (int, float, str))))
         parts = loss_parts(event.get("loss"))
+        parts.update(loss_parts(event.get("parts")))   # training: total "loss" + named parts
         if parts:
             self._add_loss(parts)
         if stage == "done":

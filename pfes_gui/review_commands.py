@@ -1,0 +1,167 @@
+"""Review actions on interval proposals as undoable project edits, plus the review queue.
+
+Why edits and not widget state: a decision is data (project.reviews, journaled like a label), so
+it survives a crash, exports the same from the CLI and the app, and undoes with Ctrl+Z. Accepting
+a proposal is two pfes_core edits - a point label at the apex (so the next training run learns
+from it) and a SetReview decision - pushed as ONE undo step (a QUndoStack macro over the shell's
+``MainWindow.push_edit``, which journals each edit and refreshes the views).
+
+The "do" functions here take plain values and a project, so tests and other front ends can use
+them without widgets (SLEAP's ask/do split).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pfes_core.labels import AddLabel, validate_label
+from pfes_core.reviews import SetReview
+from pfes_core.types import Interval
+
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+ADJUSTED = "adjusted"
+#: Statuses that keep a proposal in an export (the CLI's rule, see eval_cmds.reviewed_intervals).
+KEPT = (ACCEPTED, ADJUSTED)
+
+# Review-queue defaults. A proposal with no label within MISS_RADIUS frames of its interval is a
+# likely miss of the annotator; a label whose predicted intensity stays below SUSPICIOUS_LEVEL
+# within +-SUSPICIOUS_HALF_WINDOW frames is suspicious (a misclick, or a class the model never saw).
+MISS_RADIUS = 10
+SUSPICIOUS_HALF_WINDOW = 15
+SUSPICIOUS_LEVEL = 0.2
+
+
+def status_of(project, run_id: str | None, proposal: Interval) -> str | None:
+    """The review status of `proposal` in `run_id` (None: unreviewed)."""
+    if project is None or run_id is None:
+        return None
+    return project.reviews.status_of(run_id, proposal)
+
+
+def decision_of(project, run_id: str | None, proposal: Interval):
+    if project is None or run_id is None:
+        return None
+    return project.reviews.get(proposal.video, run_id, proposal.cls, proposal.onset,
+                               proposal.offset)
+
+
+def review_edits(project, run_id: str, proposal: Interval, status: str | None,
+                 annotator: str = "", adjusted: tuple[int, int, int] | None = None) -> list:
+    """The pfes_core edits for one review decision, in apply order.
+
+    accepted/adjusted: a point label at the (adjusted) apex unless one of that class is already
+    there, then the decision; rejected or None (clear): the decision only. A label that an earlier
+    accept added is never deleted implicitly: it may be the annotator's own click (undo removes it).
+    """
+    edits: list = []
+    if status in KEPT:
+        apex = adjusted[1] if (status == ADJUSTED and adjusted is not None) else proposal.apex
+        validate_label(project, proposal.video, apex, proposal.cls)
+        if project.labels.get(proposal.video, apex, proposal.cls) is None:
+            edits.append(AddLabel(proposal.video, apex, proposal.cls, annotator))
+    edits.append(SetReview.for_proposal(run_id, proposal, status,
+                                        adjusted=adjusted if status == ADJUSTED else None,
+                                        annotator=annotator))
+    return edits
+
+
+def describe(status: str | None, proposal: Interval, adjusted=None) -> str:
+    """Undo-menu text: 'Accept ME proposal 120-131 (v01)'."""
+    verb = {ACCEPTED: "Accept", REJECTED: "Reject", ADJUSTED: "Adjust", None: "Clear review of"}
+    text = f"{verb.get(status, status)} {proposal.cls} proposal {proposal.onset}-{proposal.offset}"
+    if status == ADJUSTED and adjusted is not None:
+        text += f" to {adjusted[0]}-{adjusted[2]}"
+    return f"{text} ({proposal.video})"
+
+
+def apply_review(main_window, run_id: str, proposal: Interval, status: str | None,
+                 adjusted: tuple[int, int, int] | None = None) -> bool:
+    """Push the decision's edits through the shell as one undo step; False when refused.
+
+    A refused edit is reported by ``main_window.push_edit`` in the status bar; if the second edit
+    of a pair is refused, the first is rolled back so no half decision stays in the project.
+    """
+    from pfes_core.errors import PfesError
+
+    project = main_window.project
+    if project is None or getattr(project, "readonly", False) or run_id is None:
+        return False
+    try:
+        edits = review_edits(project, run_id, proposal, status,
+                             getattr(main_window, "annotator", ""), adjusted)
+    except PfesError as exc:
+        main_window.show_status(str(exc), 6000)
+        return False
+    stack = main_window.undo_stack
+    stack.beginMacro(describe(status, proposal, adjusted))
+    pushed = 0
+    for edit in edits:
+        if not main_window.push_edit(edit):
+            break
+        pushed += 1
+    stack.endMacro()
+    if pushed < len(edits):
+        stack.undo()   # rolls back what the macro applied (nothing, or the label)
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------- review queue
+@dataclass(frozen=True)
+class QueueItem:
+    """One row of the review queue: what to look at, where, and why."""
+
+    kind: str          # "miss" (proposal nobody labelled) or "suspicious" (label the model doubts)
+    video: str
+    frame: int
+    cls: str
+    reason: str
+    score: float       # higher = look first
+
+
+def likely_misses(project, run_id: str | None, predictions: dict,
+                  radius: int = MISS_RADIUS) -> list[QueueItem]:
+    """Unrejected proposals with no point label (any class) within `radius` frames of them."""
+    out = []
+    for video, pred in predictions.items():
+        if video not in project.videos:
+            continue
+        for p in pred.proposals:
+            if status_of(project, run_id, p) == REJECTED:
+                continue
+            if project.labels.in_range(video, p.onset - radius, p.offset + radius):
+                continue
+            score = float(p.score) if p.score is not None else 0.0
+            out.append(QueueItem("miss", video, int(p.apex), p.cls,
+                                 f"unlabelled {p.cls} proposal {p.onset}-{p.offset}"
+                                 f" (score {score:.2f})", score))
+    out.sort(key=lambda q: (-q.score, q.video, q.frame))
+    return out
+
+
+def suspicious_labels(project, predictions: dict, half_window: int = SUSPICIOUS_HALF_WINDOW,
+                      level: float = SUSPICIOUS_LEVEL) -> list[QueueItem]:
+    """Labels where the predicted intensity stays below `level` within +-`half_window` frames."""
+    out = []
+    for video, pred in predictions.items():
+        intensity = getattr(pred, "intensity", None)
+        if intensity is None or video not in project.videos:
+            continue
+        intensity = np.asarray(intensity, dtype=float)
+        n = len(intensity)
+        if n == 0:
+            continue
+        for lab in project.labels.for_video(video):
+            lo, hi = max(0, lab.frame - half_window), min(n, lab.frame + half_window + 1)
+            if lo >= hi:
+                continue
+            peak = float(np.nanmax(intensity[lo:hi]))
+            if peak < level:
+                out.append(QueueItem("suspicious", video, int(lab.frame), lab.cls,
+                                     f"{lab.cls} label, predicted intensity <= {peak:.2f} "
+                                     f"within +-{half_window} frames", level - peak))
+    out.sort(key=lambda q: (-q.score, q.video, q.frame))
+    return out

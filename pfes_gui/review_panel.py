@@ -1,0 +1,379 @@
+"""The review dock: every proposal of the shown run in a sortable table, and the review queue.
+
+Why one table over all videos (not per video): the reviewer sorts by score and works from the
+top, across videos; selecting a row jumps the main window to the proposal's apex. Decisions are
+undoable project edits (review_commands.py). The queue lists likely misses (proposals nobody
+labelled) and suspicious labels (labels the model sees no motion at), each jumping to its frame.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelectionModel, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDockWidget, QHBoxLayout,
+                               QHeaderView, QLabel, QPushButton, QSpinBox, QTableView,
+                               QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from pfes_core.types import Interval
+
+from . import class_color
+from .review_commands import (ACCEPTED, ADJUSTED, REJECTED, apply_review, decision_of,
+                              likely_misses, status_of, suspicious_labels)
+
+COLUMNS = ("Video", "Class", "Onset", "Apex", "Offset", "Score", "Status")
+COL_VIDEO, COL_CLASS, COL_ONSET, COL_APEX, COL_OFFSET, COL_SCORE, COL_STATUS = range(len(COLUMNS))
+ROLE_PROPOSAL = Qt.ItemDataRole.UserRole + 1
+STATUS_COLORS = {ACCEPTED: "#59a14f", ADJUSTED: "#59a14f", REJECTED: "#e15759"}
+
+
+def _key(p: Interval) -> tuple:
+    return (p.video, p.cls, p.onset, p.offset)
+
+
+class _ProposalFilter(QSortFilterProxyModel):
+    """Optional filters: current video only, unreviewed only."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.video: str | None = None
+        self.unreviewed_only = False
+
+    def filterAcceptsRow(self, row, parent) -> bool:
+        model = self.sourceModel()
+        if self.video is not None and model.item(row, COL_VIDEO).text() != self.video:
+            return False
+        if self.unreviewed_only and model.item(row, COL_STATUS).text():
+            return False
+        return True
+
+
+class ReviewPanel(QDockWidget):
+    """Proposal table + accept/reject/adjust + review queue, bound to a MainWindow."""
+
+    decision_made = Signal()
+
+    def __init__(self, main_window, parent: QWidget | None = None):
+        super().__init__("Review", parent or main_window)
+        self.setObjectName("ReviewPanel")
+        self.mw = main_window
+        self.run_id: str | None = None
+        self.predictions: dict = {}
+        self._rows: dict[tuple, int] = {}
+        self._syncing = False
+
+        tabs = QTabWidget()
+        # -- proposals tab
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        self.summary_label = QLabel("No predictions yet (Model -> Retrain, then Spot).")
+        self.summary_label.setWordWrap(True)
+        layout.addWidget(self.summary_label)
+        filters = QHBoxLayout()
+        self.current_only = QCheckBox("Current video only")
+        self.unreviewed_only = QCheckBox("Unreviewed only")
+        filters.addWidget(self.current_only)
+        filters.addWidget(self.unreviewed_only)
+        filters.addStretch(1)
+        layout.addLayout(filters)
+
+        self.model = QStandardItemModel(0, len(COLUMNS), self)
+        self.model.setHorizontalHeaderLabels(COLUMNS)
+        self.proxy = _ProposalFilter(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(COL_SCORE, Qt.SortOrder.DescendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)   # A/R/arrows belong to the shortcuts
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(COL_VIDEO,
+                                                           QHeaderView.ResizeMode.Stretch)
+        self.table.selectionModel().currentRowChanged.connect(self._row_changed)
+        layout.addWidget(self.table, 1)
+
+        buttons = QHBoxLayout()
+        self.accept_button = QPushButton("Accept (A)")
+        self.reject_button = QPushButton("Reject (R)")
+        self.clear_button = QPushButton("Clear")
+        self.next_button = QPushButton("Next unreviewed")
+        self.accept_button.clicked.connect(self.accept_current)
+        self.reject_button.clicked.connect(self.reject_current)
+        self.clear_button.clicked.connect(self.clear_current)
+        self.next_button.clicked.connect(self.next_unreviewed)
+        for b in (self.accept_button, self.reject_button, self.clear_button, self.next_button):
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            buttons.addWidget(b)
+        layout.addLayout(buttons)
+
+        adjust = QHBoxLayout()
+        self.onset_box, self.apex_box, self.offset_box = QSpinBox(), QSpinBox(), QSpinBox()
+        for name, box in (("onset", self.onset_box), ("apex", self.apex_box),
+                          ("offset", self.offset_box)):
+            box.setRange(0, 10 ** 7)
+            box.setKeyboardTracking(False)
+            adjust.addWidget(QLabel(name))
+            adjust.addWidget(box)
+        self.adjust_button = QPushButton("Adjust")
+        self.adjust_button.setToolTip("Accept the selected proposal with these boundaries")
+        self.adjust_button.clicked.connect(self.adjust_current)
+        adjust.addWidget(self.adjust_button)
+        layout.addLayout(adjust)
+        tabs.addTab(page, "Proposals")
+
+        # -- queue tab
+        qpage = QWidget()
+        qlayout = QVBoxLayout(qpage)
+        qlayout.addWidget(QLabel("Double-click a row to jump there."))
+        self.queue = QTreeWidget()
+        self.queue.setHeaderLabels(("What", "Video", "Frame", "Class", "Why"))
+        self.queue.setRootIsDecorated(True)
+        self.queue.itemDoubleClicked.connect(self._queue_jump)
+        self.queue.itemActivated.connect(self._queue_jump)
+        qlayout.addWidget(self.queue, 1)
+        tabs.addTab(qpage, "Review queue")
+        self.tabs = tabs
+        self.setWidget(tabs)
+
+        self.current_only.toggled.connect(self._filters_changed)
+        self.unreviewed_only.toggled.connect(self._filters_changed)
+        main_window.labels_changed.connect(self.refresh_statuses)
+        main_window.video_changed.connect(self._video_changed)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------------ data in
+    def set_run(self, run_id: str | None, predictions: dict) -> None:
+        """Show the proposals of `run_id` ({video: Predictions}); None clears the table."""
+        self.run_id = run_id
+        self.predictions = dict(predictions or {})
+        self.model.removeRows(0, self.model.rowCount())
+        self._rows.clear()
+        project = self.mw.project
+        self.table.setSortingEnabled(False)
+        for video, pred in self.predictions.items():
+            for p in pred.proposals:
+                self._rows[_key(p)] = self.model.rowCount()
+                self.model.appendRow(self._make_row(p, status_of(project, run_id, p)))
+        self.table.setSortingEnabled(True)
+        self._filters_changed()
+        self.refresh_queue()
+        self._update_summary()
+        self._update_buttons()
+
+    def _make_row(self, p: Interval, status: str | None) -> list[QStandardItem]:
+        def item(text, sort_value):
+            it = QStandardItem(str(text))
+            it.setData(sort_value, Qt.ItemDataRole.UserRole)
+            return it
+
+        score = p.score if p.score is not None else float("nan")
+        row = [item(p.video, p.video), item(p.cls, p.cls), item(p.onset, p.onset),
+               item(p.apex, p.apex), item(p.offset, p.offset),
+               item("" if p.score is None else f"{p.score:.3f}",
+                    score if p.score is not None else -1.0),
+               item(status or "", status or "")]
+        row[COL_CLASS].setForeground(QBrush(QColor(class_color(p.cls))))
+        row[0].setData(p, ROLE_PROPOSAL)
+        self._style_status(row[COL_STATUS], status)
+        return row
+
+    def _style_status(self, item: QStandardItem, status: str | None) -> None:
+        item.setText(status or "")
+        item.setData(status or "", Qt.ItemDataRole.UserRole)
+        item.setForeground(QBrush(QColor(STATUS_COLORS.get(status, "#aaaaaa"))))
+
+    def refresh_statuses(self) -> None:
+        """Re-read every decision from the project (after an edit, undo or redo)."""
+        project = self.mw.project
+        for key, row in self._rows.items():
+            p = self.model.item(row, 0).data(ROLE_PROPOSAL)
+            status = status_of(project, self.run_id, p)
+            item = self.model.item(row, COL_STATUS)
+            if item.text() != (status or ""):
+                self._style_status(item, status)
+        self.proxy.invalidate()
+        self.refresh_queue()
+        self._update_summary()
+        self._sync_spinboxes()
+
+    def refresh_queue(self) -> None:
+        self.queue.clear()
+        project = self.mw.project
+        if project is None or not self.predictions:
+            return
+        groups = (("Likely misses", likely_misses(project, self.run_id, self.predictions)),
+                  ("Suspicious labels", suspicious_labels(project, self.predictions)))
+        for title, items in groups:
+            top = QTreeWidgetItem([f"{title} ({len(items)})"])
+            self.queue.addTopLevelItem(top)
+            for q in items:
+                child = QTreeWidgetItem([q.kind, q.video, str(q.frame), q.cls, q.reason])
+                child.setData(0, Qt.ItemDataRole.UserRole, (q.video, q.frame))
+                top.addChild(child)
+            top.setExpanded(True)
+        for col in range(4):
+            self.queue.resizeColumnToContents(col)
+
+    def _update_summary(self) -> None:
+        if self.run_id is None:
+            self.summary_label.setText("No predictions yet (Model -> Retrain, then Spot).")
+            return
+        counts = {ACCEPTED: 0, ADJUSTED: 0, REJECTED: 0}
+        total = self.model.rowCount()
+        for row in range(total):
+            st = self.model.item(row, COL_STATUS).text()
+            if st in counts:
+                counts[st] += 1
+        done = sum(counts.values())
+        self.summary_label.setText(
+            f"Run {self.run_id}: {total} proposals, {done} reviewed "
+            f"({counts[ACCEPTED]} accepted, {counts[ADJUSTED]} adjusted, "
+            f"{counts[REJECTED]} rejected)")
+
+    # ------------------------------------------------------------------------ selection
+    def proposals(self) -> list[Interval]:
+        """Proposals in the table's current (sorted, filtered) order."""
+        return [self.proxy.index(r, 0).data(ROLE_PROPOSAL) for r in range(self.proxy.rowCount())]
+
+    def selected(self) -> Interval | None:
+        index = self.table.selectionModel().currentIndex()
+        if not index.isValid():
+            return None
+        return self.proxy.index(index.row(), 0).data(ROLE_PROPOSAL)
+
+    def select(self, proposal: Interval | None, jump: bool = True) -> None:
+        """Select a proposal's row (clearing the filters if they hide it) and jump to its apex."""
+        if proposal is None:
+            self.table.selectionModel().clearCurrentIndex()
+            self.table.clearSelection()
+            return
+        row = self._rows.get(_key(proposal))
+        if row is None:
+            return
+        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        if not index.isValid():
+            self.current_only.setChecked(False)
+            self.unreviewed_only.setChecked(False)
+            index = self.proxy.mapFromSource(self.model.index(row, 0))
+        self._syncing = not jump
+        try:
+            self.table.selectionModel().setCurrentIndex(
+                index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows)
+        finally:
+            self._syncing = False
+        self.table.scrollTo(index)
+
+    def current(self) -> Interval | None:
+        """The proposal A/R act on: the one under the playhead (the selected one if several
+        overlap it, else the nearest apex), otherwise the selected row."""
+        selected = self.selected()
+        video = self.mw.current_video_id
+        pred = self.predictions.get(video) if video is not None else None
+        if pred is not None:
+            frame = int(getattr(self.mw, "current_frame", 0))
+            here = [p for p in pred.proposals if p.onset <= frame <= p.offset]
+            if here:
+                if selected is not None and any(_key(selected) == _key(p) for p in here):
+                    return selected
+                return min(here, key=lambda p: (abs(p.apex - frame), -(p.score or 0.0)))
+        return selected
+
+    def _row_changed(self, current, _previous) -> None:
+        self._sync_spinboxes()
+        self._update_buttons()
+        if self._syncing or not current.isValid():
+            return
+        p = self.proxy.index(current.row(), 0).data(ROLE_PROPOSAL)
+        if p is not None:
+            self.mw.go_to_frame(p.video, p.apex)
+
+    def _sync_spinboxes(self) -> None:
+        p = self.selected()
+        if p is None:
+            return
+        d = decision_of(self.mw.project, self.run_id, p)
+        on, ap, off = d.adjusted if (d is not None and d.adjusted) else (p.onset, p.apex, p.offset)
+        record = self.mw.project.videos.get(p.video) if self.mw.project is not None else None
+        top = (record.n_frames - 1) if record is not None else 10 ** 7
+        for box, value in ((self.onset_box, on), (self.apex_box, ap), (self.offset_box, off)):
+            box.setRange(0, max(top, 0))
+            box.setValue(int(value))
+
+    def _video_changed(self, video: str) -> None:
+        if self.current_only.isChecked():
+            self._filters_changed()
+
+    def _filters_changed(self, *_args) -> None:
+        self.proxy.video = self.mw.current_video_id if self.current_only.isChecked() else None
+        self.proxy.unreviewed_only = self.unreviewed_only.isChecked()
+        self.proxy.invalidate()
+
+    def _update_buttons(self) -> None:
+        writable = self.mw.project is not None and not getattr(self.mw.project, "readonly", False)
+        has = writable and self.run_id is not None and self.model.rowCount() > 0
+        for b in (self.accept_button, self.reject_button, self.clear_button, self.adjust_button):
+            b.setEnabled(has)
+        self.next_button.setEnabled(self.model.rowCount() > 0)
+
+    # ------------------------------------------------------------------------ actions
+    def _decide(self, status: str | None, proposal: Interval | None = None,
+                adjusted=None, advance: bool = True) -> bool:
+        proposal = proposal or self.current()
+        if proposal is None:
+            self.mw.show_status("No proposal selected or under the playhead")
+            return False
+        ok = apply_review(self.mw, self.run_id, proposal, status, adjusted)
+        if ok:
+            self.decision_made.emit()
+            self.select(proposal, jump=False)
+            if advance and status is not None:
+                self.next_unreviewed(after=proposal)
+        return ok
+
+    def accept_current(self) -> bool:
+        return self._decide(ACCEPTED)
+
+    def reject_current(self) -> bool:
+        return self._decide(REJECTED)
+
+    def clear_current(self) -> bool:
+        return self._decide(None, advance=False)
+
+    def adjust_current(self) -> bool:
+        """Accept the selected proposal with the spin boxes' onset/apex/offset."""
+        p = self.selected() or self.current()
+        values = (self.onset_box.value(), self.apex_box.value(), self.offset_box.value())
+        if not values[0] <= values[1] <= values[2]:
+            self.mw.show_status("Adjusted boundaries need onset <= apex <= offset", 6000)
+            return False
+        return self._decide(ADJUSTED, p, adjusted=values, advance=False)
+
+    def next_unreviewed(self, after: Interval | None = None) -> Interval | None:
+        """Select (and jump to) the next unreviewed proposal in table order, wrapping around."""
+        order = self.proposals()
+        if not order:
+            return None
+        project = self.mw.project
+        start = 0
+        anchor = after or self.selected()
+        if anchor is not None:
+            keys = [_key(p) for p in order]
+            if _key(anchor) in keys:
+                start = keys.index(_key(anchor)) + 1
+        for i in range(len(order)):
+            p = order[(start + i) % len(order)]
+            if status_of(project, self.run_id, p) is None:
+                self.select(p)
+                return p
+        self.mw.show_status("Every proposal is reviewed")
+        return None
+
+    def _queue_jump(self, item: QTreeWidgetItem, _column: int = 0) -> None:
+        target = item.data(0, Qt.ItemDataRole.UserRole)
+        if target:
+            video, frame = target
+            self.mw.go_to_frame(video, int(frame))

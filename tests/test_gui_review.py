@@ -1,0 +1,320 @@
+"""Review on the real MainWindow: proposals from a run on disk, accept/reject/adjust with undo,
+the review queue, the evaluation table and the export through `pfes export`'s code."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+qasync = pytest.importorskip("qasync")
+
+from PySide6.QtCore import Qt  # noqa: E402
+
+from pfes_core.labels import AddLabel  # noqa: E402
+from pfes_core.types import Interval  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+RUN_ID = "20250101-120000-abcd"
+N_FRAMES = 200
+
+
+@pytest.fixture
+def loop(qapp):
+    """A qasync loop that counts as running, so pytest-qt's waits also drive asyncio."""
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    yield loop
+    for task in [t for t in asyncio.all_tasks(loop) if not t.done()]:
+        task.cancel()
+    asyncio.events._set_running_loop(None)
+    asyncio.set_event_loop(None)
+
+
+def _noise_video(path, n_frames=N_FRAMES, size=(64, 48), fps=30):
+    import av
+
+    rng = np.random.default_rng(7)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for _ in range(n_frames):
+            frame = av.VideoFrame.from_ndarray(
+                rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def _curves(events):
+    """Intensity + apex curves with Gaussian bumps at (centre, width, class column)."""
+    t = np.arange(N_FRAMES)
+    a, q = np.zeros(N_FRAMES), np.zeros((N_FRAMES, 2))
+    for centre, width, col in events:
+        bump = 0.9 * np.exp(-0.5 * ((t - centre) / width) ** 2)
+        a += bump
+        q[:, col] += bump
+    return a, q
+
+
+@pytest.fixture(scope="module")
+def reviewed_project_template(tmp_path_factory):
+    """Two videos, two labels, reference intervals and a finished run with real predictions.h5
+    (written by pfes_core.runs, proposals by pfes_core.spotting): no training needed."""
+    from pfes_core import runs
+    from pfes_core.project import Project
+
+    base = tmp_path_factory.mktemp("review")
+    video = base / "noise.mp4"
+    _noise_video(video)
+    project = Project.create(base / "rev")
+    for vid in ("v1", "v2"):
+        project.add_video(video, subject="s1", video_id=vid)
+    project.apply(AddLabel("v1", 40, "MaE", "tester"))      # on the MaE proposal
+    project.apply(AddLabel("v1", 185, "ME", "tester"))      # where the model sees nothing
+    project.set_reference([Interval("v1", "MaE", 25, 40, 55), Interval("v1", "ME", 150, 158, 166)])
+    project.save()
+    root = project.root
+    project.close()
+    run_path = root / "runs" / RUN_ID
+    run_path.mkdir(parents=True)
+    runs.write_predictions(run_path / "predictions.h5",
+                           {"v1": _curves([(40, 12, 0), (110, 4, 1), (160, 4, 1)]),
+                            "v2": _curves([(70, 4, 1)])}, {"v1": 30.0, "v2": 30.0})
+    runs.write_json(run_path / "labels.json", {"count": 2, "sha256": "x", "labels": []})
+    runs.write_status(run_path, "done", labels={"count": 2, "sha256": "x"})
+    return root
+
+
+@pytest.fixture
+def window(qtbot, loop, tmp_path, reviewed_project_template, monkeypatch):
+    import shutil
+
+    from pfes_gui import dialogs
+    from pfes_gui.main_window import MainWindow
+    from pfes_gui.model_menu import install_model_menu
+
+    messages = []
+    monkeypatch.setattr(dialogs, "error", lambda *a, **k: messages.append(a))
+    monkeypatch.setattr(dialogs, "info", lambda *a, **k: messages.append(a))
+    root = tmp_path / "rev.pfes"
+    shutil.copytree(reviewed_project_template, root)
+    mw = MainWindow(annotator="reviewer")
+    qtbot.addWidget(mw)
+    controller = install_model_menu(mw)
+    assert mw.open_project(root)
+    qtbot.waitUntil(lambda: controller.run_id == RUN_ID and not controller.busy, timeout=30000)
+    mw.messages = messages
+    yield mw, controller
+    mw.close_project()
+
+
+def _proposal(controller, video, apex):
+    return next(p for p in controller.predictions[video].proposals if p.apex == apex)
+
+
+def test_run_is_loaded_onto_timeline_table_and_video_list(window):
+    mw, c = window
+    assert mw.current_video_id == "v1"
+    props = mw.timeline.proposals
+    assert [(p.cls, p.apex) for p in props] == [("MaE", 40), ("ME", 110), ("ME", 160)]
+    assert mw.timeline.proposal_status == [None, None, None]
+    assert mw.timeline.intensity is not None and len(mw.timeline.intensity) == N_FRAMES
+    assert c.review.model.rowCount() == 4
+    assert "4 proposals, 0 reviewed" in c.review.summary_label.text()
+    # sorted by score, highest first
+    scores = [p.score for p in c.review.proposals()]
+    assert scores == sorted(scores, reverse=True)
+    mw.set_video("v2")
+    assert [(p.cls, p.apex) for p in mw.timeline.proposals] == [("ME", 70)]
+
+
+def test_accept_adds_label_and_decision_as_one_undo_step(window, qtbot):
+    mw, c = window
+    mw.show()
+    qtbot.waitExposed(mw)
+    mw.activateWindow()
+    mw.go_to_frame("v1", 112)                  # inside the ME proposal 104-116
+    p = _proposal(c, "v1", 110)
+    assert c.review.current() == p
+    n_labels, depth = len(mw.project.labels), mw.undo_stack.count()
+    c.actions["review.accept"].trigger()
+    assert mw.project.reviews.status_of(RUN_ID, p) == "accepted"
+    assert mw.project.labels.get("v1", 110, "ME") is not None
+    assert len(mw.project.labels) == n_labels + 1
+    assert mw.undo_stack.count() == depth + 1
+    assert mw.timeline.proposal_status[1] == "accepted"
+    assert c.review.model.item(c.review._rows[("v1", "ME", p.onset, p.offset)], 6).text() == "accepted"
+    mw.undo_stack.undo()
+    assert mw.project.reviews.status_of(RUN_ID, p) is None
+    assert mw.project.labels.get("v1", 110, "ME") is None
+    assert mw.timeline.proposal_status[1] is None
+    mw.undo_stack.redo()
+    assert mw.project.reviews.status_of(RUN_ID, p) == "accepted"
+    assert mw.project.labels.get("v1", 110, "ME") is not None
+    # accepting where the annotator already clicked adds no duplicate label
+    mae = _proposal(c, "v1", 40)
+    c.review.select(mae)
+    assert mw.current_frame == 40
+    assert c.review.accept_current()
+    assert len(mw.project.labels) == n_labels + 1
+    assert mw.project.reviews.status_of(RUN_ID, mae) == "accepted"
+
+
+def test_reject_with_the_keyboard_then_undo(window, qtbot):
+    from pfes_gui import shortcuts
+
+    mw, c = window
+    assert shortcuts.get("review.accept").key == "A" and shortcuts.get("review.reject").key == "R"
+    mw.show()
+    qtbot.waitExposed(mw)
+    mw.activateWindow()
+    mw.go_to_frame("v1", 160)
+    p = _proposal(c, "v1", 160)
+    n_labels = len(mw.project.labels)
+    qtbot.keyClick(mw, Qt.Key.Key_R)
+    if mw.project.reviews.status_of(RUN_ID, p) is None:   # no active window on this platform
+        c.actions["review.reject"].trigger()
+    assert mw.project.reviews.status_of(RUN_ID, p) == "rejected"
+    assert len(mw.project.labels) == n_labels
+    # a decision advances the table to the next unreviewed proposal (and jumps there)
+    nxt = c.review.selected()
+    assert nxt is not None and nxt != p and (mw.current_video_id, mw.current_frame) == (nxt.video, nxt.apex)
+    mw.go_to_frame("v1", 160)
+    assert mw.timeline.proposal_status[2] == "rejected"
+    mw.undo_stack.undo()
+    assert mw.project.reviews.status_of(RUN_ID, p) is None
+    assert mw.timeline.proposal_status[2] is None
+
+
+def test_adjust_boundaries_is_an_accept_with_new_bounds(window):
+    mw, c = window
+    p = _proposal(c, "v1", 110)
+    c.review.select(p)
+    assert (c.review.onset_box.value(), c.review.apex_box.value(),
+            c.review.offset_box.value()) == (p.onset, p.apex, p.offset)
+    c.review.onset_box.setValue(p.onset + 2)
+    c.review.apex_box.setValue(p.apex + 1)
+    c.review.offset_box.setValue(p.offset - 2)
+    assert c.review.adjust_current()
+    d = mw.project.reviews.get("v1", RUN_ID, "ME", p.onset, p.offset)
+    assert d.status == "adjusted" and d.adjusted == (p.onset + 2, p.apex + 1, p.offset - 2)
+    assert mw.project.labels.get("v1", p.apex + 1, "ME") is not None
+    c.review.onset_box.setValue(p.offset)            # onset after apex: refused, nothing pushed
+    depth = mw.undo_stack.count()
+    assert not c.review.adjust_current()
+    assert mw.undo_stack.count() == depth
+    mw.undo_stack.undo()
+    assert mw.project.reviews.get("v1", RUN_ID, "ME", p.onset, p.offset) is None
+    assert mw.project.labels.get("v1", p.apex + 1, "ME") is None
+
+
+def test_next_unreviewed_walks_the_table_across_videos(window):
+    mw, c = window
+    seen = []
+    for _ in range(4):
+        p = c.review.next_unreviewed()
+        seen.append((p.video, p.apex))
+        assert (mw.current_video_id, mw.current_frame) == (p.video, p.apex)
+        c.review.reject_current() if p.apex != 40 else c.review.accept_current()
+    assert sorted(seen) == [("v1", 40), ("v1", 110), ("v1", 160), ("v2", 70)]
+    assert c.review.next_unreviewed() is None
+    assert "4 reviewed" in c.review.summary_label.text()
+
+
+def test_review_queue_lists_misses_and_suspicious_labels_and_jumps(window):
+    mw, c = window
+    queue = c.review.queue
+    misses, suspicious = queue.topLevelItem(0), queue.topLevelItem(1)
+    miss_rows = {(misses.child(i).text(1), int(misses.child(i).text(2)))
+                 for i in range(misses.childCount())}
+    # the MaE proposal has a label at its apex; the ME ones nobody labelled
+    assert miss_rows == {("v1", 110), ("v1", 160), ("v2", 70)}
+    sus_rows = [(suspicious.child(i).text(1), int(suspicious.child(i).text(2)))
+                for i in range(suspicious.childCount())]
+    assert sus_rows == [("v1", 185)]
+    c.review._queue_jump(suspicious.child(0))
+    assert (mw.current_video_id, mw.current_frame) == ("v1", 185)
+    target = next(misses.child(i) for i in range(misses.childCount())
+                  if misses.child(i).text(1) == "v2")
+    c.review._queue_jump(target)
+    assert (mw.current_video_id, mw.current_frame) == ("v2", 70)
+    # labelling the miss removes it from the queue
+    mw.add_label(70, "ME")
+    misses = c.review.queue.topLevelItem(0)
+    assert ("v2", 70) not in {(misses.child(i).text(1), int(misses.child(i).text(2)))
+                              for i in range(misses.childCount())}
+
+
+def test_evaluation_table_per_class_and_video_and_jump(window, qtbot):
+    mw, c = window
+    task = c.evaluate()
+    qtbot.waitUntil(task.done, timeout=20000)
+    report = task.result()
+    assert report.classes["MaE"].tp == 1 and report.classes["ME"].tp == 1
+    assert report.classes["ME"].fp == 1 and report.overall.fn == 0
+    tree = c.evaluation.tree
+    assert [tree.topLevelItem(i).text(0) for i in range(3)] == ["Overall", "MaE", "ME"]
+    assert tree.topLevelItem(2).text(8) == f"{report.classes['ME'].f1:.3f}"
+    videos = tree.topLevelItem(3)
+    assert videos.childCount() == 1 and videos.child(0).text(0) == "v1"   # only v1 has reference
+    leaves = [videos.child(0).child(i) for i in range(videos.child(0).childCount())]
+    fp = [leaf for leaf in leaves if leaf.text(0).startswith("false positive")]
+    assert len(fp) == 1 and "ME 104-116" in fp[0].text(0)
+    mw.go_to_frame("v1", 0)
+    c.evaluation._jump(fp[0])
+    assert mw.current_frame == 110
+
+
+def test_export_applies_review_decisions_like_the_cli(window, qtbot, tmp_path):
+    from pfes_core.exports import read_intervals
+
+    mw, c = window
+    reject = _proposal(c, "v1", 160)
+    accept = _proposal(c, "v1", 110)
+    assert c.review._decide("rejected", reject, advance=False)
+    assert c.review._decide("accepted", accept, advance=False)
+    assert mw.project.is_dirty
+    results = {}
+    for fmt, name in (("csv", "out.csv"), ("json", "out.json"), ("megc", "megc.csv")):
+        task = c.spawn(c.export(tmp_path / name, fmt))
+        qtbot.waitUntil(task.done, timeout=30000)
+        results[fmt] = task.result()
+    assert not mw.project.is_dirty                      # saved before the export read it
+    files, n = results["csv"]
+    assert n == 3 and files == [tmp_path / "out.csv"]
+    with open(files[0], newline="") as fh:
+        rows = [r for r in csv.reader(line for line in fh if not line.startswith("#"))]
+    body = [(r[0], r[1], int(r[3])) for r in rows[1:]]
+    assert sorted(body) == sorted([("v1", "MaE", 40), ("v1", "ME", 110), ("v2", "ME", 70)])
+    doc = json.loads((tmp_path / "out.json").read_text())
+    assert doc["provenance"]["run_id"] == RUN_ID
+    assert doc["provenance"]["reviews"] == {"accepted": 1, "rejected": 1, "adjusted": 0,
+                                            "unreviewed": 2}
+    intervals, _prov = read_intervals(tmp_path / "out.json")
+    assert (reject.onset, reject.offset) not in {(iv.onset, iv.offset) for iv in intervals}
+    # reviewed-only keeps the accepted one only
+    task = c.spawn(c.export(tmp_path / "reviewed.csv", "csv", reviewed_only=True))
+    qtbot.waitUntil(task.done, timeout=30000)
+    assert task.result()[1] == 1
+    megc = (tmp_path / "megc.csv").read_text()
+    assert "v1,104,116,me" in megc.replace(" ", "")
+
+
+def test_export_dialog_reads_its_choices(window, tmp_path):
+    from pfes_gui.export_dialog import ExportDialog
+
+    mw, _c = window
+    dialog = ExportDialog(mw, RUN_ID, str(tmp_path))
+    dialog.format_box.setCurrentIndex(2)          # ELAN EAF: suffix follows the format
+    dialog.reviewed_only.setChecked(True)
+    path, fmt, reviewed_only = dialog.values()
+    assert fmt == "eaf" and path.endswith("intervals.eaf") and reviewed_only
+    dialog.deleteLater()
