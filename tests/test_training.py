@@ -1,0 +1,305 @@
+"""Training on generated motion (no video): learning, determinism, run folders, cancel/resume,
+safe checkpoints, predictions, leave-one-subject-out, and the `pfes train` worker contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pfes_core import runs
+from pfes_core.errors import CancelledError, TrainingError
+from pfes_core.gim import GimConstants
+from pfes_core.inference import predict_video
+from pfes_core.model import ModelConfig
+from pfes_core.progress import ProgressReporter
+from pfes_core.training import TrainConfig, VideoData, select_frames, train, train_on_arrays
+
+torch.set_num_threads(1)
+
+# ----------------------------------------------------------------------------- generated data
+
+
+def make_motion(rng: np.random.Generator, n_frames: int = 400, n_events: int = 5, noise: float = 0.02):
+    """Model input (T, 17, 10, 2) with Gaussian motion bumps at known events.
+
+    MaE: strong bump on all ROIs (~30 frames); ME: weak bump on the mouth ROIs (~12 frames).
+    Returns (model_input, points [(frame, cls)], event centres).
+    """
+    vec = rng.normal(0.0, noise, size=(n_frames, 10, 2)).astype(np.float32)
+    slots = np.arange(40, n_frames - 40, 55)
+    centres = np.sort(rng.choice(slots, size=min(n_events, len(slots)), replace=False))
+    t = np.arange(n_frames)
+    points = []
+    for i, c in enumerate(centres):
+        cls = i % 2
+        length, amp, rois = (30, 0.5, slice(0, 10)) if cls == 0 else (12, 0.3, slice(6, 10))
+        bump = np.exp(-0.5 * ((t - c) / (length / 4)) ** 2).astype(np.float32)
+        vec[:, rois, 1] += (amp * bump)[:, None]
+        points.append((int(c + rng.integers(-2, 3)), cls))
+    idx = np.clip(t[:, None] + np.arange(-8, 9)[None], 0, n_frames - 1)
+    return vec[idx], points, centres
+
+
+def make_videos(seed: int = 0, n: int = 3, subjects: int = 1, n_frames: int = 400) -> list[VideoData]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        x, pts, _ = make_motion(rng, n_frames)
+        out.append(VideoData(f"v{i}", x, pts, subject=f"s{i % subjects}", fps=25.0))
+    return out
+
+
+def tiny_config(**kw) -> TrainConfig:
+    base = TrainConfig.from_preset("cpu", epochs=3, device="cpu")
+    base = replace(base, model=ModelConfig(width=16, heads=2, ffn_mult=2, hidden_dropout=0.3),
+                   gim=GimConstants(soft_switch=1, gim_start=2, theta_epochs=2), background_frames=96)
+    return replace(base, **kw)
+
+
+class CancelAfter:
+    """Event-like: is_set() turns true after `n` checks (one check per training step)."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.calls = 0
+
+    def is_set(self) -> bool:
+        self.calls += 1
+        return self.calls > self.n
+
+
+# ----------------------------------------------------------------------------- in-process training
+
+
+def test_training_lowers_loss_and_intensity_peaks_at_events():
+    videos = make_videos(seed=1, n=6, n_frames=300)
+    cfg = tiny_config(epochs=6, lr=3e-3)
+    events = []
+    state = train_on_arrays(videos, cfg, ProgressReporter("none", callback=events.append))
+    losses = [h["loss"] for h in state.history]
+    assert len(losses) == 6 and losses[-1] < losses[0]
+    assert {"mse", "reward", "sparsity", "apex", "iac"} <= set(state.history[-1])
+    # unseen video from the same generator
+    x, _, centres = make_motion(np.random.default_rng(99), 400)
+    a, q = predict_video(state.model, x)
+    at_events = np.array([a[c - 2:c + 3].max() for c in centres])
+    far = np.ones(len(a), bool)
+    for c in centres:
+        far[max(c - 30, 0):c + 30] = False
+    assert at_events.min() > np.percentile(a[far], 90)
+    assert at_events.mean() > 2 * a[far].mean()
+    train_events = [e for e in events if e["stage"] == "train"]
+    assert len(train_events) == 6 * 6 and train_events[-1]["step"] == train_events[-1]["total"] == 36
+    assert train_events[0]["device"] == "cpu" and "eta" in train_events[0]
+    assert set(train_events[-1]["loss"]) >= {"total", "mse", "apex"}
+
+
+def test_same_seed_same_weights_other_seed_differs():
+    videos = make_videos(seed=2, n=2)
+    cfg = tiny_config(epochs=3)
+    s1 = train_on_arrays(videos, cfg).model.state_dict()
+    s2 = train_on_arrays(videos, cfg).model.state_dict()
+    s3 = train_on_arrays(videos, replace(cfg, seed=1)).model.state_dict()
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+    assert not all(torch.equal(s1[k], s3[k]) for k in s1)
+
+
+def test_faithful_mode_and_ablations_train():
+    videos = make_videos(seed=3, n=2)
+    for kw in ({"mode": "faithful"}, {"ablation": "hard"}, {"ablation": "gim-no-iac"}):
+        st = train_on_arrays(videos, tiny_config(epochs=3, **kw))
+        last = st.history[-1]
+        assert np.isfinite(last["loss"])
+        assert ("iac" in last) == (kw.get("ablation") != "gim-no-iac")
+        assert "apex" in last                       # apex loss runs from gim_start in every variant
+    assert st.model.cfg.logit_dropout == 0.0
+    assert tiny_config(mode="faithful").model_config().logit_dropout == 0.7
+
+
+def test_frame_selection_keeps_every_frame_gim_can_read():
+    cfg = tiny_config()
+    pts = [(100, 0), (300, 1)]
+    frames = select_frames(1000, pts, cfg, np.random.default_rng(0))
+    r = cfg.gim.context_radius
+    for p, _ in pts:
+        assert set(range(p - r, p + r + 1)) <= set(frames.tolist())
+    assert len(frames) == 2 * (2 * r + 1) + 96 and np.all(np.diff(frames) > 0)
+    everything = select_frames(1000, pts, replace(cfg, background_frames=None), np.random.default_rng(0))
+    assert len(everything) == 1000
+
+
+def test_unlabelled_input_and_bad_config_are_refused():
+    videos = make_videos(n=1)
+    videos[0].points = []
+    with pytest.raises(TrainingError, match="no labelled videos"):
+        train_on_arrays(videos, tiny_config())
+    with pytest.raises(TrainingError, match="ablation"):
+        TrainConfig.from_preset("cpu", ablation="nope")
+    with pytest.raises(TrainingError, match="preset"):
+        TrainConfig.from_preset("gpu")
+    paper = TrainConfig.from_preset("paper")
+    assert (paper.epochs, paper.lr, paper.weight_decay, paper.lr_step, paper.model.width) == (100, 2e-5, 0.1, 30, 256)
+    assert TrainConfig.from_dict(json.loads(json.dumps(paper.to_dict()))) == paper
+
+
+# ----------------------------------------------------------------------------- project level
+
+
+def make_project(tmp_path: Path, videos: list[VideoData], unlabelled: int = 1) -> Path:
+    """A project whose videos exist only as records + features files (no media needed)."""
+    from pfes_core.features import FeatureParams, Features, features_path, save_features
+    from pfes_core.labels import BulkImport
+    from pfes_core.project import Project
+    from pfes_core.types import CLASSES, PointLabel
+
+    extra = make_videos(seed=77, n=unlabelled)
+    for v in extra:
+        v.video_id, v.points = "unlabelled" + v.video_id, []
+    project = Project.create(tmp_path / "p.pfes")
+    root = project.root
+    try:
+        labels = []
+        for v in videos + extra:
+            n = len(v.model_input)
+            project.add_video(tmp_path / f"{v.video_id}.mp4", subject=v.subject, video_id=v.video_id,
+                              fps=25.0, n_frames=n, fingerprint=f"fp-{v.video_id}")
+            labels += [PointLabel(v.video_id, f, CLASSES[c], "test") for f, c in v.points]
+            save_features(features_path(project.features_dir, v.video_id), Features(
+                landmarks=np.zeros((n, 68, 2), np.float32), face_found=np.ones(n, bool),
+                roi_vectors=np.zeros((n, 12, 2), np.float32), model_input=v.model_input,
+                params=FeatureParams().to_dict(), fingerprint=f"fp-{v.video_id}", n_frames=n, fps=25.0,
+                video_id=v.video_id))
+        project.apply(BulkImport(labels))
+        project.save()
+    finally:
+        project.close()
+    return root
+
+
+@pytest.fixture(scope="module")
+def project_dir(tmp_path_factory):
+    return make_project(tmp_path_factory.mktemp("proj"), make_videos(seed=5, n=2, subjects=2))
+
+
+def test_train_writes_a_complete_run(project_dir):
+    events = []
+    run_id = train(project_dir, tiny_config(epochs=2), ProgressReporter("none", callback=events.append))
+    d = project_dir / "runs" / run_id
+    for name in ("labels.json", "config.json", "log.jsonl", "checkpoint.pt", "metrics.json",
+                 "status.json", "predictions.h5"):
+        assert (d / name).exists(), name
+    snap = json.loads((d / "labels.json").read_text())
+    assert snap["count"] == 10 and len(snap["labels"]) == 10 and len(snap["sha256"]) == 64
+    assert json.loads((d / "status.json").read_text())["status"] == "done"
+    assert len((d / "log.jsonl").read_text().splitlines()) == 2
+    assert events[0]["stage"] == "snapshot" and events[0]["n_labels"] == 10
+    assert events[-1] == {**events[-1], "stage": "done", "run_id": run_id}
+    # weights-only checkpoint rebuilds the model; predictions cover every video with features
+    payload = torch.load(d / "checkpoint.pt", weights_only=True)
+    assert payload["epoch"] == 2 and "optimizer" in payload
+    model = runs.load_model(d / "checkpoint.pt")
+    preds = runs.read_predictions(d / "predictions.h5")
+    assert set(preds) == {"v0", "v1", "unlabelledv0"}
+    a, q = predict_video(model, make_videos(seed=5, n=2, subjects=2)[0].model_input)
+    np.testing.assert_allclose(preds["v0"].intensity, a, atol=1e-5)
+    assert preds["v0"].apex.shape == (400, 2)
+    assert all(p.video == "v0" and p.onset <= p.apex <= p.offset for p in preds["v0"].proposals)
+    info = [r for r in runs.list_runs(project_dir) if r.run_id == run_id][0]
+    assert info.status == "done" and info.label_snapshot["count"] == 10 and info.epochs_done == 2
+
+
+def test_cancel_then_resume_equals_uninterrupted(project_dir):
+    cfg = tiny_config(epochs=3)
+    with pytest.raises(CancelledError, match="resume"):
+        train(project_dir, cfg, cancel=CancelAfter(3))      # 2 videos per epoch: stops in epoch 2
+    cancelled = sorted((project_dir / "runs").iterdir())[-1]
+    assert json.loads((cancelled / "status.json").read_text())["status"] == "cancelled"
+    assert torch.load(cancelled / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    assert not (cancelled / "predictions.h5").exists()
+    run_id = train(project_dir, tiny_config(epochs=99), resume=cancelled.name)   # config comes from the run
+    assert run_id == cancelled.name
+    assert json.loads((cancelled / "status.json").read_text())["status"] == "done"
+    resumed = torch.load(cancelled / "checkpoint.pt", weights_only=True)
+    straight_id = train(project_dir, cfg)
+    straight = torch.load(project_dir / "runs" / straight_id / "checkpoint.pt", weights_only=True)
+    assert resumed["epoch"] == straight["epoch"] == 3
+    assert all(torch.equal(resumed["model"][k], straight["model"][k]) for k in straight["model"])
+
+
+def test_loso_stores_fold_checkpoints_and_fold_predictions(project_dir):
+    run_id = train(project_dir, tiny_config(epochs=1, loso=True))
+    d = project_dir / "runs" / run_id
+    assert (d / "folds" / "s0" / "checkpoint.pt").exists() and (d / "folds" / "s1" / "checkpoint.pt").exists()
+    preds = runs.read_predictions(d / "predictions.h5")
+    assert preds["v0"].fold == "s0" and preds["v1"].fold == "s1"
+    metrics = json.loads((d / "metrics.json").read_text())
+    assert [f["train_videos"] for f in metrics["folds"]] == [["v1"], ["v0"]]
+
+
+def test_tampered_checkpoints_are_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    bad = tmp_path / "evil.pt"
+    torch.save({"format": runs.CHECKPOINT_FORMAT, "model": Evil()}, bad)
+    with pytest.raises(TrainingError, match="refused checkpoint"):
+        runs.load_model(bad)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(TrainingError, match="refused checkpoint"):
+        runs.read_checkpoint(junk)
+    plain = tmp_path / "plain.pt"
+    torch.save({"weights": torch.zeros(2)}, plain)
+    with pytest.raises(TrainingError, match="not a P-FES checkpoint"):
+        runs.read_checkpoint(plain)
+
+
+def test_cli_train_jsonl_and_runs(project_dir, capsys):
+    from pfes_core.cli import main
+
+    rc = main(["train", str(project_dir), "--epochs", "1", "--device", "cpu", "--progress", "jsonl",
+               "--ablation", "gim-no-iac", "--seed", "3"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert rc == 0
+    events = [json.loads(line) for line in out]
+    assert events[0]["stage"] == "snapshot" and events[-1]["stage"] == "done"
+    run_id = events[-1]["run_id"]
+    cfg = json.loads((project_dir / "runs" / run_id / "config.json").read_text())
+    assert (cfg["epochs"], cfg["ablation"], cfg["seed"]) == (1, "gim-no-iac", 3)
+    assert main(["runs", str(project_dir)]) == 0
+    listing = capsys.readouterr().out
+    assert run_id in listing and "done" in listing
+    assert main(["train", str(project_dir), "--resume", "no-such-run"]) == 1
+    assert "no run" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sigterm_leaves_a_cancelled_run(tmp_path):
+    root = make_project(tmp_path, make_videos(seed=6, n=2), unlabelled=0)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "pfes_core", "train", str(root), "--epochs", "50",
+                             "--device", "cpu", "--progress", "jsonl"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stdout:
+            if json.loads(line)["stage"] == "train":
+                break
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    (run,) = runs.list_runs(root)
+    assert run.status == "cancelled"
