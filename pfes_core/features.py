@@ -105,12 +105,15 @@ def _cancel_fn(cancel) -> Callable[[], bool] | None:
 
 
 def extract_features(video_path, params: FeatureParams | None = None, step: int = 1,
-                     progress=None, cancel=None, video_id: str = "") -> Features:
+                     progress=None, cancel=None, video_id: str = "",
+                     fps: float | None = None) -> Features:
     """Extract landmarks and motion features of a video file or image folder.
 
     Two decoding passes: landmarks first (the crop needs the whole track to fill gaps and fix
     the box), then flow on the aligned crops. `progress`: a ProgressReporter (or a callable taking
-    an event dict); `cancel`: a callable or threading.Event. Raises VideoError / NoFaceError.
+    an event dict); `cancel`: a callable or threading.Event; `fps`: frame rate of an image
+    folder (files carry their own; MediaPipe's tracking filter uses the timestamps).
+    Raises VideoError / NoFaceError / CancelledError.
     """
     from .face import track_frames
     from .motion import MotionExtractor
@@ -120,7 +123,7 @@ def extract_features(video_path, params: FeatureParams | None = None, step: int 
     cancelled = _cancel_fn(cancel)
     path = Path(video_path)
     fingerprint = video_fingerprint(path)
-    reader = open_video(path, step=step)
+    reader = open_video(path, step=step, fps=fps)
     try:
         T = reader.n_frames
         report = _Progress(progress, video_id or path.name, 2 * T)
@@ -153,6 +156,7 @@ class _VideoRef:
     step: int
     fingerprint: str
     features_dir: Path
+    fps: float | None
 
 
 def _video_ref(project_or_root, video_id: str) -> _VideoRef:
@@ -170,7 +174,8 @@ def _ref_from_project(project, video_id: str) -> _VideoRef:
     if record is None:
         raise ProjectError(f"unknown video {video_id!r} in project {project.root}")
     return _VideoRef(video_id, Path(project.video_path(video_id)), int(record.step or 1),
-                     str(record.fingerprint or ""), Path(project.features_dir))
+                     str(record.fingerprint or ""), Path(project.features_dir),
+                     float(record.fps) if record.fps else None)
 
 
 def features_path(features_dir: Path, video_id: str) -> Path:
@@ -269,15 +274,16 @@ def ensure_features(project_or_root, video_id: str, params: FeatureParams | None
                 and attrs["fingerprint"] == video_fingerprint(ref.path):
             return out
     feats = extract_features(ref.path, params or FeatureParams(), step=ref.step,
-                             progress=progress, cancel=cancel, video_id=video_id)
+                             progress=progress, cancel=cancel, video_id=video_id,
+                             fps=ref.fps if ref.path.is_dir() else None)
     return save_features(out, feats)
 
 
 def load_features(project_or_root, video_id: str) -> Features | None:
     """Features of `video_id`, or None when they are missing, damaged or stale.
 
-    Stale: made from other content than the project's video (fingerprint of the registered
-    record, or of the file now on disk), with another step, or by an older extractor version.
+    Stale: made from other content than the video file now on disk (or, when it cannot be
+    reached, than the registered record), with another step, or by an older extractor version.
     """
     ref = _video_ref(project_or_root, video_id)
     path = features_path(ref.features_dir, video_id)
@@ -289,15 +295,15 @@ def load_features(project_or_root, video_id: str) -> Features | None:
         return None
     if feats.step != ref.step or feats.params.get("version") != FEATURE_VERSION:
         return None
-    if feats.fingerprint != ref.fingerprint:
-        from .video import video_fingerprint
+    from .video import video_fingerprint
 
-        try:
-            current = video_fingerprint(ref.path)
-        except Exception:  # noqa: BLE001  (media moved away: the record is all we can trust)
-            return None
-        if feats.fingerprint != current:
-            return None
+    # The media now on disk decides; the registered record only when the media is unreachable.
+    try:
+        current = video_fingerprint(ref.path)
+    except Exception:  # noqa: BLE001
+        current = ref.fingerprint
+    if feats.fingerprint != current:
+        return None
     return feats
 
 
