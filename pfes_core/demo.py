@@ -17,7 +17,7 @@ from .synth import manifest_intervals, manifest_points, synthesize
 
 DEMO_FPS = 25.0
 DEMO_SIZE = (256, 256)
-DEMO_DENSITY = 1.5  # events a little denser than the real tables' gaps, so 20 s videos hold several
+DEMO_DENSITY = 1.5  # events a little denser than the real tables' gaps, so 15 s videos hold several
 
 
 def _extract(args: tuple[str, str]) -> str:
@@ -30,7 +30,7 @@ def _extract(args: tuple[str, str]) -> str:
 
 
 def build_demo_project(path="demo.pfes", seed: int = 0, subjects: int = 4, videos_per_subject: int = 2,
-                       seconds: float = 20.0, progress: ProgressReporter | None = None,
+                       seconds: float = 15.0, progress: ProgressReporter | None = None,
                        jobs: int = 2, features: bool = True) -> Path:
     """Create a ready demo project at `path` and return its root folder.
 

@@ -31,7 +31,7 @@ def register(subparsers) -> None:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--subjects", type=int, default=4)
     d.add_argument("--videos-per-subject", type=int, default=2)
-    d.add_argument("--seconds", type=float, default=20.0, help="length of each video")
+    d.add_argument("--seconds", type=float, default=15.0, help="length of each video")
     d.add_argument("--jobs", type=int, default=2, help="parallel workers for rendering and features")
     d.add_argument("--progress", choices=("bar", "jsonl", "none"), default="bar")
     d.set_defaults(func=_demo)
