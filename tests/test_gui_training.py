@@ -119,3 +119,92 @@ def test_small_formatters():
     assert loss_parts(True) == {}
     assert snapshot_text({"stage": "train"}) is None
     assert snapshot_text({"label_snapshot": {"path": "p.json", "n_labels": 3}}) == "3 labels, p.json"
+
+
+# ---------------------------------------------------------------------------------------------
+# Retrain and spot through the real `pfes` worker processes, from the real MainWindow.
+
+def _free_frame(project, video, start):
+    frame = start
+    while project.labels.in_range(video, frame - 3, frame + 3):
+        frame += 7
+    return frame
+
+
+@pytest.mark.slow
+def test_retrain_then_spot_from_the_model_menu(qtbot, loop, tmp_path, small_demo_project,
+                                               monkeypatch):
+    import json
+    import shutil
+
+    from pfes_gui import dialogs
+    from pfes_gui.main_window import MainWindow
+    from pfes_gui.model_menu import install_model_menu
+
+    notes = []
+    monkeypatch.setattr(dialogs, "info", lambda *a, **k: notes.append(a))
+    monkeypatch.setattr(dialogs, "error", lambda *a, **k: notes.append(a))
+    root = tmp_path / "demo.pfes"
+    shutil.copytree(small_demo_project, root, ignore=shutil.ignore_patterns("runs", ".lock"))
+    mw = MainWindow(annotator="tester")
+    qtbot.addWidget(mw)
+    c = install_model_menu(mw)
+    assert mw.open_project(root)
+    qtbot.waitUntil(lambda: not c.busy, timeout=20000)
+    assert c.run_id is None and mw.timeline.proposals == []
+    video = mw.current_video_id
+    n_frames = mw.project.videos[video].n_frames
+
+    # a label clicked just before retraining is part of the run (the project is saved first)
+    assert mw.add_label(_free_frame(mw.project, video, 20), "ME")
+    assert mw.project.is_dirty
+    n_snapshot = len(mw.project.labels)
+    c.train_args = ["--epochs", "1"]
+    c.actions["model.train"].trigger()
+    job = c.last_job
+    assert job is not None and job.name == "Retrain" and c.dock.job is job
+    assert not mw.project.is_dirty
+    assert not c.actions["model.train"].isEnabled()
+    assert c.retrain() is None and notes                # one training per project
+    assert "still running" in notes[-1][2]
+
+    # the app stays usable: label while it trains; that label waits for the next run
+    qtbot.waitUntil(lambda: job.run_id is not None, timeout=60000)
+    late = _free_frame(mw.project, video, n_frames // 2)
+    assert mw.add_label(late, "MaE")
+    qtbot.waitUntil(lambda: job.is_done, timeout=150000)
+    assert job.result["ok"], job.result["error"]
+    run_path = root / "runs" / job.run_id
+    snapshot = json.loads((run_path / "labels.json").read_text())
+    assert snapshot["count"] == n_snapshot
+    assert ["MaE", late] not in [[lab["cls"], lab["frame"]] for lab in snapshot["labels"]
+                                 if lab["video"] == video]
+    assert mw.project.labels.get(video, late, "MaE") is not None
+
+    # the dock showed the worker's device, losses and the snapshot it used
+    assert c.dock.device_label.text() == "cpu"
+    assert "total" in c.dock.curves and len(c.dock.curves["total"].getData()[0]) >= 1
+    assert c.dock.snapshot_label.text().startswith(f"{n_snapshot} labels")
+    assert "finished" in c.dock.title_label.text()
+
+    # the run's predictions are drawn on the timeline
+    qtbot.waitUntil(lambda: c.run_id == job.run_id and not c.busy, timeout=30000)
+    pred = c.predictions[video]
+    assert len(mw.timeline._curve.getData()[1]) == n_frames
+    assert mw.timeline.proposals == sorted(pred.proposals, key=lambda p: (p.onset, p.offset))
+    assert len(mw.timeline._proposal_spans.onset) == len(pred.proposals)
+    assert c.review.model.rowCount() == sum(len(p.proposals) for p in c.predictions.values())
+    assert c.actions["model.train"].isEnabled()
+
+    # Spot re-predicts with the latest run through its own worker and reloads the overlays
+    mw.timeline.set_predictions(None, None, [])
+    c.actions["model.spot"].trigger()
+    spot = c.last_job
+    assert spot is not job and spot.name == "Spot"
+    qtbot.waitUntil(lambda: spot.is_done, timeout=90000)
+    assert spot.result["ok"], spot.result["error"]
+    assert spot.result["run_id"] == job.run_id
+    qtbot.waitUntil(lambda: not c.busy and len(mw.timeline._curve.getData()[1]) == n_frames,
+                    timeout=30000)
+    assert len(mw.timeline._proposal_spans.onset) == len(c.predictions[video].proposals)
+    mw.close_project()
