@@ -104,7 +104,7 @@ def test_manifest_labels_and_nuisances(bench):
             assert e["onset"] <= e["point"] <= e["offset"]
             if e["cls"] == ME:
                 assert (e["offset"] - e["onset"] + 1) / v["fps"] <= 0.6
-                assert max(e["amplitude_px"]) <= 2.5 * max(1.0, 1.5)
+                assert max(e["amplitude_px"]) <= 2.5   # faces here are under 60 px between the eyes
             for n in v["nuisances"]:  # nuisances never fall inside a labelled instance
                 assert n["end"] < e["onset"] or n["start"] > e["offset"], (e, n)
     labelled = {(r["video"], int(r["frame"])) for r in points}
