@@ -34,16 +34,14 @@ log = logging.getLogger(__name__)
 
 # Rows for the shared shortcut table (registered once, at import).
 _ROWS = (
-    ("model.extract", "", "Extract face features for every video (background)", "Model"),
-    ("model.train", "Ctrl+T", "Retrain the model on the saved labels (background)", "Model"),
+    ("model.extract", "", "Extract features (background)", "Model"),
+    ("model.train", "Ctrl+T", "Retrain on the saved labels (background)", "Model"),
     ("model.spot", "Ctrl+Shift+T", "Spot intervals with the latest run (background)", "Model"),
-    ("model.evaluate", "", "Evaluate the shown run against the reference intervals", "Model"),
-    ("model.cancel", "", "Cancel the background job shown in the jobs dock", "Model"),
-    ("review.accept", "A", "Accept the proposal under the playhead (adds a label at its apex)",
-     "Review"),
+    ("model.evaluate", "", "Evaluate against the reference intervals", "Model"),
+    ("model.cancel", "", "Cancel the background job", "Model"),
+    ("review.accept", "A", "Accept the proposal under the playhead (label at its apex)", "Review"),
     ("review.reject", "R", "Reject the proposal under the playhead", "Review"),
-    ("review.next", "Shift+U", "Next unreviewed proposal in the review table (all videos)",
-     "Review"),
+    ("review.next", "Shift+U", "Next unreviewed proposal (review table, all videos)", "Review"),
 )
 for _row in _ROWS:
     try:
@@ -113,9 +111,10 @@ class ModelController(QObject):
         self.dock = TrainingDock(main_window)
         self.review = ReviewPanel(main_window)
         self.evaluation = EvaluationView(main_window)
-        main_window.add_dock(self.dock, Qt.DockWidgetArea.BottomDockWidgetArea)
-        main_window.add_dock(self.review, Qt.DockWidgetArea.RightDockWidgetArea)
-        main_window.add_dock(self.evaluation, Qt.DockWidgetArea.RightDockWidgetArea)
+        # one tabbed column on the right, so the frame and the timeline keep their height
+        for dock in (self.review, self.dock, self.evaluation):
+            main_window.add_dock(dock, Qt.DockWidgetArea.RightDockWidgetArea)
+        main_window.resizeDocks([self.review], [560], Qt.Orientation.Horizontal)
         self.review.raise_()
 
         menu = main_window.model_menu
@@ -407,6 +406,13 @@ def install_model_menu(main_window) -> ModelController:
     Call once after MainWindow is built (e.g. in app.py); keep the returned controller (it is
     also parented to the window and stored as ``main_window.model_controller``).
     """
+    existing = getattr(main_window, "model_controller", None)
+    if isinstance(existing, ModelController):
+        return existing   # idempotent: app.py may reach us through several extension modules
     controller = ModelController(main_window)
     main_window.model_controller = controller
     return controller
+
+
+#: The shell's extension hook (pfes_gui.app.install_extensions calls `install(window)`).
+install = install_model_menu
