@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 import threading
+import weakref
 from bisect import bisect_right
 from collections import OrderedDict
 from fractions import Fraction
@@ -34,7 +35,10 @@ DEFAULT_FOLDER_FPS = 30.0
 # Reader frames converted to RGB around a seek target: behind it (stepping back is instant) and
 # ahead of it (stepping forward is instant).
 _KEEP_BEHIND = 16
-_KEEP_AHEAD = 2
+_KEEP_AHEAD = 1
+# Reader frames a background thread decodes ahead of the last request (forward stepping and
+# playback hit the cache instead of the decoder).
+_PREFETCH = 12
 
 
 class FrameCache:
@@ -53,17 +57,20 @@ class FrameCache:
                 self._items.move_to_end(key)
             return value
 
-    def put(self, key: int, value: np.ndarray) -> None:
-        value.flags.writeable = False
+    def put(self, key: int, value) -> None:
+        """Store an RGB array (made read-only) or a decoded, not yet converted av.VideoFrame."""
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+        size = _nbytes(value)
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
-                self._bytes -= old.nbytes
+                self._bytes -= _nbytes(old)
             self._items[key] = value
-            self._bytes += value.nbytes
+            self._bytes += size
             while self._bytes > self.capacity and len(self._items) > 1:
                 _, dropped = self._items.popitem(last=False)
-                self._bytes -= dropped.nbytes
+                self._bytes -= _nbytes(dropped)
 
     def __contains__(self, key: int) -> bool:
         with self._lock:
@@ -80,6 +87,12 @@ class FrameCache:
         with self._lock:
             self._items.clear()
             self._bytes = 0
+
+
+def _nbytes(value) -> int:
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    return int(value.width * value.height * 1.5)     # a yuv420p av.VideoFrame, roughly
 
 
 def natural_key(name: str) -> list:
@@ -318,6 +331,10 @@ class FileReader(VideoReader):
         cc = stream.codec_context
         self.size = (int(cc.width), int(cc.height))
         self._cursor = None  # (decode generator, last raw index it produced)
+        self._closed = False
+        self._ahead_cond = threading.Condition()
+        self._ahead_want: int | None = None
+        self._ahead_thread: threading.Thread | None = None
 
     def _header_frames(self) -> int | None:
         """Frame count the container announces (mp4 sample table or duration x rate), if any."""
@@ -391,18 +408,25 @@ class FileReader(VideoReader):
 
     # -- access ------------------------------------------------------------------------------
     def get(self, i: int) -> np.ndarray:
-        """Frame i (reader index) as read-only RGB; thread-safe, cached, frame-exact."""
-        raw = self._check_index(i) * self.step
-        frame = self._cache.get(raw)
-        if frame is not None:
-            return frame
-        with self._lock:
-            frame = self._cache.get(raw)
-            if frame is not None:
-                return frame
-            return self._decode_to(raw)
+        """Frame i (reader index) as read-only RGB; thread-safe, cached, frame-exact.
 
-    def _decode_to(self, target: int) -> np.ndarray:
+        Decoded frames are cached as av.VideoFrames and converted to RGB on first use, so a seek
+        that decodes a whole GOP only pays for the conversions it needs.
+        """
+        raw = self._check_index(i) * self.step
+        item = self._cache.get(raw)
+        if item is None:
+            with self._lock:
+                item = self._cache.get(raw)
+                if item is None:
+                    item = self._decode_to(raw)
+        if not isinstance(item, np.ndarray):
+            item = item.to_ndarray(format="rgb24")
+            self._cache.put(raw, item)
+        self._want_ahead(raw)
+        return item
+
+    def _decode_to(self, target: int):
         av = self._av
         step = self.step
         key = self._key_for(target)
@@ -421,10 +445,10 @@ class FileReader(VideoReader):
             for raw, frame in gen:
                 last = raw
                 if raw % step == 0 and lo <= raw <= hi and raw < self.n_raw:
-                    rgb = frame.to_ndarray(format="rgb24")
-                    self._cache.put(raw, rgb)
                     if raw == target:
-                        result = rgb
+                        result = frame
+                    if raw not in self._cache:
+                        self._cache.put(raw, frame)
                 if raw >= hi:
                     break
         except av.error.FFmpegError as exc:
@@ -432,12 +456,44 @@ class FileReader(VideoReader):
             raise VideoError(f"{self.name}: decoding failed near frame {target // step} "
                              f"({_reason(exc)})") from None
         if result is None:
-            result = self._cache.get(target)
-        if result is None:
             self._cursor = None
             raise VideoError(f"{self.name}: frame {target // step} could not be decoded")
         self._cursor = (gen, last) if last >= hi and last < self.n_raw - 1 else None
         return result
+
+    # -- background decode-ahead ---------------------------------------------------------------
+    def _want_ahead(self, raw: int) -> None:
+        want = min(raw + _PREFETCH * self.step, self.n_raw - 1)
+        if want <= raw:
+            return
+        with self._ahead_cond:
+            self._ahead_want = want
+            if self._ahead_thread is None and not self._closed:
+                self._ahead_thread = threading.Thread(
+                    target=_ahead_loop, args=(weakref.ref(self), self._ahead_cond), daemon=True,
+                    name=f"decode-ahead {self.name}")
+                self._ahead_thread.start()
+            self._ahead_cond.notify()
+
+    def _ahead_step(self, want: int) -> bool:
+        """Decode (under the lock) and convert (outside it) one more frame; False when done."""
+        with self._lock:
+            if self._closed or self._ahead_want is not None:
+                return False       # closed, or a newer request: start over with it
+            cursor = self._cursor
+            if cursor is None or cursor[1] >= want:
+                return False
+            gen = cursor[0]
+            try:
+                raw, frame = next(gen)
+            except (StopIteration, self._av.error.FFmpegError):
+                self._cursor = None
+                return False
+            self._cursor = (gen, raw) if raw < self.n_raw - 1 else None
+            keep = raw % self.step == 0 and raw < self.n_raw and raw not in self._cache
+        if keep:
+            self._cache.put(raw, frame.to_ndarray(format="rgb24"))
+        return True
 
     def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
         """Frames start..stop-1 decoded sequentially with a private, frame-threaded decoder."""
@@ -473,10 +529,33 @@ class FileReader(VideoReader):
             container.close()
 
     def close(self) -> None:
+        with self._ahead_cond:
+            self._closed = True
+            self._ahead_cond.notify_all()
+        thread = self._ahead_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
         with self._lock:
             self._cursor = None
             self._container.close()
         super().close()
+
+
+def _ahead_loop(ref: "weakref.ref[FileReader]", cond: threading.Condition) -> None:
+    """Decode-ahead thread. Holds the reader only weakly, so an unclosed reader is still freed."""
+    while True:
+        with cond:
+            reader = ref()
+            if reader is None or reader._closed:
+                return
+            if reader._ahead_want is None:
+                del reader
+                cond.wait(timeout=1.0)
+                continue
+            want, reader._ahead_want = reader._ahead_want, None
+        while reader._ahead_step(want):
+            pass
+        del reader
 
 
 def _reason(exc: Exception) -> str:
