@@ -74,6 +74,7 @@ class FrameFetcher(QObject):
         self._open: tuple[str, str, int] | None = None
         self._request: list[int] | None = None      # frames wanted now, first is the main one
         self._features: tuple[object, str] | None = None
+        self._hint: int | None = None
         self._direction = 1
         self._last_frame = -1
         self._reader = None
@@ -112,6 +113,15 @@ class FrameFetcher(QObject):
             self._request = wanted
             self._cond.notify()
 
+    def hint(self, frame: int) -> None:
+        """The GUI showed ``frame`` from the cache: keep reading ahead from there (no answer)."""
+        with self._cond:
+            if frame != self._last_frame and self._last_frame >= 0:
+                self._direction = 1 if frame > self._last_frame else -1
+            self._last_frame = int(frame)
+            self._hint = int(frame)
+            self._cond.notify()
+
     def request_features(self, project, video_id: str) -> None:
         """Load the features file of a video off the GUI thread (answer: features_ready)."""
         with self._cond:
@@ -139,13 +149,14 @@ class FrameFetcher(QObject):
         while True:
             with self._cond:
                 while not (self._stop or self._open or self._request or self._features
-                           or read_ahead):
+                           or read_ahead or self._hint is not None):
                     self._cond.wait()
                 if self._stop:
                     return
                 job_open, self._open = self._open, None
                 job_req, self._request = self._request, None
                 job_feat, self._features = self._features, None
+                job_hint, self._hint = self._hint, None
                 direction = self._direction
             if job_open is not None:
                 read_ahead = []
@@ -155,6 +166,9 @@ class FrameFetcher(QObject):
                     self._serve(frame, emit=True)
                 base = job_req[0]
                 read_ahead = [base + direction * k for k in range(1, READ_AHEAD + 1)]
+            elif job_hint is not None and self._reader is not None:
+                read_ahead = [job_hint + direction * k for k in range(1, READ_AHEAD + 1)]
+                read_ahead = [f for f in read_ahead if self.cache.get(self._video_id, f) is None]
             if job_feat is not None:
                 self._do_features(*job_feat)
             if read_ahead and job_req is None and self._reader is not None:

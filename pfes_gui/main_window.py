@@ -672,7 +672,9 @@ class MainWindow(QMainWindow):
         frame = int(min(max(int(frame), 0), max(self.n_frames - 1, 0)))
         self.current_frame = frame
         self.timeline.set_playhead(frame)
-        if not self._show_if_cached():
+        if self._show_if_cached():
+            self.fetcher.hint(frame)          # keep the read-ahead going past this frame
+        else:
             self.fetcher.request(frame, self._reference_for(frame))
         self._update_frame_label()
         self.frame_changed.emit(frame)

@@ -17,7 +17,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPen
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from . import INTENSITY_COLOR, PLAYHEAD_COLOR, class_color
 
@@ -78,40 +78,49 @@ class SpanItem(pg.GraphicsObject):
         if not len(visible):
             return
         tr = painter.transform()
+        # The view transform is scale + translate: map every visible span to device pixels at once.
+        x0 = tr.m11() * (self.onset[visible] - 0.5) + tr.dx()
+        x1 = tr.m11() * (self.offset[visible] + 0.5) + tr.dx()
+        ya = tr.m22() * self.y0[visible] + tr.dy()
+        yb = tr.m22() * self.y1[visible] + tr.dy()
+        left, top = np.minimum(x0, x1), np.minimum(ya, yb)
+        width = np.maximum(np.abs(x1 - x0), 1.0)
+        height = np.abs(yb - ya)
         painter.save()
         painter.resetTransform()  # draw in device pixels: crisp borders, readable text
-        font = QFont()
-        font.setPointSize(8)
-        painter.setFont(font)
-        metrics = painter.fontMetrics()
-        for i in visible:
-            rect = tr.mapRect(QRectF(self.onset[i] - 0.5, self.y0[i],
-                                     self.offset[i] - self.onset[i] + 1.0, self.y1[i] - self.y0[i]))
-            rect = rect.normalized()
-            if rect.width() < 1.0:
-                rect.setWidth(1.0)
-            color = QColor(self.colors[i])
-            style = self.styles[i]
+        groups: dict[tuple[str, object], list[int]] = {}
+        for k, i in enumerate(visible):
+            groups.setdefault((self.colors[i], self.styles[i]), []).append(k)
+        for (color_name, style), members in groups.items():
+            color = QColor(color_name)
+            fill = QColor(color)
             if self.hollow:
-                fill = QColor(color)
                 fill.setAlpha(60)
-                painter.setBrush(QBrush(fill))
                 painter.setPen(QPen(color, 1.2))
             else:
-                fill = QColor(color)
                 fill.setAlpha(STATUS_ALPHA.get(style, 140))
-                painter.setBrush(QBrush(fill))
                 if style in ("accepted", "adjusted"):
                     painter.setPen(QPen(QColor("#ffffff"), 1.4))
                 elif style == "rejected":
                     painter.setPen(QPen(color, 1.0, Qt.PenStyle.DashLine))
                 else:
                     painter.setPen(Qt.PenStyle.NoPen)
-            painter.drawRect(rect)
-            text = self.texts[i]
-            if text and rect.width() > metrics.horizontalAdvance(text) + 4:
-                painter.setPen(QPen(QColor("#ffffff") if style != "rejected" else QColor("#999999")))
-                painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+            painter.setBrush(QBrush(fill))
+            painter.drawRects([QRectF(left[k], top[k], width[k], height[k]) for k in members])
+        # Text only where it fits; with hundreds of spans on screen none does, so skip the loop.
+        if any(self.texts[i] for i in visible) and np.count_nonzero(width > 24) > 0:
+            font = QFont()
+            font.setPointSize(8)
+            painter.setFont(font)
+            metrics = painter.fontMetrics()
+            for k in np.nonzero(width > 24)[0]:
+                i = visible[k]
+                text = self.texts[i]
+                if text and width[k] > metrics.horizontalAdvance(text) + 4:
+                    painter.setPen(QPen(QColor("#999999") if self.styles[i] == "rejected"
+                                        else QColor("#ffffff")))
+                    painter.drawText(QRectF(left[k], top[k], width[k], height[k]),
+                                     Qt.AlignmentFlag.AlignCenter, text)
         painter.restore()
 
 
@@ -196,11 +205,15 @@ class Timeline(QWidget):
         self.overview.setYRange(-0.05, 1.4, padding=0)
         self._ov_curve = pg.PlotDataItem(pen=pg.mkPen(INTENSITY_COLOR, width=1))
         self._ov_curve.setDownsampling(auto=True, method="peak")
+        # The overview never pans or zooms: cache its curve as a pixmap instead of redrawing
+        # 100,000 points each time the region or the playhead moves.
+        self._ov_curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.overview.addItem(self._ov_curve)
         self._ov_marks = {cls: pg.ScatterPlotItem(size=10, symbol="|", pxMode=True,
                                                   pen=pg.mkPen(class_color(cls), width=2))
                           for cls in LABEL_ROWS}
         for item in self._ov_marks.values():
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             self.overview.addItem(item)
         self._ov_region = pg.LinearRegionItem(brush=pg.mkBrush(255, 255, 255, 40),
                                               pen=pg.mkPen("#cccccc"))
@@ -232,7 +245,7 @@ class Timeline(QWidget):
             band.setZValue(-100)
             self.detail.addItem(band)
 
-        self._curve = pg.PlotDataItem(pen=pg.mkPen(INTENSITY_COLOR, width=1.5), name="intensity")
+        self._curve = pg.PlotDataItem(pen=pg.mkPen(INTENSITY_COLOR, width=1), name="intensity")
         self._apex = {cls: pg.PlotDataItem(pen=pg.mkPen(class_color(cls), width=1)) for cls in LABEL_ROWS}
         for item in (self._curve, *self._apex.values()):
             item.setDownsampling(auto=True, method="peak")
