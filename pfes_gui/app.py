@@ -21,7 +21,7 @@ from pathlib import Path
 log = logging.getLogger("pfes_gui")
 
 # Modules of the other GUI areas; each may define install(main_window) to add its docks/actions.
-EXTENSION_MODULES = ("pfes_gui.training_dock", "pfes_gui.review_panel",
+EXTENSION_MODULES = ("pfes_gui.model_menu", "pfes_gui.training_dock", "pfes_gui.review_panel",
                      "pfes_gui.evaluation_view", "pfes_gui.export_dialog")
 
 
@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow()
     install_excepthook(window)
     install_extensions(window)
+    window.fit_to_screen()
     window.show()
 
     async def start() -> None:

@@ -346,6 +346,19 @@ class MainWindow(QMainWindow):
             self.tabifyDockWidget(existing[-1], dock)
         self.panels_menu.addAction(dock.toggleViewAction())
 
+    def fit_to_screen(self) -> None:
+        """Take most of the screen and give side docks a fixed share, so the frame stays large."""
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        if screen is not None:
+            self.resize(int(screen.width() * 0.96), int(screen.height() * 0.94))
+        width = self.width()
+        for area, share in ((Qt.DockWidgetArea.LeftDockWidgetArea, 0.22),
+                            (Qt.DockWidgetArea.RightDockWidgetArea, 0.28)):
+            docks = [d for d in self.findChildren(QDockWidget)
+                     if self.dockWidgetArea(d) == area and not d.isFloating()]
+            if docks:
+                self.resizeDocks(docks, [int(width * share)] * len(docks), Qt.Orientation.Horizontal)
+
     def show_status(self, text: str, ms: int = 4000) -> None:
         self.statusBar().showMessage(text, ms)
 

@@ -231,14 +231,18 @@ class Timeline(QWidget):
         self.detail.hideButtons()
         self.detail.setYRange(*Y_RANGE, padding=0)
         plot = self.detail.getPlotItem()
+        # One tick per lane (rows inside a lane are told apart by colour), so none is hidden
+        # for overlapping its neighbour when the timeline is short.
         plot.getAxis("left").setTicks([[
             (0.0, "0"), (1.0, "1"),
-            (sum(PROPOSAL_ROWS["ME"]) / 2, "prop ME"), (sum(PROPOSAL_ROWS["MaE"]) / 2, "prop MaE"),
-            (sum(REFERENCE_ROWS["ME"]) / 2, "ref ME"), (sum(REFERENCE_ROWS["MaE"]) / 2, "ref MaE"),
+            ((PROPOSAL_ROWS["ME"][0] + PROPOSAL_ROWS["MaE"][1]) / 2, "proposals"),
+            ((REFERENCE_ROWS["ME"][0] + REFERENCE_ROWS["MaE"][1]) / 2, "reference"),
             (LABEL_ROWS["ME"], "ME"), (LABEL_ROWS["MaE"], "MaE"),
         ], []])
-        plot.getAxis("left").setWidth(58)
+        plot.getAxis("left").setWidth(64)
         plot.getAxis("bottom").setLabel("frame")
+        plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.overview.getPlotItem().getAxis("bottom").enableAutoSIPrefix(False)
         for lo, hi in ((1.05, 1.59), (1.98, 2.38)):
             band = pg.LinearRegionItem((lo, hi), orientation="horizontal", movable=False,
                                        brush=pg.mkBrush(255, 255, 255, 14), pen=pg.mkPen(None))

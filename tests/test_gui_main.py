@@ -405,3 +405,32 @@ def test_close_saves(qtbot, calls, project_path):
     with Project.open(project_path, readonly=True) as p:
         assert [(lab.frame, lab.cls, lab.annotator) for lab in p.labels.all()] == [(12, "MaE", "t")]
         assert p.recovered_edits == 0      # saved into project.h5, journal cleared
+
+
+@pytest.mark.slow
+def test_open_small_demo_project(qtbot, window, small_demo_project, tmp_path, calls):
+    import shutil
+
+    root = Path(shutil.copytree(small_demo_project, tmp_path / "demo_copy.pfes"))
+    assert window.open_project(root)
+    project = window.project
+    assert window.video_list.rowCount() == len(project.videos) >= 2
+    vid = window.current_video_id
+    counts = project.labels.counts()[vid]
+    assert window.video_list.item(0, 1).text() == str(counts["MaE"])
+    assert window.video_list.item(0, 3).text() == "\u2713"          # features extracted
+    assert len(window.timeline.labels) == len(project.labels.for_video(vid)) > 0
+    assert len(window.timeline.reference) == len(project.reference[vid]) > 0
+    qtbot.waitUntil(lambda: window.frame_view.frame_index == 0, timeout=10000)
+    # Landmark + ROI overlay from the features file (loaded off the GUI thread).
+    first = window.timeline.labels[0].frame
+    window.go_to_frame(vid, first)
+    press(qtbot, window, "O")
+    qtbot.waitUntil(lambda: len(window.frame_view.landmarks.data) == 68, timeout=10000)
+    xs, _ = window.frame_view.rois.getData()
+    assert len(xs) == 12 * 8                     # 12 ROI boxes, 4 segments of 2 points
+    press(qtbot, window, "]")
+    assert window.current_frame == sorted({lab.frame for lab in window.timeline.labels})[1]
+    press(qtbot, window, "PgDown")
+    assert window.current_video_id == list(project.videos)[1]
+    assert calls["error"] == []
