@@ -24,13 +24,17 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from . import dialogs, shortcuts
 from .evaluation_view import EvaluationView, evaluate_predictions
 from .export_dialog import export_intervals, run_export_dialog
-from .jobs import (JobConflictError, JobManager, WorkerJob, pfes_command, project_key,
-                   run_in_thread)
+from .jobs import (DEFAULT_GRACE_S, JobConflictError, JobManager, WorkerJob, pfes_command,
+                   project_key, run_in_thread)
 from .review_panel import ReviewPanel
 from .review_commands import status_of
 from .training_dock import TrainingDock
 
 log = logging.getLogger(__name__)
+
+#: The training worker checks for cancel between steps (one video each, seconds on a CPU) and
+#: then closes its run as "cancelled" (resumable); only a worker stuck longer than this is killed.
+TRAIN_GRACE_S = 60.0
 
 # Rows for the shared shortcut table (registered once, at import).
 _ROWS = (
@@ -198,11 +202,12 @@ class ModelController(QObject):
 
     # ------------------------------------------------------------------------ jobs
     def _start(self, kind: str, name: str, argv: list[str], snapshot: str | None = None,
-               on_done=None) -> WorkerJob | None:
+               on_done=None, grace_s: float = DEFAULT_GRACE_S) -> WorkerJob | None:
         root = self._root()
         if root is None:
             return None
-        job = WorkerJob(argv, name=name, key=project_key(kind, root), cwd=str(root.parent))
+        job = WorkerJob(argv, name=name, key=project_key(kind, root), cwd=str(root.parent),
+                        grace_s=grace_s)
         try:
             self.jobs.start(job)
         except JobConflictError as exc:
@@ -240,7 +245,8 @@ class ModelController(QObject):
         snapshot = (f"{n} labels saved at {time.strftime('%H:%M:%S')} "
                     f"(the run's snapshot is written by the worker)")
         argv = pfes_command("train", self._root(), "--preset", "cpu", *self.train_args)
-        job = self._start("train", "Retrain", argv, snapshot, on_done=self._train_done)
+        job = self._start("train", "Retrain", argv, snapshot, on_done=self._train_done,
+                          grace_s=TRAIN_GRACE_S)
         if job is not None:
             job.progress.connect(lambda event, job=job: self._train_event(job, event))
         return job

@@ -153,6 +153,15 @@ def test_retrain_then_spot_from_the_model_menu(qtbot, loop, tmp_path, small_demo
     qtbot.waitUntil(lambda: not c.busy, timeout=20000)
     assert c.run_id is None and mw.timeline.proposals == []
     video = mw.current_video_id
+
+    # a worker that fails shows its one-line reason in the dock (no run to spot with yet)
+    c.actions["model.spot"].trigger()
+    failed = c.last_job
+    qtbot.waitUntil(lambda: failed.is_done, timeout=60000)
+    assert not failed.result["ok"] and failed.result["returncode"] == 1
+    assert c.dock.error_label.text() == "Spot: no finished training run in this project " \
+                                        "(run `pfes train` first)"
+    assert "failed (exit code 1)" in c.dock.title_label.text()
     n_frames = mw.project.videos[video].n_frames
 
     # a label clicked just before retraining is part of the run (the project is saved first)
@@ -207,4 +216,34 @@ def test_retrain_then_spot_from_the_model_menu(qtbot, loop, tmp_path, small_demo
     qtbot.waitUntil(lambda: not c.busy and len(mw.timeline._curve.getData()[1]) == n_frames,
                     timeout=30000)
     assert len(mw.timeline._proposal_spans.onset) == len(c.predictions[video].proposals)
+    mw.close_project()
+
+
+@pytest.mark.slow
+def test_cancelling_a_real_training_marks_the_run_cancelled(qtbot, loop, tmp_path,
+                                                            small_demo_project):
+    import json
+    import shutil
+
+    from pfes_gui.main_window import MainWindow
+    from pfes_gui.model_menu import install_model_menu
+
+    root = tmp_path / "demo.pfes"
+    shutil.copytree(small_demo_project, root, ignore=shutil.ignore_patterns("runs", ".lock"))
+    mw = MainWindow(annotator="tester")
+    qtbot.addWidget(mw)
+    c = install_model_menu(mw)
+    assert mw.open_project(root)
+    c.train_args = ["--epochs", "50"]
+    job = c.retrain()
+    qtbot.waitUntil(lambda: job.run_id is not None, timeout=60000)
+    assert c.actions["model.cancel"].isEnabled()
+    c.dock.cancel_button.click()
+    qtbot.waitUntil(lambda: job.is_done, timeout=60000)
+    assert job.result["cancelled"] and not job.result["ok"]
+    assert "cancelled" in c.dock.title_label.text()
+    # the worker caught SIGTERM and closed its run as resumable, not as a crash
+    status = json.loads((root / "runs" / job.run_id / "status.json").read_text())
+    assert status["status"] == "cancelled"
+    assert c.actions["model.train"].isEnabled() and not c.actions["model.cancel"].isEnabled()
     mw.close_project()
