@@ -91,7 +91,8 @@ class FrameView(QWidget):
         self.frame_index = int(frame)
         self.current = rgb
         size = (rgb.shape[1], rgb.shape[0])
-        self.image.setImage(rgb, autoLevels=False, levels=(0, 255))
+        # uint8 with no levels takes pyqtgraph's direct path (no per-frame rescale).
+        self.image.setImage(rgb, autoLevels=False, levels=None)
         if size != self._size:
             self._size = size
             self.vb.autoRange(padding=0.0)

@@ -36,8 +36,17 @@ class VideoList(QTableWidget):
         self.setAlternatingRowColors(True)
         header = self.horizontalHeader()
         header.setSectionResizeMode(COL_VIDEO, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(28)
         for col in range(1, len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        # Short headers keep the id column wide; the tooltips say what each one counts.
+        short = {COL_FEATURES: ("Feat", "features extracted"),
+                 COL_PROPOSALS: ("Prop", "proposals of the shown run"),
+                 COL_REVIEWED: ("Rev", "proposals reviewed / all")}
+        for col, (text, tip) in short.items():
+            self.horizontalHeaderItem(col).setText(text)
+            self.horizontalHeaderItem(col).setToolTip(tip)
+        self.verticalHeader().setDefaultSectionSize(22)
         for col, cls in ((COL_MAE, "MaE"), (COL_ME, "ME")):
             self.horizontalHeaderItem(col).setForeground(QColor(class_color(cls)))
         self._rows: dict[str, int] = {}
