@@ -397,14 +397,9 @@ class FileReader(VideoReader):
         container = container or self._container
         stream = container.streams.video[0]
         container.seek(int(key_pts), stream=stream, backward=True, any_frame=False)
-        for frame in container.decode(stream):
-            ts = frame.pts
-            if ts is None:
-                continue
-            raw = self._pts_to_raw.get(int(ts))
-            if raw is None:
-                continue
-            yield raw, frame
+        # A module-level generator: the live decoder kept as the cursor must not reference the
+        # reader, or an unclosed reader would only be freed by the cycle collector.
+        return _frames_by_index(container.decode(stream), self._pts_to_raw)
 
     # -- access ------------------------------------------------------------------------------
     def get(self, i: int) -> np.ndarray:
@@ -556,6 +551,16 @@ def _ahead_loop(ref: "weakref.ref[FileReader]", cond: threading.Condition) -> No
         while reader._ahead_step(want):
             pass
         del reader
+
+
+def _frames_by_index(frames, pts_to_raw: dict) -> Iterator[tuple[int, object]]:
+    for frame in frames:
+        ts = frame.pts
+        if ts is None:
+            continue
+        raw = pts_to_raw.get(int(ts))
+        if raw is not None:
+            yield raw, frame
 
 
 def _reason(exc: Exception) -> str:

@@ -184,3 +184,27 @@ def test_fingerprint_changes_with_content_and_folder_names(tmp_path):
     assert video_fingerprint(folder) != a
     with pytest.raises(VideoError, match="video not found"):
         video_fingerprint(tmp_path / "missing.avi")
+
+
+def test_decode_ahead_fills_cache_and_thread_ends_with_reader():
+    import gc
+    import time
+
+    reference = read_all_sequential(WOLFGANG)[:140]
+    reader = open_video(WOLFGANG)
+    reader.get(100)
+    deadline = time.monotonic() + 5
+    while not reader.is_cached(111) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert reader.is_cached(111), "frames ahead of the last request are decoded in the background"
+    assert all(np.array_equal(reader.get(i), reference[i]) for i in range(101, 112))
+    thread = reader._ahead_thread
+    assert thread is not None and thread.is_alive()
+    del reader
+    gc.collect()
+    thread.join(timeout=5)
+    assert not thread.is_alive(), "an unclosed, dropped reader must not leak its thread"
+    closed = open_video(WOLFGANG)
+    closed.get(3)
+    closed.close()
+    assert not closed._ahead_thread.is_alive()
