@@ -155,7 +155,8 @@ def machine() -> str:
 
     return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python "
             f"{platform.python_version()}, PySide6 {PySide6.__version__}, pyqtgraph "
-            f"{pyqtgraph.__version__}, QPA {os.environ.get('QT_QPA_PLATFORM')}")
+            f"{pyqtgraph.__version__}, QPA {os.environ.get('QT_QPA_PLATFORM')}, load average "
+            f"{os.getloadavg()[0]:.1f} at the start (machine shared with other jobs)")
 
 
 def main() -> int:

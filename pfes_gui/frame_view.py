@@ -62,6 +62,7 @@ class FrameView(QWidget):
         self.show_landmarks = False
         self.show_difference = False
         self.diff_gain = 8.0
+        self.noise_floor = 4     # grey levels of difference ignored before amplifying
         self._features = None
         self._size: tuple[int, int] | None = None
 
@@ -107,6 +108,8 @@ class FrameView(QWidget):
             self.diff_image.setVisible(False)
             return
         diff = np.abs(self.current.astype(np.int16) - reference.astype(np.int16)).max(axis=2)
+        # Codec noise is a few grey levels everywhere; amplified it would tint the whole face.
+        diff = np.maximum(diff - self.noise_floor, 0)
         amplified = np.clip(diff.astype(np.float32) * self.diff_gain, 0, 255).astype(np.uint8)
         self.diff_image.setImage(amplified, autoLevels=False, levels=(0, 255))
         self.diff_image.setVisible(True)
