@@ -43,7 +43,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--demo", action="store_true",
                         help=f"open the built-in demo project (built on first use at "
                              f"{default_demo_path()})")
+    parser.add_argument("--quit-after", type=float, default=None, metavar="SECONDS",
+                        help=argparse.SUPPRESS)   # start-up smoke test: close after opening
     return parser.parse_args(argv)
+
+
+def prepare_environment(environ=os.environ) -> None:
+    """Before QApplication: drop what OpenCV's Qt-enabled wheels set for their own Qt 5 plugins."""
+    environ.pop("QT_QPA_PLATFORM_PLUGIN_PATH", None)
 
 
 def install_excepthook(window) -> None:
@@ -172,7 +179,7 @@ def apply_dark_theme(app) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    os.environ.pop("QT_QPA_PLATFORM_PLUGIN_PATH", None)
+    prepare_environment()
     log_file = log_path()
     try:
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -217,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run() -> None:
         await start()
+        if args.quit_after is not None:
+            await asyncio.sleep(args.quit_after)
+            window.close()
         await closed.wait()
 
     with loop:

@@ -434,3 +434,65 @@ def test_open_small_demo_project(qtbot, window, small_demo_project, tmp_path, ca
     press(qtbot, window, "PgDown")
     assert window.current_video_id == list(project.videos)[1]
     assert calls["error"] == []
+
+
+def test_import_labels_and_reference(qtbot, window, project_path, tmp_path, calls):
+    from pfes_core.labelfiles import write_points
+    from pfes_core.types import PointLabel
+
+    window.open_project(project_path)
+    good = tmp_path / "points.csv"
+    write_points(good, [PointLabel("clip", 4, "MaE", "other"), PointLabel("clip", 60, "ME", "other")])
+    assert window.import_labels(good)
+    assert [(lab.frame, lab.cls) for lab in window.timeline.labels] == [(4, "MaE"), (60, "ME")]
+    press(qtbot, window, "Ctrl+Z")                 # one undo step for the whole import
+    assert len(window.project.labels) == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("video,frame,class\nclip,notanumber,MaE\n")
+    assert not window.import_labels(bad)
+    assert calls["error"][-1][0] == "Cannot import labels" and "bad.csv" in calls["error"][-1][1]
+    ref = tmp_path / "ref.csv"
+    ref.write_text("video,class,onset,apex,offset\nclip,ME,10,14,20\n")
+    assert window.import_reference(ref)
+    assert [(iv.onset, iv.offset) for iv in window.timeline.reference] == [(10, 20)]
+
+
+def test_excepthook_shows_dialog_and_logs(window, calls, monkeypatch, caplog):
+    from pfes_core.errors import VideoError
+    from pfes_gui import app
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)    # restored after the test
+    app.install_excepthook(window)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        sys.excepthook(*sys.exc_info())
+    assert calls["error"][-1][0] == "Unexpected error" and "boom" in calls["error"][-1][1]
+    assert "ValueError: boom" in caplog.text
+    sys.excepthook(VideoError, VideoError("clip.mp4 is truncated"), None)
+    assert calls["error"][-1] == ("Error", "clip.mp4 is truncated")
+
+
+def test_prepare_environment_drops_opencv_plugin_path():
+    from pfes_gui.app import prepare_environment
+
+    env = {"QT_QPA_PLATFORM_PLUGIN_PATH": "/site-packages/cv2/qt/plugins", "HOME": "/h"}
+    prepare_environment(env)
+    assert env == {"HOME": "/h"}
+
+
+@pytest.mark.slow
+def test_pfes_gui_starts_on_a_project_and_quits(project_path):
+    """The console entry point end to end: qasync loop, extensions, project open, clean exit."""
+    import os
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
+               QT_QPA_PLATFORM_PLUGIN_PATH="/nonexistent/cv2/qt/plugins")
+    proc = subprocess.run([sys.executable, "-m", "pfes_gui.app", str(project_path),
+                           "--quit-after", "1.5"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    with Project.open(project_path, readonly=True) as p:   # the lock was released on close
+        assert list(p.videos) == ["clip"]
+    Project.open(project_path).close()
