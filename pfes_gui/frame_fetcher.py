@@ -18,7 +18,8 @@ from PySide6.QtCore import QObject, Signal
 from pfes_core.errors import PfesError
 
 READ_AHEAD = 12
-CACHE_BYTES = 384 * 1024 * 1024
+CACHE_BYTES = 256 * 1024 * 1024
+READER_CACHE_MB = 128      # the reader keeps its own LRU around seek targets
 
 
 class FrameCache:
@@ -71,7 +72,7 @@ class FrameFetcher(QObject):
         self.cache = FrameCache()
         self._cond = threading.Condition()
         self._stop = False
-        self._open: tuple[str, str, int] | None = None
+        self._open: tuple[str, str, int, float | None] | None = None
         self._request: list[int] | None = None      # frames wanted now, first is the main one
         self._features: tuple[object, str] | None = None
         self._hint: int | None = None
@@ -88,10 +89,11 @@ class FrameFetcher(QObject):
     def video_id(self) -> str | None:
         return self._video_id
 
-    def set_video(self, video_id: str, path: str, step: int = 1) -> None:
-        """Open another video (on the worker); pending frame requests are dropped."""
+    def set_video(self, video_id: str, path: str, step: int = 1, fps: float | None = None) -> None:
+        """Open another video (on the worker); pending frame requests are dropped.
+        ``fps`` is the project's rate for a folder of images (folders store none)."""
         with self._cond:
-            self._open = (video_id, str(path), int(step))
+            self._open = (video_id, str(path), int(step), fps)
             self._request = None
             self._cond.notify()
 
@@ -177,13 +179,16 @@ class FrameFetcher(QObject):
             elif self._reader is None:
                 read_ahead = []
 
-    def _do_open(self, video_id: str, path: str, step: int) -> None:
+    def _do_open(self, video_id: str, path: str, step: int, fps: float | None) -> None:
         self._close_reader()
         self._video_id = None
         try:
+            from pathlib import Path
+
             from pfes_core.video import open_video  # lazy: pulls in PyAV (and maybe cv2)
 
-            reader = open_video(path, step=step)
+            folder_fps = fps if fps and Path(path).is_dir() else None
+            reader = open_video(path, step=step, fps=folder_fps, cache_mb=READER_CACHE_MB)
             n_frames = int(reader.n_frames)
         except PfesError as exc:
             self.failed.emit(video_id, str(exc))

@@ -656,7 +656,7 @@ class MainWindow(QMainWindow):
         except PfesError as exc:
             self._fetch_failed(video_id, str(exc))
             return
-        self.fetcher.set_video(video_id, str(media), record.step)
+        self.fetcher.set_video(video_id, str(media), record.step, record.fps)
         self.fetcher.request(0)
         if self.landmarks_box.isChecked():
             self._load_features()
@@ -1000,6 +1000,13 @@ class MainWindow(QMainWindow):
     def _edit_applied(self, edit) -> None:
         """After every apply/undo/redo: redraw, recount, schedule the autosave."""
         video = getattr(edit, "video", None)
+        if isinstance(video, str) and video != self.current_video_id \
+                and self.project is not None and video in self.project.videos:
+            # Undo/redo of an edit made in another video: show it where it happens.
+            self.set_video(video)
+            frame = getattr(edit, "frame", None)
+            if isinstance(frame, int):
+                self.seek(frame)
         if self.current_video_id is not None and video in (None, self.current_video_id):
             self.timeline.set_labels(self.project.labels.for_video(self.current_video_id))
         elif self.current_video_id is not None and type(edit).__name__.startswith("Bulk"):

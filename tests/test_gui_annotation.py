@@ -226,3 +226,20 @@ def test_undo_after_save_reopen_is_cleared_but_edits_persist(qtbot, window, proj
     press(qtbot, window, "Delete")
     press(qtbot, window, "Ctrl+Z")
     assert labels(window) == [(11, "MaE")]
+
+
+def test_undo_in_another_video_shows_that_video(qtbot, window, tmp_path):
+    second = write_video(tmp_path / "other.mp4", pattern_frames(40, w=96, h=64, seed=1), fps=30)
+    window.add_videos([second])
+    qtbot.waitUntil(lambda: "other" in window.project.videos, timeout=10000)
+    window.go_to_frame("face", 33)
+    press(qtbot, window, "E")
+    press(qtbot, window, "PgDown")
+    assert window.current_video_id == "other"
+    press(qtbot, window, "M")                      # a label in the second video, at frame 0
+    press(qtbot, window, "Ctrl+Z")
+    press(qtbot, window, "Ctrl+Z")                 # undoes the ME label in "face"
+    assert window.current_video_id == "face" and window.current_frame == 33
+    assert labels(window) == []
+    press(qtbot, window, "Ctrl+Shift+Z")
+    assert labels(window) == [(33, "ME")]
