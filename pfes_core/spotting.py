@@ -138,6 +138,18 @@ def preset_from_settings(name: str | None = None, overrides: dict | None = None)
     return out
 
 
+def project_preset(settings: dict | None, name: str | None = None) -> SpottingPreset:
+    """The preset a project uses: ``settings["spotting"]`` = ``{"preset": NAME, <field>: value}``.
+
+    ``name`` (e.g. a command-line choice) replaces the settings' preset name; the field overrides
+    from the settings still apply on top of whichever preset is chosen.
+    """
+    spot = dict((settings or {}).get("spotting") or {})
+    base = name or spot.pop("preset", None) or "default"
+    spot.pop("preset", None)
+    return preset_from_settings(base, spot)
+
+
 def scale_lengths(preset: SpottingPreset, fps: float, ref_fps: float | None = None) -> SpottingPreset:
     """Preset whose frame-length limits are converted from ``ref_fps`` to ``fps`` frames.
 
@@ -343,5 +355,5 @@ def propose(intensity, apex, preset: SpottingPreset | None = None, video: str = 
     return out
 
 
-__all__ = ["SpottingPreset", "PRESETS", "FPS_TOLERANCE", "preset_from_settings", "scale_lengths",
+__all__ = ["SpottingPreset", "PRESETS", "FPS_TOLERANCE", "preset_from_settings", "project_preset", "scale_lengths",
            "preset_for_fps", "propose", "iou_1d", "interval_iou", "soft_nms", "greedy_nms"]

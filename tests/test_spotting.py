@@ -216,3 +216,13 @@ def test_scale_lengths():
     assert preset_for_fps(p, 28.0) is p  # within tolerance
     assert preset_for_fps(p, 60.0).me_length == (18, 30)
     assert preset_for_fps(p, None) is p
+
+
+def test_project_preset_from_settings():
+    from pfes_core.spotting import project_preset
+
+    assert project_preset({}) == PRESETS["default"]
+    p = project_preset({"spotting": {"preset": "samm_lv", "budget": [3, 3]}})
+    assert p.name == "samm_lv" and p.budget == (3, 3) and p.score_threshold == (0.4, 0.3)
+    q = project_preset({"spotting": {"preset": "samm_lv", "budget": [3, 3]}}, "casme2")
+    assert q.name == "casme2" and q.budget == (3, 3) and q.score_threshold == (0.5, 0.5)

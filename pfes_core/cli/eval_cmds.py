@@ -53,13 +53,10 @@ def _pick_run(root: Path, run_id: str | None):
 
 
 def spotting_preset(settings: dict, name: str | None = None):
-    """The project's spotting preset: settings["spotting"] overrides, `name` picks the base."""
-    from ..spotting import preset_from_settings
+    """The project's spotting preset (see `pfes_core.spotting.project_preset`)."""
+    from ..spotting import project_preset
 
-    spot = dict((settings or {}).get("spotting") or {})
-    base = name or spot.pop("preset", None) or "default"
-    spot.pop("preset", None)
-    return preset_from_settings(base, spot)
+    return project_preset(settings, name)
 
 
 def _effective_fps(record) -> float:
