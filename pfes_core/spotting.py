@@ -48,6 +48,9 @@ class SpottingPreset:
     Tuples indexed by class follow `CLASSES` order: (MaE, ME). A budget entry of None means no cap.
     ``budget_period_s``: when set, the budget applies per that many seconds of video (rounded up,
     at least one period), so long videos are not starved; None means per video (the reference).
+    ``exclusive_classes``: a run passes the gate only for the class with the higher apex score at
+    its peak (ties go to MaE). The reference (False) lets both branches claim the same run, which
+    always costs one false positive when both apex scores exceed the gate.
     """
 
     name: str = "default"
@@ -63,6 +66,7 @@ class SpottingPreset:
     budget_period_s: float | None = None
     nms_iou: float = 0.5
     ref_fps: float = 30.0
+    exclusive_classes: bool = False
 
     def length_range(self, cls: str) -> tuple[int, int]:
         return self.mae_length if cls == MAE else self.me_length
@@ -107,6 +111,10 @@ def _coerce(name: str, value, current):
         return tuple(float(v) for v in value)
     if value is None:
         return None
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise PfesError(f"spotting setting {name!r} must be true or false, got {value!r}")
+        return value
     if isinstance(current, str):
         return str(value)
     return float(value)
@@ -331,6 +339,9 @@ def propose(intensity, apex, preset: SpottingPreset | None = None, video: str = 
     for c, cls in enumerate(CLASSES):
         qc = q[p, c]
         gate = qc > preset.class_gate
+        if preset.exclusive_classes:
+            other = q[p, 1 - c]
+            gate &= (qc > other) | ((qc == other) & (c == 0))
         if not gate.any():
             continue
         cs, ce, cp = s[gate], e[gate], p[gate]

@@ -226,3 +226,16 @@ def test_project_preset_from_settings():
     assert p.name == "samm_lv" and p.budget == (3, 3) and p.score_threshold == (0.4, 0.3)
     q = project_preset({"spotting": {"preset": "samm_lv", "budget": [3, 3]}}, "casme2")
     assert q.name == "casme2" and q.budget == (3, 3) and q.score_threshold == (0.5, 0.5)
+
+
+def test_exclusive_classes_one_class_per_run():
+    T = 300
+    a = bump(T, 150, 6)  # 13 frames: a valid length for both classes in the default preset
+    q = np.zeros((T, 2))
+    q[:, 0], q[:, 1] = 0.7, 0.8
+    both = propose(a, q, PRESETS["default"])
+    assert sorted(iv.cls for iv in both) == ["ME", "MaE"]
+    one = propose(a, q, preset_from_settings("default", {"exclusive_classes": True}))
+    assert [iv.cls for iv in one] == ["ME"]
+    with pytest.raises(PfesError):
+        preset_from_settings("default", {"exclusive_classes": "yes"})
