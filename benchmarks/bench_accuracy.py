@@ -46,10 +46,12 @@ METHODS = {
 def build_project(args, workdir: Path) -> Path:
     from pfes_core.demo import build_demo_project
 
-    if args.project:
-        return Path(args.project)
+    target = Path(args.project) if args.project else workdir / "bench.pfes"
+    if (target / "project.h5").exists():
+        print(f"reusing project {target}", flush=True)
+        return target
     t0 = time.monotonic()
-    root = build_demo_project(workdir / "bench.pfes", seed=args.seed, subjects=args.subjects,
+    root = build_demo_project(target, seed=args.seed, subjects=args.subjects,
                               videos_per_subject=args.videos, seconds=args.seconds, jobs=args.jobs)
     print(f"built synthetic project {root} in {time.monotonic() - t0:.0f} s", flush=True)
     return root
@@ -78,8 +80,10 @@ def run_baseline(videos, rois, truth, preset) -> MetricsReport:
     return evaluate(pred, truth, videos=[v.video_id for v in videos], label="baseline")
 
 
-def run_method(videos, truth, preset, overrides: dict, epochs: int, seed: int, label: str):
-    """LOSO training; returns (fixed-epoch report, best-epoch report, per-epoch pooled F1s, seconds)."""
+def run_method(videos, truth, preset, overrides: dict, epochs: int, seed: int, label: str,
+               variant=None):
+    """LOSO training; returns (fixed-epoch report, best-epoch report, per-epoch pooled F1s, seconds,
+    config, fixed-epoch report under the `variant` spotting preset or None)."""
     from pfes_core.inference import predict_video
     from pfes_core.training import TrainConfig, train_on_arrays
 
@@ -87,7 +91,7 @@ def run_method(videos, truth, preset, overrides: dict, epochs: int, seed: int, l
     if epochs:
         cfg = replace(cfg, epochs=epochs)
     subjects = sorted({v.subject for v in videos if v.points})
-    fixed, best = [], []
+    fixed, best, fixed_variant = [], [], []
     per_epoch_counts: dict[int, list[MetricsReport]] = {}
     t0 = time.monotonic()
     for s in subjects:
@@ -105,9 +109,15 @@ def run_method(videos, truth, preset, overrides: dict, epochs: int, seed: int, l
             _reports.append(rep)
             per_epoch_counts.setdefault(state.epoch, []).append(rep)
 
-        train_on_arrays(train_v, cfg, None, state=None, device="cpu", on_epoch_end=on_epoch_end,
-                        fold=s)
+        state = train_on_arrays(train_v, cfg, None, state=None, device="cpu",
+                                on_epoch_end=on_epoch_end, fold=s)
         fixed.append(epoch_reports[-1])
+        if variant is not None:
+            pred = {}
+            for v in test_v:
+                a, q = predict_video(state.model, v.model_input, cfg.predict_chunk, "cpu")
+                pred[v.video_id] = propose(a, q, preset_for_fps(variant, v.fps), v.video_id, v.fps)
+            fixed_variant.append(evaluate(pred, truth, videos=ids))
         k = max(range(len(epoch_reports)), key=lambda i: (epoch_reports[i].overall.f1, i))
         best.append(epoch_reports[k])
         print(f"  {label}: fold {s} fixed F1 {epoch_reports[-1].overall.f1:.3f}, "
@@ -116,19 +126,35 @@ def run_method(videos, truth, preset, overrides: dict, epochs: int, seed: int, l
     curve = {e: pool(r).overall.f1 for e, r in sorted(per_epoch_counts.items())}
     fixed_rep = pool(fixed, label=label)
     best_rep = pool(best, selection=BEST_EPOCH, label=label)
-    return fixed_rep, best_rep, curve, time.monotonic() - t0, cfg
+    variant_rep = pool(fixed_variant, label=label) if variant is not None else None
+    return fixed_rep, best_rep, curve, time.monotonic() - t0, cfg, variant_rep
 
 
-def row(name: str, rep: MetricsReport) -> str:
+def git_state() -> str:
+    """Commit id, plus a note when tracked files differ from it (others' work in progress)."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--name-only", "HEAD", "--", "pfes_core"], cwd=here,
+                               text=True, capture_output=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (f" (modified: {', '.join(dirty)})" if dirty else "")
+
+
+def row(name: str, rep: MetricsReport, figure: str | None = None) -> str:
     c = rep.classes
     o = rep.overall
-    return (f"| {name} | {rep.selection} | {c['MaE'].f1:.3f} | {c['ME'].f1:.3f} | {o.f1:.3f} "
+    return (f"| {name} | {figure or rep.selection} | {c['MaE'].f1:.3f} | {c['ME'].f1:.3f} | {o.f1:.3f} "
             f"| {o.precision:.3f} | {o.recall:.3f} | {o.tp}/{o.fp}/{o.fn} |")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--project", help="reuse an existing project with features (skip synthesis)")
+    ap.add_argument("--project", help="build the synthetic project here (kept), or reuse it if it exists")
     ap.add_argument("--subjects", type=int, default=4)
     ap.add_argument("--videos", type=int, default=2, help="videos per subject")
     ap.add_argument("--seconds", type=float, default=60.0, help="seconds per video")
@@ -146,28 +172,38 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     t_all = time.monotonic()
     preset = preset_from_settings("default")
+    # Same trained models, spotting with one class per run (a spotting-only variant, free here).
+    variant = preset_from_settings("default", {"exclusive_classes": True})
+    var_rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="pfes-bench-") as tmp:
         root = build_project(args, Path(tmp))
         videos, rois, truth = load(root)
         n_gt = {c: sum(1 for v in videos for iv in truth[v.video_id] if iv.cls == c) for c in CLASSES}
         print(f"{len(videos)} videos, {len({v.subject for v in videos})} subjects, "
               f"{sum(len(v.model_input) for v in videos)} frames, GT {n_gt}", flush=True)
-        rows, out = [], {"args": vars(args), "methods": {}}
+        rows: list[tuple[str, str]] = []
+        out = {"args": vars(args), "methods": {}}
         base = run_baseline(videos, rois, truth, preset)
-        rows.append(row("(a) motion baseline (non-learned)", base))
+        rows.append(("a", row("(a) motion baseline (non-learned)", base, "no training")))
         out["methods"]["a_baseline"] = base.to_dict(per_video=False)
+        var_rows.append(("a", row("(a) motion baseline (non-learned)",
+                                  run_baseline(videos, rois, truth, variant), "no training")))
         epochs_used = None
         for key in [m for m in args.methods.split(",") if m]:
             title, overrides = METHODS[key]
-            fixed, best, curve, secs, cfg = run_method(videos, truth, preset, overrides, args.epochs,
-                                                       args.seed, title)
+            fixed, best, curve, secs, cfg, var = run_method(videos, truth, preset, overrides,
+                                                            args.epochs, args.seed, title, variant)
+            var_rows.append((key, row(f"({key[0]}) {title}", var)))
             epochs_used = cfg.epochs
             name = f"({key[0]}) {title}"
-            rows.append(row(name, fixed))
-            rows.append(row(name, best))
+            rows.append((key, row(name, fixed)))
+            rows.append((key, row(name, best)))
             out["methods"][key] = {FIXED_EPOCH: fixed.to_dict(per_video=False),
+                                   "exclusive_classes_" + FIXED_EPOCH: var.to_dict(per_video=False),
                                    BEST_EPOCH: best.to_dict(per_video=False),
                                    "pooled_f1_per_epoch": curve, "seconds": round(secs, 1)}
+            if args.json:  # written after every method, so a cut-short run still leaves figures
+                Path(args.json).write_text(json.dumps(out, indent=1))
             print(f"{title}: fixed-epoch F1 {fixed.overall.f1:.3f} "
                   f"(MaE {fixed.classes['MaE'].f1:.3f}, ME {fixed.classes['ME'].f1:.3f}) in {secs:.0f} s",
                   flush=True)
@@ -175,7 +211,10 @@ def main(argv=None) -> int:
     cmd = "python benchmarks/bench_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:])
     head = ("| method | figure | MaE F1 | ME F1 | overall F1 | precision | recall | TP/FP/FN |\n"
             "|---|---|---|---|---|---|---|---|")
-    table = head + "\n" + "\n".join(rows)
+    table = head + "\n" + "\n".join(r for _, r in sorted(rows, key=lambda kr: kr[0][0]))
+    table += ("\n\nSame fixed-epoch models, spotting preset 'default' with exclusive_classes=true "
+              "(one class per run):\n\n" + head + "\n"
+              + "\n".join(r for _, r in sorted(var_rows, key=lambda kr: kr[0][0])))
     print("\n" + table)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
@@ -185,7 +224,7 @@ def main(argv=None) -> int:
                 f"- machine: {platform.machine()}, {platform.system()} {platform.release()}, "
                 f"python {platform.python_version()}, torch {torch.__version__}, "
                 f"{torch.get_num_threads()} threads, CPU only\n"
-                f"- command: `{cmd.strip()}`\n"
+                f"- command: `{cmd.strip()}` at commit {git_state()}\n"
                 f"- data: {len(videos)} videos x {args.seconds:.0f} s at 25 fps, "
                 f"{len({v.subject for v in videos})} subjects, seed {args.seed}, GT {n_gt}; "
                 f"cpu training preset, {epochs_used} epochs; spotting preset 'default'; "
