@@ -410,14 +410,15 @@ class FileReader(VideoReader):
         """
         raw = self._check_index(i) * self.step
         item = self._cache.get(raw)
-        if item is None:
+        if not isinstance(item, np.ndarray):
+            # PyAV frames are not safe to convert from two threads at once: convert under the lock.
             with self._lock:
                 item = self._cache.get(raw)
                 if item is None:
                     item = self._decode_to(raw)
-        if not isinstance(item, np.ndarray):
-            item = item.to_ndarray(format="rgb24")
-            self._cache.put(raw, item)
+                if not isinstance(item, np.ndarray):
+                    item = item.to_ndarray(format="rgb24")
+                    self._cache.put(raw, item)
         self._want_ahead(raw)
         return item
 
@@ -471,7 +472,7 @@ class FileReader(VideoReader):
             self._ahead_cond.notify()
 
     def _ahead_step(self, want: int) -> bool:
-        """Decode (under the lock) and convert (outside it) one more frame; False when done."""
+        """Decode and convert one more frame (one lock hold, ~2 ms); False when done."""
         with self._lock:
             if self._closed or self._ahead_want is not None:
                 return False       # closed, or a newer request: start over with it
@@ -485,9 +486,8 @@ class FileReader(VideoReader):
                 self._cursor = None
                 return False
             self._cursor = (gen, raw) if raw < self.n_raw - 1 else None
-            keep = raw % self.step == 0 and raw < self.n_raw and raw not in self._cache
-        if keep:
-            self._cache.put(raw, frame.to_ndarray(format="rgb24"))
+            if raw % self.step == 0 and raw < self.n_raw and raw not in self._cache:
+                self._cache.put(raw, frame.to_ndarray(format="rgb24"))
         return True
 
     def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
