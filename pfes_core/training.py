@@ -350,11 +350,11 @@ def train(project_path, config: TrainConfig, reporter: ProgressReporter | None =
         runs.write_json(run_dir / "config.json", config.to_dict())
     reporter.emit("snapshot", run_id=run_id, n_labels=snapshot["count"],
                   label_snapshot=f"runs/{run_id}/labels.json", sha256=snapshot["sha256"])
-    from .cli.eval_cmds import spotting_preset    # same preset as `pfes spot` uses
+    from .spotting import project_preset     # the same preset `pfes spot` uses
 
     return run_training(run_dir, run_id, videos, config, reporter, cancel, resume=resume is not None,
                         label_summary={"count": snapshot["count"], "sha256": snapshot["sha256"]},
-                        spotting_preset=spotting_preset(info["settings"]))
+                        spotting_preset=project_preset(info["settings"]))
 
 
 def _fold_plan(videos: list[VideoData], loso: bool) -> list[tuple[str | None, list[VideoData], list[VideoData]]]:

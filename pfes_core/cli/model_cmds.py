@@ -95,7 +95,7 @@ def cmd_runs(args) -> int:
     if not infos:
         print("no runs yet (train with `pfes train PROJECT_DIR`)")
         return 0
-    print(f"{'run':<22} {'status':<10} {'epochs':>7} {'labels':>6}  {'preset':<6} {'mode':<8} {'ablation':<10} loso")
+    print(f"{'run':<22} {'status':<10} {'epochs':>7} {'labels':>6}  {'preset':<6} {'mode':<8} {'ablation':<10} loso created")
     for r in infos:
         c = r.config
         ep = f"{r.epochs_done}/{c.get('epochs', '?')}"
