@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import mimetypes
 import os
 import re
 import tempfile
@@ -245,7 +246,8 @@ def eaf_document(video: str, intervals: list[Interval], fps: float, provenance: 
     })
     header = ET.SubElement(root, "HEADER", {"MEDIA_FILE": "", "TIME_UNITS": "milliseconds"})
     if media_url:
-        ET.SubElement(header, "MEDIA_DESCRIPTOR", {"MEDIA_URL": media_url})
+        mime = mimetypes.guess_type(media_url)[0] or "video/*"
+        ET.SubElement(header, "MEDIA_DESCRIPTOR", {"MEDIA_URL": media_url, "MIME_TYPE": mime})
     for key, value in {**provenance, "video": video, "fps": fps}.items():
         prop = ET.SubElement(header, "PROPERTY", {"NAME": f"pfes:{key}"})
         prop.text = json.dumps(value) if isinstance(value, (dict, list, tuple)) else str(value)

@@ -93,6 +93,8 @@ def test_export_applies_reviews(project_with_run, tmp_path, capsys):
 
     assert main(["export", str(root), str(tmp_path / "s.eaf"), "--format", "eaf", "--run", run_id]) == 0
     doc = ET.parse(tmp_path / "s.a.eaf").getroot()
+    md = doc.find("HEADER/MEDIA_DESCRIPTOR")
+    assert md.get("MEDIA_URL").endswith("/a.mp4") and md.get("MIME_TYPE") == "video/mp4"
     ts = sorted(int(e.get("TIME_VALUE")) for e in doc.iter("TIME_SLOT"))
     assert ts == [4000, 5240, 12000, 12440]  # 25 fps: 40 ms per frame, offsets at frame end
 
