@@ -101,7 +101,6 @@ def main() -> int:
 
 
 def _append(title: str, body: str, command: str) -> None:
-    import os
 
     cpu = platform.processor() or platform.machine()
     try:

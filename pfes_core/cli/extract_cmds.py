@@ -7,7 +7,6 @@ only ever renamed into place complete, so Ctrl-C or a crashed worker leaves the 
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import queue as queue_mod
 import time
