@@ -157,6 +157,8 @@ def main(argv=None) -> int:
     ap.add_argument("--project", help="build the synthetic project here (kept), or reuse it if it exists")
     ap.add_argument("--subjects", type=int, default=4)
     ap.add_argument("--videos", type=int, default=2, help="videos per subject")
+    ap.add_argument("--use-subjects", type=int, default=0,
+                    help="evaluate only the first N subjects of the project (0: all); saves time")
     ap.add_argument("--seconds", type=float, default=60.0, help="seconds per video")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=0, help="override the cpu preset's epochs")
@@ -178,6 +180,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="pfes-bench-") as tmp:
         root = build_project(args, Path(tmp))
         videos, rois, truth = load(root)
+        if args.use_subjects:
+            keep = sorted({v.subject for v in videos})[:args.use_subjects]
+            videos = [v for v in videos if v.subject in keep]
         n_gt = {c: sum(1 for v in videos for iv in truth[v.video_id] if iv.cls == c) for c in CLASSES}
         print(f"{len(videos)} videos, {len({v.subject for v in videos})} subjects, "
               f"{sum(len(v.model_input) for v in videos)} frames, GT {n_gt}", flush=True)
