@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import platform
 import sys
 import time
@@ -57,8 +58,19 @@ def bench_train(preset: str, device: str, videos: list[VideoData], epochs: int) 
             "s_per_epoch_per_10k": sec * 10_000 / frames, "frames": frames}
 
 
-def bench_infer(preset: str, device: str, n_frames: int = 18_000, measure: int | None = None) -> dict:
+def bench_infer(preset: str, device: str, n_frames: int = 18_000, measure: int | None = None,
+                threads: int | None = None) -> dict:
     """Time n_frames of inference; with `measure`, time that many frames and scale up (slow CPU cases)."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _bench_infer(preset, device, n_frames, measure)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _bench_infer(preset: str, device: str, n_frames: int, measure: int | None) -> dict:
     cfg = TrainConfig.from_preset(preset)
     torch.manual_seed(0)
     model = SpottingModel(cfg.model_config()).to(device).eval()
@@ -77,7 +89,7 @@ def bench_infer(preset: str, device: str, n_frames: int = 18_000, measure: int |
     props = spotting.propose(a, q, spotting.preset_from_settings(), video="bench", fps=25.0)
     t2 = time.perf_counter()
     return {"preset": preset, "device": device, "infer_s": t_inf, "propose_s": t2 - t1,
-            "n_proposals": len(props), "extrapolated": bool(measure)}
+            "n_proposals": len(props), "extrapolated": bool(measure), "threads": torch.get_num_threads()}
 
 
 def main(argv=None) -> int:
@@ -97,6 +109,11 @@ def main(argv=None) -> int:
         x, pts = motion_video(rng, 2_500)
         videos.append(VideoData(f"b{i}", x, pts, subject=f"s{i}"))
     rows_t, rows_i = [], []
+    load0 = os.getloadavg()[0]
+    extra_rows = []
+    if "cpu" in devices and torch.get_num_threads() > 1:
+        extra_rows.append(bench_infer("cpu", "cpu", threads=1))
+        print(extra_rows[-1], flush=True)
     for device in devices:
         for preset in ("cpu", "paper"):
             slow = preset == "paper" and device == "cpu"
@@ -106,17 +123,22 @@ def main(argv=None) -> int:
             vids = videos if not slow else [VideoData("p", videos[0].model_input[:500], [(75, 0), (225, 0), (375, 1)])]
             rows_t.append(bench_train(preset, device, vids, epochs))
             print(rows_t[-1], flush=True)
-    machine = (f"{platform.node()} {platform.machine()}, {torch.get_num_threads()} torch threads, "
+    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+               f"{torch.get_num_threads()} torch threads, load average {load0:.1f} at start / "
+               f"{os.getloadavg()[0]:.1f} at end (shared machine), "
                f"torch {torch.__version__}"
                + (f", {torch.cuda.get_device_name(0)}" if "cuda" in devices else ""))
-    lines = [f"### Training / inference speed ({dt.datetime.now():%Y-%m-%d %H:%M})", "",
+    lines = [f"## Training and inference speed (bench_training.py, {dt.datetime.now():%Y-%m-%d %H:%M})", "",
              f"Machine: {machine}. Command: `python benchmarks/bench_training.py {' '.join(argv or sys.argv[1:])}`",
              "", "| preset | device | params | train s/epoch per 10k frames | infer 18k frames (s) | propose (s) |",
              "|---|---|---:|---:|---:|---:|"]
     for t, i in zip(rows_t, rows_i):
         lines.append(f"| {t['preset']} | {t['device']} | {t['params']:,} | {t['s_per_epoch_per_10k']:.1f} "
                      f"| {i['infer_s']:.2f}{' (extrapolated from 1k)' if i['extrapolated'] else ''} | {i['propose_s']:.3f} |")
-    lines += ["", "cpu preset: width 32, a step reads the frames around each point + 384 random others; "
+    for i in extra_rows:
+        lines.append(f"| {i['preset']} | {i['device']}, {i['threads']} thread | | | {i['infer_s']:.2f} | {i['propose_s']:.3f} |")
+    lines += ["", "cpu preset: width 32 (2 heads), a step reads the frames within GIM's reach of each point + 256 "
+              "random others; "
               "paper preset: width 256, every frame of the video per step (on CPU timed on one 500-frame video).", ""]
     table = "\n".join(lines)
     print(table)

@@ -61,7 +61,7 @@ class TrainConfig:
     background_frames: int | None = 256   # random non-window frames per step (None: every frame)
     max_frames_per_step: int = 4096       # cap on frames per step (memory), windows always kept
     iac_max_samples: int = 512            # contrastive samples per step (random subset beyond this)
-    predict_chunk: int = 2048
+    predict_chunk: int | None = None      # None: 256 frames on CPU, 4096 on a GPU
 
     @classmethod
     def from_preset(cls, name: str = "cpu", **overrides) -> "TrainConfig":
@@ -312,16 +312,19 @@ def load_project_videos(project_path, snapshot: dict | None = None) -> tuple[lis
         for item in snapshot["labels"]:
             by_video.setdefault(item["video"], []).append((int(item["frame"]), _class_index(item["cls"])))
         videos = []
+        missing = []
         for vid, rec in project.videos.items():
             feats = load_features(project, vid)
             if feats is None:
+                if by_video.get(vid):
+                    missing.append(vid)
                 continue
             videos.append(VideoData(vid, np.asarray(feats.model_input, dtype=np.float32),
                                     sorted(by_video.get(vid, [])), subject=rec.subject or vid,
                                     fps=float(rec.fps) / max(int(getattr(rec, "step", 1) or 1), 1)))
         root = Path(project.root)
         settings = dict(project.settings or {})
-    return videos, snapshot, {"root": str(root), "settings": settings}
+    return videos, snapshot, {"root": str(root), "settings": settings, "labelled_without_features": missing}
 
 
 def train(project_path, config: TrainConfig, reporter: ProgressReporter | None = None, cancel=None,
@@ -345,11 +348,15 @@ def train(project_path, config: TrainConfig, reporter: ProgressReporter | None =
     else:
         config.validate()
         videos, snapshot, info = load_project_videos(root)
+        _fold_plan(videos, config.loso)             # refuse before a run folder exists
         run_dir, run_id = runs.new_run(root)
         runs.write_json(run_dir / "labels.json", snapshot)
         runs.write_json(run_dir / "config.json", config.to_dict())
     reporter.emit("snapshot", run_id=run_id, n_labels=snapshot["count"],
                   label_snapshot=f"runs/{run_id}/labels.json", sha256=snapshot["sha256"])
+    if info["labelled_without_features"]:
+        reporter.emit("train", message="skipped labelled videos without up-to-date features: "
+                      + ", ".join(info["labelled_without_features"]) + " (run `pfes extract`)")
     from .spotting import project_preset     # the same preset `pfes spot` uses
 
     return run_training(run_dir, run_id, videos, config, reporter, cancel, resume=resume is not None,
@@ -360,6 +367,9 @@ def train(project_path, config: TrainConfig, reporter: ProgressReporter | None =
 def _fold_plan(videos: list[VideoData], loso: bool) -> list[tuple[str | None, list[VideoData], list[VideoData]]]:
     """(fold name, train videos, predicted videos). One fold on everything unless loso."""
     labelled = [v for v in videos if v.points]
+    if not labelled:
+        raise TrainingError("no labelled videos with features to train on "
+                            "(label some frames and run `pfes extract`)")
     if not loso:
         return [(None, labelled, videos)]
     subjects = sorted({v.subject for v in labelled})
@@ -383,10 +393,11 @@ def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: Tr
 
     run_dir = Path(run_dir)
     dev = pick_device(config.device)
-    plan = _fold_plan(videos, config.loso)
-    if not any(train_v for _, train_v, _ in plan):
-        runs.write_status(run_dir, "failed", message="no labelled videos with features")
-        raise TrainingError("no labelled videos with features to train on (label some frames and extract features)")
+    try:
+        plan = _fold_plan(videos, config.loso)
+    except TrainingError as exc:
+        runs.write_status(run_dir, "failed", message=str(exc))
+        raise
     runs.write_status(run_dir, "running", device=dev.type, labels=label_summary)
     reporter.emit("train", message=f"training on {dev.type}", device=dev.type, run_id=run_id,
                   step=0, total=config.epochs * sum(len([v for v in t if v.points]) for _, t, _ in plan))

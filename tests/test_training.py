@@ -303,3 +303,13 @@ def test_sigterm_leaves_a_cancelled_run(tmp_path):
     assert proc.returncode == 130
     (run,) = runs.list_runs(root)
     assert run.status == "cancelled"
+
+
+def test_nothing_to_train_is_refused_before_a_run_exists(tmp_path):
+    root = make_project(tmp_path, [], unlabelled=1)
+    with pytest.raises(TrainingError, match="no labelled videos"):
+        train(root, tiny_config())
+    one_subject = make_project(tmp_path / "b", make_videos(seed=8, n=2, subjects=1), unlabelled=0)
+    with pytest.raises(TrainingError, match="two subjects"):
+        train(one_subject, tiny_config(loso=True))
+    assert runs.list_runs(root) == [] and runs.list_runs(one_subject) == []
