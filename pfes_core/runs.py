@@ -2,7 +2,8 @@
 checkpoint.pt (or folds/<subject>/checkpoint.pt), metrics.json and predictions.h5.
 
 Checkpoints hold only tensors and plain values and are read with torch.load(weights_only=True):
-a project from someone else must never be able to execute code here.
+a project from someone else must never be able to execute code here. Listing runs and reading
+predictions does not import torch (the GUI process stays light).
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .errors import TrainingError
-from .model import ModelConfig, SpottingModel
 from .types import CLASSES, Interval
 
 CHECKPOINT_FORMAT = "pfes-checkpoint"
@@ -126,6 +125,8 @@ def checkpoint_path(run_path: Path, fold: str | None = None) -> Path:
 
 def save_checkpoint(path: Path, state, config) -> None:
     """State dicts only (model, optimiser, scheduler) + plain config; written atomically."""
+    import torch
+
     payload = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
@@ -145,6 +146,8 @@ def save_checkpoint(path: Path, state, config) -> None:
 
 def read_checkpoint(path: Path, map_location="cpu") -> dict:
     """torch.load with weights_only=True; anything else (pickled objects, garbage) is refused."""
+    import torch
+
     path = Path(path)
     if not path.exists():
         raise TrainingError(f"missing checkpoint {path}")
@@ -160,8 +163,10 @@ def read_checkpoint(path: Path, map_location="cpu") -> dict:
     return payload
 
 
-def load_model(path: Path, device="cpu") -> SpottingModel:
-    """Rebuild the network from a checkpoint, in eval mode."""
+def load_model(path: Path, device="cpu"):
+    """Rebuild the network (a model.SpottingModel) from a checkpoint, in eval mode."""
+    from .model import ModelConfig, SpottingModel
+
     payload = read_checkpoint(path, map_location=device)
     model = SpottingModel(ModelConfig.from_dict(payload["model_config"]))
     try:

@@ -313,3 +313,12 @@ def test_nothing_to_train_is_refused_before_a_run_exists(tmp_path):
     with pytest.raises(TrainingError, match="two subjects"):
         train(one_subject, tiny_config(loso=True))
     assert runs.list_runs(root) == [] and runs.list_runs(one_subject) == []
+
+
+def test_listing_runs_and_reading_predictions_does_not_import_torch(project_dir):
+    run_id = train(project_dir, tiny_config(epochs=1))
+    code = ("import sys; from pfes_core import runs; r = runs.load_predictions(sys.argv[1], sys.argv[2]); "
+            "assert runs.list_runs(sys.argv[1]); print(len(r), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(project_dir), run_id], capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["3", "False"]
