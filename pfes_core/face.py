@@ -14,7 +14,6 @@ Coordinates are in pixels of the frame given, (x, y), float32.
 from __future__ import annotations
 
 import os
-import threading
 from typing import Callable, Iterable
 
 import numpy as np
@@ -113,25 +112,22 @@ class LandmarkTracker:
         self.close()
 
 
-_image_landmarker = None
-_image_lock = threading.Lock()
-
-
 def detect_landmarks_image(rgb: np.ndarray) -> np.ndarray | None:
     """(68, 2) float32 pixel landmarks of the most prominent face in a still RGB image, or None.
 
-    Uses IMAGE mode (no tracking state), one shared landmarker per process, thread-safe.
+    Uses IMAGE mode with a landmarker made and closed per call: still photos are rare (face
+    crops, tests), and a landmarker left open until interpreter exit fails in its finaliser.
     """
-    global _image_landmarker
     import mediapipe as mp
 
     rgb = np.ascontiguousarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}")
-    with _image_lock:
-        if _image_landmarker is None:
-            _image_landmarker = _create_landmarker(video_mode=False)
-        result = _image_landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb))
+    landmarker = _create_landmarker(video_mode=False)
+    try:
+        result = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb))
+    finally:
+        landmarker.close()
     return _to_68(result, rgb.shape[1], rgb.shape[0])
 
 
