@@ -180,7 +180,7 @@ def _step(state: TrainState, video: VideoData, epoch: int, config: TrainConfig, 
         else:
             h_src, a_src, _ = model.heads(out.f, dropout=False)
         a_full = np.full(n, np.nan, dtype=np.float64)
-        a_full[frames] = a_src.double().cpu().numpy()
+        a_full[frames] = a_src.float().cpu().numpy()     # (MPS has no float64)
         h_full = np.zeros((n, h_src.shape[1]), dtype=np.float32)
         h_full[frames] = h_src.float().cpu().numpy()
     pl = make_pseudo_labels(video.points, a_full, h_full, epoch, config.gim, config.ablation)
@@ -219,9 +219,11 @@ def _step(state: TrainState, video: VideoData, epoch: int, config: TrainConfig, 
 def train_on_arrays(videos: list[VideoData], config: TrainConfig, reporter: ProgressReporter | None = None,
                     cancel=None, state: TrainState | None = None, device: torch.device | str | None = None,
                     on_epoch_end: Callable[[TrainState], None] | None = None,
-                    fold: str | None = None) -> TrainState:
+                    fold: str | None = None, step_offset: int = 0, total_steps: int | None = None) -> TrainState:
     """Train (or continue `state`) until config.epochs. Raises CancelledError between steps when
-    `cancel.is_set()`; the state then holds the last finished epoch only if on_epoch_end saved it."""
+    `cancel.is_set()`; the state then holds the last finished epoch only if on_epoch_end saved it.
+
+    step_offset/total_steps number the progress events across several folds (one bar, one ETA)."""
     config.validate()
     videos = [v for v in videos if v.points]
     if not videos:
@@ -230,7 +232,8 @@ def train_on_arrays(videos: list[VideoData], config: TrainConfig, reporter: Prog
     if state is None:
         state = build_state(config, dev)
     reporter = reporter or ProgressReporter("none")
-    total_steps = config.epochs * len(videos)
+    own_total = config.epochs * len(videos)
+    total_steps = total_steps or own_total
     t_start = time.monotonic()
     steps_done_here = 0
     _set_determinism()
@@ -247,7 +250,7 @@ def train_on_arrays(videos: list[VideoData], config: TrainConfig, reporter: Prog
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
             steps_done_here += 1
-            step = epoch * len(videos) + i + 1
+            step = step_offset + epoch * len(videos) + i + 1
             rate = (time.monotonic() - t_start) / steps_done_here
             event = dict(epoch=epoch + 1, epochs=config.epochs,
                          loss={"total": parts["loss"], **{k: v for k, v in parts.items() if k != "loss"}},
@@ -399,12 +402,14 @@ def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: Tr
         runs.write_status(run_dir, "failed", message=str(exc))
         raise
     runs.write_status(run_dir, "running", device=dev.type, labels=label_summary)
+    fold_steps = [config.epochs * len([v for v in t if v.points]) for _, t, _ in plan]
+    total_steps = sum(fold_steps)
     reporter.emit("train", message=f"training on {dev.type}", device=dev.type, run_id=run_id,
-                  step=0, total=config.epochs * sum(len([v for v in t if v.points]) for _, t, _ in plan))
+                  step=0, total=total_steps)
     predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     fold_metrics = []
     try:
-        for fold, train_videos, pred_videos in plan:
+        for k, (fold, train_videos, pred_videos) in enumerate(plan):
             ckpt = runs.checkpoint_path(run_dir, fold)
             state = build_state(config, dev)
             if resume and ckpt.exists():
@@ -418,7 +423,8 @@ def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: Tr
 
             if state.epoch < config.epochs:
                 train_on_arrays(train_videos, config, reporter, cancel, state=state, device=dev,
-                                on_epoch_end=save, fold=fold)
+                                on_epoch_end=save, fold=fold, step_offset=sum(fold_steps[:k]),
+                                total_steps=total_steps)
             for v in pred_videos:
                 if cancel is not None and cancel.is_set():
                     raise CancelledError("training cancelled")

@@ -237,8 +237,11 @@ def test_cancel_then_resume_equals_uninterrupted(project_dir):
 
 
 def test_loso_stores_fold_checkpoints_and_fold_predictions(project_dir):
-    run_id = train(project_dir, tiny_config(epochs=1, loso=True))
+    events = []
+    run_id = train(project_dir, tiny_config(epochs=1, loso=True), ProgressReporter("none", callback=events.append))
     d = project_dir / "runs" / run_id
+    steps = [(e["step"], e["total"], e.get("fold")) for e in events if e["stage"] == "train" and e.get("epoch")]
+    assert steps == [(1, 2, "s0"), (2, 2, "s1")]          # one bar across folds
     assert (d / "folds" / "s0" / "checkpoint.pt").exists() and (d / "folds" / "s1" / "checkpoint.pt").exists()
     preds = runs.read_predictions(d / "predictions.h5")
     assert preds["v0"].fold == "s0" and preds["v1"].fold == "s1"
