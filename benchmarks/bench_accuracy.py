@@ -145,11 +145,100 @@ def git_state() -> str:
     return head + (f" (modified: {', '.join(dirty)})" if dirty else "")
 
 
-def row(name: str, rep: MetricsReport, figure: str | None = None) -> str:
-    c = rep.classes
-    o = rep.overall
-    return (f"| {name} | {figure or rep.selection} | {c['MaE'].f1:.3f} | {c['ME'].f1:.3f} | {o.f1:.3f} "
-            f"| {o.precision:.3f} | {o.recall:.3f} | {o.tp}/{o.fp}/{o.fn} |")
+HEAD = ("| method | figure | MaE F1 | ME F1 | overall F1 | precision | recall | TP/FP/FN |\n"
+        "|---|---|---|---|---|---|---|---|")
+TITLES = {"a_baseline": "(a) motion baseline (non-learned)",
+          **{k: f"({k[0]}) {title}" for k, (title, _) in METHODS.items()}}
+
+
+def row(name: str, rep: dict, figure: str) -> str:
+    """One table row from a `MetricsReport.to_dict(per_video=False)`."""
+    c, o = rep["classes"], rep["overall"]
+    return (f"| {name} | {figure} | {c['MaE']['f1']:.3f} | {c['ME']['f1']:.3f} | {o['f1']:.3f} "
+            f"| {o['precision']:.3f} | {o['recall']:.3f} | {o['tp']}/{o['fp']}/{o['fn']} |")
+
+
+def tables(methods: dict) -> str:
+    """Main table (default preset) and the exclusive-class spotting variant, methods a..e."""
+    main_rows, var_rows = [], []
+    for key in sorted(methods):
+        m, name = methods[key], TITLES.get(key, key)
+        if key == "a_baseline":
+            main_rows.append(row(name, m, "no training"))
+            var_rows.append(row(name, m.get("exclusive_classes", m), "no training"))
+            continue
+        main_rows.append(row(name, m[FIXED_EPOCH], FIXED_EPOCH))
+        main_rows.append(row(name, m[BEST_EPOCH], BEST_EPOCH))
+        var_rows.append(row(name, m["exclusive_classes_" + FIXED_EPOCH], FIXED_EPOCH))
+    return (HEAD + "\n" + "\n".join(main_rows)
+            + "\n\nSame fixed-epoch models, spotting preset 'default' with exclusive_classes=true "
+              "(one class per run):\n\n" + HEAD + "\n" + "\n".join(var_rows))
+
+
+def project_meta(args: dict) -> dict:
+    """Data description of a run (videos, subjects, GT counts) read back from its project."""
+    from pfes_core.project import Project
+    from pfes_core.training import TrainConfig
+
+    with Project.open(args["project"], readonly=True) as project:
+        subjects = sorted({r.subject or r.id for r in project.videos.values()})
+        if args.get("use_subjects"):
+            subjects = subjects[:args["use_subjects"]]
+        vids = [v for v, r in project.videos.items() if (r.subject or v) in subjects]
+        n_gt = {c: sum(1 for v in vids for iv in project.reference.get(v, []) if iv.cls == c)
+                for c in CLASSES}
+    epochs = args.get("epochs") or TrainConfig.from_preset("cpu").epochs
+    return {"n_videos": len(vids), "n_subjects": len(subjects), "n_gt": n_gt, "epochs": epochs}
+
+
+def append_results(table: str, meta: dict, commands: list[str], minutes: float, threads: int) -> Path:
+    import torch
+
+    info = (f"\n### Accuracy, leave-one-subject-out on synthetic data "
+            f"({datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')})\n\n"
+            f"- machine: {platform.machine()}, {platform.system()} {platform.release()}, "
+            f"python {platform.python_version()}, torch {torch.__version__}, "
+            f"{threads} threads per process, CPU only (2 cores shared with other work)\n"
+            + "".join(f"- command: `{c}`\n" for c in commands)
+            + f"- code: commit {git_state()}\n"
+            f"- data: {meta['n_videos']} videos x {meta.get('seconds', 45):.0f} s at 25 fps, "
+            f"{meta['n_subjects']} subjects, seed {meta.get('seed', 0)}, GT {meta['n_gt']}; "
+            f"cpu training preset, {meta['epochs']} epochs; spotting preset 'default'; "
+            f"{minutes:.1f} min of compute in all\n"
+            f"- fixed-epoch = last epoch of every fold (honest); per-subject-best-epoch = "
+            f"epoch chosen on the held-out subject's own score (optimistic)\n\n{table}\n")
+    path = Path(__file__).with_name("RESULTS.md")
+    new = not path.exists() or path.stat().st_size == 0
+    with open(path, "a", encoding="utf-8") as fh:
+        if new:
+            fh.write("# Benchmark results\n")
+        fh.write(info)
+    return path
+
+
+def merge(files: list[str], append: bool) -> int:
+    """Combine the JSON of runs that trained different methods on the same data into one table."""
+    methods, commands, minutes, meta = {}, [], 0.0, None
+    for f in files:
+        doc = json.loads(Path(f).read_text())
+        args = doc["args"]
+        m = doc.get("meta") or project_meta(args)
+        m.setdefault("seconds", args.get("seconds", 45))
+        m.setdefault("seed", args.get("seed", 0))
+        if meta is not None and (meta["n_gt"], meta["n_videos"]) != (m["n_gt"], m["n_videos"]):
+            raise SystemExit(f"{f}: different data from the other files; not merging")
+        meta = meta or m
+        for k, v in doc["methods"].items():
+            methods.setdefault(k, v)
+        minutes += sum(v.get("seconds", 0) for v in doc["methods"].values() if isinstance(v, dict)) / 60
+        commands.append(doc.get("command") or "python benchmarks/bench_accuracy.py " + " ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in args.items()
+            if v not in (None, False, 0, "") and k not in ("json", "no_append", "from_json")))
+    table = tables(methods)
+    print(table)
+    if append:
+        print(f"appended to {append_results(table, meta, commands, minutes, 1)}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -165,9 +254,14 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default=",".join(METHODS), help="comma list of " + ",".join(METHODS))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--json", help="also write the figures as JSON here")
+    ap.add_argument("--json", help="also write the figures as JSON here (after every method)")
     ap.add_argument("--no-append", action="store_true", help="do not append to benchmarks/RESULTS.md")
+    ap.add_argument("--from-json", nargs="+", metavar="FILE",
+                    help="no training: merge the JSON of earlier runs (e.g. methods run in "
+                         "separate processes) into one table")
     args = ap.parse_args(argv)
+    if args.from_json:
+        return merge(args.from_json, not args.no_append)
 
     import torch
 
@@ -176,7 +270,7 @@ def main(argv=None) -> int:
     preset = preset_from_settings("default")
     # Same trained models, spotting with one class per run (a spotting-only variant, free here).
     variant = preset_from_settings("default", {"exclusive_classes": True})
-    var_rows: list[tuple[str, str]] = []
+    cmd = "python benchmarks/bench_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:])
     with tempfile.TemporaryDirectory(prefix="pfes-bench-") as tmp:
         root = build_project(args, Path(tmp))
         videos, rois, truth = load(root)
@@ -186,23 +280,18 @@ def main(argv=None) -> int:
         n_gt = {c: sum(1 for v in videos for iv in truth[v.video_id] if iv.cls == c) for c in CLASSES}
         print(f"{len(videos)} videos, {len({v.subject for v in videos})} subjects, "
               f"{sum(len(v.model_input) for v in videos)} frames, GT {n_gt}", flush=True)
-        rows: list[tuple[str, str]] = []
-        out = {"args": vars(args), "methods": {}}
-        base = run_baseline(videos, rois, truth, preset)
-        rows.append(("a", row("(a) motion baseline (non-learned)", base, "no training")))
-        out["methods"]["a_baseline"] = base.to_dict(per_video=False)
-        var_rows.append(("a", row("(a) motion baseline (non-learned)",
-                                  run_baseline(videos, rois, truth, variant), "no training")))
-        epochs_used = None
+        meta = {"n_videos": len(videos), "n_subjects": len({v.subject for v in videos}),
+                "n_gt": n_gt, "epochs": args.epochs or None, "seconds": args.seconds,
+                "seed": args.seed}
+        out = {"args": vars(args), "command": cmd.strip(), "meta": meta, "methods": {}}
+        base = run_baseline(videos, rois, truth, preset).to_dict(per_video=False)
+        base["exclusive_classes"] = run_baseline(videos, rois, truth, variant).to_dict(per_video=False)
+        out["methods"]["a_baseline"] = base
         for key in [m for m in args.methods.split(",") if m]:
             title, overrides = METHODS[key]
             fixed, best, curve, secs, cfg, var = run_method(videos, truth, preset, overrides,
                                                             args.epochs, args.seed, title, variant)
-            var_rows.append((key, row(f"({key[0]}) {title}", var)))
-            epochs_used = cfg.epochs
-            name = f"({key[0]}) {title}"
-            rows.append((key, row(name, fixed)))
-            rows.append((key, row(name, best)))
+            meta["epochs"] = cfg.epochs
             out["methods"][key] = {FIXED_EPOCH: fixed.to_dict(per_video=False),
                                    "exclusive_classes_" + FIXED_EPOCH: var.to_dict(per_video=False),
                                    BEST_EPOCH: best.to_dict(per_video=False),
@@ -212,36 +301,17 @@ def main(argv=None) -> int:
             print(f"{title}: fixed-epoch F1 {fixed.overall.f1:.3f} "
                   f"(MaE {fixed.classes['MaE'].f1:.3f}, ME {fixed.classes['ME'].f1:.3f}) in {secs:.0f} s",
                   flush=True)
+    if meta["epochs"] is None:
+        from pfes_core.training import TrainConfig
+
+        meta["epochs"] = TrainConfig.from_preset("cpu").epochs
     minutes = (time.monotonic() - t_all) / 60
-    cmd = "python benchmarks/bench_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    head = ("| method | figure | MaE F1 | ME F1 | overall F1 | precision | recall | TP/FP/FN |\n"
-            "|---|---|---|---|---|---|---|---|")
-    table = head + "\n" + "\n".join(r for _, r in sorted(rows, key=lambda kr: kr[0][0]))
-    table += ("\n\nSame fixed-epoch models, spotting preset 'default' with exclusive_classes=true "
-              "(one class per run):\n\n" + head + "\n"
-              + "\n".join(r for _, r in sorted(var_rows, key=lambda kr: kr[0][0])))
+    table = tables(out["methods"])
     print("\n" + table)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
     if not args.no_append:
-        info = (f"\n### Accuracy, leave-one-subject-out on synthetic data "
-                f"({datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')})\n\n"
-                f"- machine: {platform.machine()}, {platform.system()} {platform.release()}, "
-                f"python {platform.python_version()}, torch {torch.__version__}, "
-                f"{torch.get_num_threads()} threads, CPU only\n"
-                f"- command: `{cmd.strip()}` at commit {git_state()}\n"
-                f"- data: {len(videos)} videos x {args.seconds:.0f} s at 25 fps, "
-                f"{len({v.subject for v in videos})} subjects, seed {args.seed}, GT {n_gt}; "
-                f"cpu training preset, {epochs_used} epochs; spotting preset 'default'; "
-                f"{minutes:.1f} min in all\n"
-                f"- fixed-epoch = last epoch of every fold (honest); per-subject-best-epoch = "
-                f"epoch chosen on the held-out subject's own score (optimistic)\n\n{table}\n")
-        path = Path(__file__).with_name("RESULTS.md")
-        with open(path, "a", encoding="utf-8") as fh:
-            if path.stat().st_size == 0:
-                fh.write("# Benchmark results\n")
-            fh.write(info)
-        print(f"appended to {path}")
+        print(f"appended to {append_results(table, meta, [cmd.strip()], minutes, args.threads)}")
     return 0
 
 
