@@ -33,6 +33,24 @@ HIT_PIXELS = 7              # how close (in screen pixels) a click must be to gr
 STATUS_ALPHA = {None: 140, "accepted": 220, "adjusted": 220, "rejected": 45}
 
 
+def _fast_curve(item: pg.PlotDataItem) -> None:
+    """Cheapest faithful drawing of a long uniformly sampled curve: clip to the visible frames,
+    then peak (min/max) downsample to one bucket per screen pixel (two points per pixel keep
+    every spike). pyqtgraph's default of 5 buckets per pixel drew ~14,000 points per curve
+    for a 100,000-frame view, 5x more than the pixels can show. Data are finite (model output),
+    so the per-update finite check is skipped too."""
+    item.setDownsampling(auto=True, method="peak")
+    item.opts["autoDownsampleFactor"] = 1.0
+    item.setClipToView(True)
+    item.setSkipFiniteCheck(True)
+
+
+def _with_alpha(color: str, alpha: int) -> QColor:
+    c = QColor(color)
+    c.setAlpha(alpha)
+    return c
+
+
 class SpanItem(pg.GraphicsObject):
     """Many [onset, offset] rectangles in one item, painted only where visible (with text)."""
 
@@ -57,6 +75,17 @@ class SpanItem(pg.GraphicsObject):
         self.colors = list(colors)
         self.texts = list(texts) if texts is not None else [""] * len(self.onset)
         self.styles = list(styles) if styles is not None else [None] * len(self.onset)
+        # Culling on paint: sort by onset once, so the visible spans are one searchsorted away
+        # (a span is visible when onset <= right edge and onset >= left edge - longest span).
+        order = np.argsort(self.onset, kind="stable")
+        self._order = order
+        self._sorted_onset = self.onset[order]
+        self._max_len = float((self.offset - self.onset).max()) if len(self.onset) else 0.0
+        keys = list(zip(self.colors, self.styles))
+        uniq = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        self._group_keys = list(uniq)
+        self._group = np.array([uniq[k] for k in keys], dtype=np.int64)
+        self._has_text = np.array([bool(t) for t in self.texts], dtype=bool)
         if len(self.onset):
             lo, hi = self.onset.min() - 0.5, self.offset.max() + 0.5
             self._bounds = QRectF(lo, self.y0.min(), hi - lo, self.y1.max() - self.y0.min())
@@ -67,6 +96,15 @@ class SpanItem(pg.GraphicsObject):
     def boundingRect(self) -> QRectF:
         return self._bounds
 
+    def visible_indices(self, xlo: float, xhi: float) -> np.ndarray:
+        """Indices of the spans that overlap [xlo, xhi] (frames drawn as [onset-0.5, offset+0.5])."""
+        if not len(self.onset):
+            return np.zeros(0, dtype=np.int64)
+        a = np.searchsorted(self._sorted_onset, xlo - self._max_len - 1.0, side="left")
+        b = np.searchsorted(self._sorted_onset, xhi + 0.5, side="right")
+        cand = self._order[a:b]
+        return cand[(self.offset[cand] + 0.5 >= xlo) & (self.onset[cand] - 0.5 <= xhi)]
+
     def paint(self, painter, *_args) -> None:
         if not len(self.onset):
             return
@@ -74,7 +112,7 @@ class SpanItem(pg.GraphicsObject):
         if vb is None:
             return
         (xlo, xhi), _ = vb.viewRange()
-        visible = np.nonzero((self.offset + 0.5 >= xlo) & (self.onset - 0.5 <= xhi))[0]
+        visible = self.visible_indices(xlo, xhi)
         if not len(visible):
             return
         tr = painter.transform()
@@ -88,10 +126,10 @@ class SpanItem(pg.GraphicsObject):
         height = np.abs(yb - ya)
         painter.save()
         painter.resetTransform()  # draw in device pixels: crisp borders, readable text
-        groups: dict[tuple[str, object], list[int]] = {}
-        for k, i in enumerate(visible):
-            groups.setdefault((self.colors[i], self.styles[i]), []).append(k)
-        for (color_name, style), members in groups.items():
+        vis_group = self._group[visible]
+        for g in np.unique(vis_group):
+            color_name, style = self._group_keys[g]
+            members = np.nonzero(vis_group == g)[0]
             color = QColor(color_name)
             fill = QColor(color)
             if self.hollow:
@@ -106,9 +144,10 @@ class SpanItem(pg.GraphicsObject):
                 else:
                     painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QBrush(fill))
-            painter.drawRects([QRectF(left[k], top[k], width[k], height[k]) for k in members])
+            rects = np.stack([left[members], top[members], width[members], height[members]], 1)
+            painter.drawRects([QRectF(*r) for r in rects.tolist()])
         # Text only where it fits; with hundreds of spans on screen none does, so skip the loop.
-        if any(self.texts[i] for i in visible) and np.count_nonzero(width > 24) > 0:
+        if self._has_text[visible].any() and np.count_nonzero(width > 24) > 0:
             font = QFont()
             font.setPointSize(8)
             painter.setFont(font)
@@ -204,10 +243,11 @@ class Timeline(QWidget):
         self.overview.getPlotItem().getAxis("bottom").setStyle(tickLength=-4)
         self.overview.setYRange(-0.05, 1.4, padding=0)
         self._ov_curve = pg.PlotDataItem(pen=pg.mkPen(INTENSITY_COLOR, width=1))
-        self._ov_curve.setDownsampling(auto=True, method="peak")
+        _fast_curve(self._ov_curve)
         # The overview never pans or zooms: cache its curve as a pixmap instead of redrawing
-        # 100,000 points each time the region or the playhead moves.
-        self._ov_curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        # it each time the region or the playhead moves. (The PlotDataItem only holds the
+        # PlotCurveItem that paints, so the cache goes on that child.)
+        self._ov_curve.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.overview.addItem(self._ov_curve)
         self._ov_marks = {cls: pg.ScatterPlotItem(size=10, symbol="|", pxMode=True,
                                                   pen=pg.mkPen(class_color(cls), width=2))
@@ -252,16 +292,18 @@ class Timeline(QWidget):
         self._curve = pg.PlotDataItem(pen=pg.mkPen(INTENSITY_COLOR, width=1), name="intensity")
         self._apex = {cls: pg.PlotDataItem(pen=pg.mkPen(class_color(cls), width=1)) for cls in LABEL_ROWS}
         for item in (self._curve, *self._apex.values()):
-            item.setDownsampling(auto=True, method="peak")
-            item.setClipToView(True)
             self.detail.addItem(item)
+            _fast_curve(item)
         self._proposal_spans = SpanItem()
         self._reference_spans = SpanItem(hollow=True)
         self.detail.addItem(self._proposal_spans)
         self.detail.addItem(self._reference_spans)
+        # Solid translucent stems: a dashed pen is stroked dash by dash (several ms for 1,000
+        # labels on a software-rendered view), a solid cosmetic line is one cheap span each.
         self._label_lines = {cls: pg.PlotDataItem(connect="pairs", pen=pg.mkPen(
-            QColor(class_color(cls)).darker(130), width=1, style=Qt.PenStyle.DashLine))
-            for cls in LABEL_ROWS}
+            _with_alpha(class_color(cls), 110), width=1)) for cls in LABEL_ROWS}
+        for item in self._label_lines.values():
+            item.setSkipFiniteCheck(True)
         self._markers = {cls: pg.ScatterPlotItem(size=13, symbol="t" if cls == "MaE" else "d",
                                                  pxMode=True, brush=pg.mkBrush(class_color(cls)),
                                                  pen=pg.mkPen("#202020", width=1))

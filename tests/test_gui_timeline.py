@@ -1,0 +1,89 @@
+"""The timeline of the real MainWindow on a 100,000-frame video: curves are clipped to the view
+and downsampled to the screen, spans are culled to the visible range, and a redraw stays cheap."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from pfes_core.types import Interval, PointLabel  # noqa: E402
+from pfes_gui.main_window import MainWindow  # noqa: E402
+
+pytestmark = pytest.mark.gui
+N = 100_000
+
+
+@pytest.fixture
+def timeline(qtbot):
+    win = MainWindow(annotator="t")
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    tl = win.timeline
+    rng = np.random.default_rng(0)
+    tl.set_video(N, 30.0)
+    intensity = rng.random(N)
+    apex = rng.random((N, 2))
+    onsets = np.sort(rng.choice(N - 100, 2000, replace=False))
+    props = [Interval("v", "MaE" if i % 3 else "ME", int(o), int(o) + 5, int(o) + 10 + i % 40,
+                      float(rng.random())) for i, o in enumerate(onsets)]
+    tl.set_predictions(intensity, apex, props)
+    tl.set_labels([PointLabel("v", int(f), "MaE" if i % 2 else "ME")
+                   for i, f in enumerate(np.sort(rng.choice(N, 1000, replace=False)))])
+    yield tl
+    win.close()
+
+
+def _drawn_points(item) -> int:
+    x = item.curve.xData
+    return 0 if x is None else len(x)
+
+
+def test_curves_are_downsampled_to_the_screen_and_clipped_to_the_view(qtbot, timeline):
+    tl = timeline
+    tl.set_view_range(-0.5, N - 0.5)
+    qtbot.wait(20)
+    px = tl.vb.width()
+    assert px > 200
+    for item in (tl._curve, *tl._apex.values()):
+        # peak downsampling: one (max, min) pair per pixel column, not 5 per pixel
+        assert 0 < _drawn_points(item) <= 2 * px + 8
+    # the peaks survive downsampling: the drawn maximum is the data maximum
+    assert tl._curve.curve.yData.max() == pytest.approx(tl.intensity.max())
+    tl.set_view_range(50_000, 50_400)
+    qtbot.wait(20)
+    n = _drawn_points(tl._curve)
+    assert 400 <= n <= 410                      # only the visible frames, one point each
+    assert tl._curve.curve.xData.min() >= 49_990 and tl._curve.curve.xData.max() <= 50_410
+
+
+def test_span_culling_matches_brute_force(timeline):
+    spans = timeline._proposal_spans
+    on, off = spans.onset, spans.offset
+    for lo, hi in ((-0.5, N - 0.5), (50_000, 50_300), (10.2, 11.7), (N + 5, N + 50), (-100, -1)):
+        expected = np.nonzero((off + 0.5 >= lo) & (on - 0.5 <= hi))[0]
+        assert sorted(spans.visible_indices(lo, hi).tolist()) == expected.tolist()
+
+
+def test_redraw_of_100k_frames_is_fast(qtbot, timeline):
+    """Generous bound (shared CI machines): the 100,000-frame view used to take ~50 ms."""
+    tl = timeline
+    times = {}
+    for width in (N, 1000):
+        lo = N / 2 - width / 2
+        samples = []
+        for k in range(12):
+            shift = (0.1 if k % 2 else -0.1) * width if width < N else 0.0
+            t0 = time.perf_counter()
+            tl.set_view_range(lo + shift, lo + shift + width)
+            tl.detail.viewport().repaint()
+            samples.append(time.perf_counter() - t0)
+            qtbot.wait(1)
+        times[width] = float(np.median(samples)) * 1000
+    assert times[N] < 40, times
+    assert times[1000] < 40, times
