@@ -6,7 +6,6 @@ import csv
 import json
 
 import av
-import cv2
 import numpy as np
 import pytest
 from scipy.stats import ks_2samp
@@ -14,6 +13,8 @@ from scipy.stats import ks_2samp
 from pfes_core import face_warp as fw
 from pfes_core import synth
 from pfes_core.cli import main as cli_main
+from pfes_core.features import extract_features
+from pfes_core.motion import FLOW_BOUND
 from pfes_core.resources import resource_path
 from pfes_core.types import MAE, ME
 
@@ -111,40 +112,74 @@ def test_manifest_labels_and_nuisances(bench):
     assert labelled == {(vid, e["point"]) for vid, e in events}
 
 
-def _roi_motion(frames, video, face, size, ref: int, t: int) -> float:
-    """Largest head-compensated flow magnitude in the brow/mouth/nose ROIs between two frames."""
-    _, lm, margin = synth._canvas(face, size)
-    lm = lm - np.array(margin)
-    g0 = cv2.cvtColor(frames[ref], cv2.COLOR_RGB2GRAY)
-    g1 = cv2.cvtColor(frames[t], cv2.COLOR_RGB2GRAY)
-    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(g0, g1, None)
-    r = 6
-
-    def box(i):
-        x, y = np.round(lm[i]).astype(int)
-        return flow[y - r:y + r + 1, x - r:x + r + 1].reshape(-1, 2).mean(0)
-
-    nose = np.mean([box(i) for i in (28, 30)], axis=0)
-    return max(float(np.linalg.norm(box(i) - nose)) for i in (18, 19, 20, 23, 24, 25, 48, 51, 54, 57))
+def _roi_px(video_path) -> np.ndarray:
+    """The real pipeline's per-frame ROI motion (T, 12, 2) in px: head-compensated, as the model sees it."""
+    feats = extract_features(video_path)
+    assert feats.face_found.mean() > 0.95
+    return feats.roi_vectors.astype(np.float64) * 2 * FLOW_BOUND
 
 
-def test_expressions_move_the_rois_and_neutral_frames_do_not(bench):
-    out, manifest = bench
-    faces = synth.load_faces()
-    size = tuple(manifest["size"])
-    seen = {MAE: [], ME: []}
-    neutral = []
-    for s, v in enumerate(manifest["videos"]):
-        frames = _decode(out / v["file"])
-        face = synth.face_for_subject(s, faces)
+def _visibility(videos) -> dict:
+    """How far expressions stand out in the features, from (manifest video, roi px) pairs.
+
+    An event's motion is the ROI displacement from the frame before its onset to its apex (the
+    sum of roi_vectors over onset..apex; largest over the 12 ROIs). It is compared with the same
+    sum over every equally long span of expression-free frames of that video (blinks, head turns
+    and noise included): MaE against the spans' 90th percentile ("neutral frames"), ME against
+    their median (the noise floor). Returns the median ratio per class and the raw figures.
+    """
+    ratios = {MAE: [], ME: []}
+    rows = []
+    for v, px in videos:
+        cum = np.concatenate([np.zeros((1,) + px.shape[1:]), np.cumsum(px, axis=0)])
+
+        def moved(first: int, last: int) -> float:
+            return float(np.linalg.norm(cum[last + 1] - cum[first], axis=-1).max())
+
+        busy = np.zeros(len(px), bool)
         for e in v["events"]:
-            ref = e["onset"] - 1
-            seen[e["cls"]].append(_roi_motion(frames, v, face, size, ref, e["apex"]))
-            neutral.append(_roi_motion(frames, v, face, size, ref, max(0, ref - 2)))
-    floor = np.percentile(neutral, 90)
-    assert seen[MAE] and np.median(seen[MAE]) > 3 * floor, (seen, floor)
-    if seen[ME]:
-        assert np.median(seen[ME]) > 1.5 * floor, (seen, floor)
+            busy[max(0, e["onset"] - 2):e["offset"] + 3] = True
+        for e in v["events"]:
+            n = e["apex"] - e["onset"] + 1
+            neutral = [moved(s, s + n - 1) for s in range(1, len(px) - n + 1) if not busy[s - 1:s + n].any()]
+            level = np.percentile(neutral, 90 if e["cls"] == MAE else 50)
+            ratios[e["cls"]].append(moved(e["onset"], e["apex"]) / level)
+            rows.append((v["id"], e["cls"], n, round(moved(e["onset"], e["apex"]), 2), round(float(level), 2)))
+    return {"mae": float(np.median(ratios[MAE])) if ratios[MAE] else 0.0,
+            "me": float(np.median(ratios[ME])) if ratios[ME] else 0.0, "rows": rows}
+
+
+# Measured on this benchmark (seed 7, 8 MaE, 2 ME): MaE 4.1x the neutral 90th percentile (4-6.7 px
+# moved against 0.9-2.4 px), ME 11.6x the noise floor (2.6-2.8 px against 0.2-0.25 px). With every
+# AU amplitude at 0 the same figures are 0.3x and 0.7x (the control test below).
+MAE_MARGIN = 2.5
+ME_MARGIN = 4.0
+
+
+@pytest.fixture(scope="module")
+def bench_motion(bench):
+    out, manifest = bench
+    return [(v, _roi_px(out / v["file"])) for v in manifest["videos"]]
+
+
+def test_expressions_are_visible_to_the_motion_features(bench_motion):
+    vis = _visibility(bench_motion)
+    classes = {cls for _, cls, *_ in vis["rows"]}
+    assert classes == {MAE, ME}, vis   # the seed gives both classes, so both checks run
+    assert vis["mae"] > MAE_MARGIN, vis
+    assert vis["me"] > ME_MARGIN, vis
+
+
+def test_without_au_motion_the_visibility_check_fails(tmp_path, monkeypatch):
+    """Control: the same first video with every AU amplitude at 0 must fail the check above."""
+    monkeypatch.setattr(synth, "AMPLITUDE_PX", {MAE: (0.0, 0.0), ME: (0.0, 0.0)})
+    manifest = synth.synthesize(tmp_path, seed=7, subjects=1, videos_per_subject=1, minutes=0.4,
+                                size=(192, 192), density=2.0)
+    v = manifest["videos"][0]
+    assert v["events"] and max(max(e["amplitude_px"]) for e in v["events"]) == 0.0
+    vis = _visibility([(v, _roi_px(tmp_path / v["file"]))])
+    assert vis["mae"] < MAE_MARGIN, vis
+    assert vis["me"] < ME_MARGIN, vis
 
 
 def test_frames_have_no_black_border_and_blinks_change_the_eyes(bench):
