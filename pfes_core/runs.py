@@ -37,7 +37,8 @@ class RunInfo:
     metrics: dict
     status: str
     path: Path = field(default=None, repr=False)   # type: ignore[assignment]
-    epochs_done: int = 0
+    epochs_done: int = 0          # epochs finished by the fold trained last (LOSO) or the model
+    folds_started: int = 0
 
 
 @dataclass
@@ -277,16 +278,22 @@ def list_runs(project_root) -> list[RunInfo]:
     for path in sorted(p for p in root.iterdir() if p.is_dir()):
         labels = _maybe_json(path / "labels.json", {})
         status = _maybe_json(path / "status.json", {"status": "unknown"})
-        epochs = 0
+        epochs, folds = 0, set()
         log = path / "log.jsonl"
         if log.exists():
             with open(log, encoding="utf-8") as fh:
-                epochs = sum(1 for line in fh if line.strip())
+                for line in fh:
+                    try:
+                        rec = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue
+                    epochs = int(rec.get("epoch", epochs))      # of the fold trained last
+                    folds.add(rec.get("fold"))
         out.append(RunInfo(
             run_id=path.name, created=path.stat().st_mtime if not (path / "config.json").exists()
             else (path / "config.json").stat().st_mtime,
             config=_maybe_json(path / "config.json", {}),
             label_snapshot={"count": labels.get("count"), "sha256": labels.get("sha256")},
             metrics=_maybe_json(path / "metrics.json", {}), status=status.get("status", "unknown"),
-            path=path, epochs_done=epochs))
+            path=path, epochs_done=epochs, folds_started=len(folds)))
     return out

@@ -247,6 +247,8 @@ def test_loso_stores_fold_checkpoints_and_fold_predictions(project_dir):
     assert preds["v0"].fold == "s0" and preds["v1"].fold == "s1"
     metrics = json.loads((d / "metrics.json").read_text())
     assert [f["train_videos"] for f in metrics["folds"]] == [["v1"], ["v0"]]
+    info = [r for r in runs.list_runs(project_dir) if r.run_id == run_id][0]
+    assert (info.epochs_done, info.folds_started, info.status) == (1, 2, "done")
 
 
 def test_tampered_checkpoints_are_refused(tmp_path):

@@ -29,7 +29,7 @@ def register(subparsers) -> None:
                    help="faithful: the reference's dropout 0.7 on logits and train-mode pseudo-labels")
     p.add_argument("--ablation", choices=("full", "hard", "gim-no-iac"), default="full")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", metavar="RUN_ID", default=None, help="continue a cancelled or crashed run")
+    p.add_argument("--resume", metavar="RUN_ID", default=None, help="continue a cancelled or crashed run (with its own config and label snapshot)")
     p.add_argument("--progress", choices=("bar", "jsonl", "none"), default="bar")
     p.set_defaults(func=cmd_train)
 
@@ -89,17 +89,17 @@ def cmd_runs(args) -> int:
     if args.json:
         for r in infos:
             print(json.dumps({"run_id": r.run_id, "created": r.created, "status": r.status,
-                              "epochs_done": r.epochs_done, "label_snapshot": r.label_snapshot,
+                              "epochs_done": r.epochs_done, "folds_started": r.folds_started, "label_snapshot": r.label_snapshot,
                               "config": r.config, "metrics": r.metrics}))
         return 0
     if not infos:
         print("no runs yet (train with `pfes train PROJECT_DIR`)")
         return 0
-    print(f"{'run':<22} {'status':<10} {'epochs':>7} {'labels':>6}  {'preset':<6} {'mode':<8} {'ablation':<10} loso created")
+    print(f"{'run':<22} {'status':<10} {'epochs':>9} {'labels':>6}  {'preset':<6} {'mode':<8} {'ablation':<10} loso created")
     for r in infos:
         c = r.config
-        ep = f"{r.epochs_done}/{c.get('epochs', '?')}"
-        print(f"{r.run_id:<22} {r.status:<10} {ep:>7} {str(r.label_snapshot.get('count', '?')):>6}  "
+        ep = f"{r.epochs_done}/{c.get('epochs', '?')}" + (f" x{r.folds_started}" if c.get("loso") else "")
+        print(f"{r.run_id:<22} {r.status:<10} {ep:>9} {str(r.label_snapshot.get('count', '?')):>6}  "
               f"{c.get('preset', '?'):<6} {c.get('mode', '?'):<8} {c.get('ablation', '?'):<10} "
               f"{'yes' if c.get('loso') else 'no'}  {time.strftime('%Y-%m-%d %H:%M', time.localtime(r.created))}")
     return 0
