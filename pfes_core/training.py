@@ -350,8 +350,9 @@ def train(project_path, config: TrainConfig, reporter: ProgressReporter | None =
         run_id = resume
     else:
         config.validate()
+        pick_device(config.device)                  # refuse before a run folder exists
         videos, snapshot, info = load_project_videos(root)
-        _fold_plan(videos, config.loso)             # refuse before a run folder exists
+        _fold_plan(videos, config.loso)
         run_dir, run_id = runs.new_run(root)
         runs.write_json(run_dir / "labels.json", snapshot)
         runs.write_json(run_dir / "config.json", config.to_dict())
@@ -395,8 +396,8 @@ def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: Tr
     from . import runs
 
     run_dir = Path(run_dir)
-    dev = pick_device(config.device)
     try:
+        dev = pick_device(config.device)
         plan = _fold_plan(videos, config.loso)
     except TrainingError as exc:
         runs.write_status(run_dir, "failed", message=str(exc))

@@ -317,6 +317,9 @@ def test_nothing_to_train_is_refused_before_a_run_exists(tmp_path):
     one_subject = make_project(tmp_path / "b", make_videos(seed=8, n=2, subjects=1), unlabelled=0)
     with pytest.raises(TrainingError, match="two subjects"):
         train(one_subject, tiny_config(loso=True))
+    if not torch.cuda.is_available():
+        with pytest.raises(TrainingError, match="CUDA"):
+            train(one_subject, tiny_config(device="cuda"))
     assert runs.list_runs(root) == [] and runs.list_runs(one_subject) == []
 
 
