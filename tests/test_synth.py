@@ -6,6 +6,7 @@ import csv
 import json
 
 import av
+import cv2
 import numpy as np
 import pytest
 from scipy.stats import ks_2samp
@@ -201,6 +202,23 @@ def test_frames_have_no_black_border_and_blinks_change_the_eyes(bench):
     change = np.abs(eye(mid) - eye(blink["start"] - 1)).mean()
     still = np.abs(eye(blink["start"] - 1) - eye(blink["start"] - 2)).mean()
     assert change > 3 * still
+
+
+def test_shipped_faces_are_licensed_and_the_demo_gets_four_different_people():
+    table = json.loads(resource_path("faces", "landmarks.json").read_text())["faces"]
+    licences = resource_path("faces", "LICENSES.md").read_text()
+    shipped = sorted(p.name for p in resource_path("faces", "landmarks.json").parent.glob("*.jpg"))
+    assert shipped == sorted(t["file"] for t in table.values())   # no stray, unlisted photo
+    for entry in table.values():                                  # every file has a licence row
+        row = next(line for line in licences.splitlines() if line.startswith(f"| {entry['file']} |"))
+        assert "not confirmed" not in row.lower(), row
+    faces = synth.load_faces()
+    first4 = [synth.face_for_subject(i, faces) for i in range(4)]
+    assert len({f.name for f in first4}) == 4
+    small = [cv2.resize(f.rgb, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32) for f in first4]
+    for i in range(4):
+        for j in range(i):
+            assert np.abs(small[i] - small[j]).mean() > 10, (first4[i].name, first4[j].name)
 
 
 def test_bad_size_is_refused():
