@@ -11,6 +11,14 @@ Public API for the other GUI modules (review panel, training dock, export dialog
   signals     project_changed(), video_changed(str), labels_changed(), frame_changed(int)
 Every label edit is a pfes_core edit pushed through ``push_edit``: the project journals it at
 once, the QUndoStack gives undo/redo, and an idle timer saves project.h5 a few seconds later.
+
+No project.h5 I/O on the GUI thread: the autosave runs ``Project.save`` on a worker thread and
+returns at once; an explicit save (Ctrl+S, before export/training) and opening a project run
+on a worker too, while the GUI thread keeps its event loop going (painting, timers, playback)
+with a busy indicator. Project.save reads the live label/review stores and then rewrites the
+journal, so the project must not change while it runs: every change (``push_edit``, undo/redo,
+adding videos, importing) first calls ``wait_for_save()``, which lets an in-flight save finish
+(user input is held back, in order, until then; painting goes on). No edit is lost or reordered.
 """
 
 from __future__ import annotations
@@ -21,11 +29,12 @@ import threading
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence, QUndoStack
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDockWidget,
-                               QFrame, QHBoxLayout, QLabel, QMainWindow, QMenu, QPushButton,
-                               QSpinBox, QSplitter, QTextBrowser, QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtCore import QEventLoop, QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCursor, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox,
+                               QDockWidget, QFrame, QHBoxLayout, QLabel, QMainWindow, QMenu,
+                               QProgressBar, QPushButton, QSpinBox, QSplitter, QTextBrowser,
+                               QToolBar, QVBoxLayout, QWidget)
 
 from pfes_core.errors import LabelError, PfesError, ProjectError, ProjectLockedError
 from pfes_core.types import CLASSES
@@ -64,6 +73,8 @@ class MainWindow(QMainWindow):
     labels_changed = Signal()
     frame_changed = Signal(int)
     _probe_done = Signal(object)        # (path, result or exception) from the add-video thread
+    _io_done = Signal(object)           # an _IoTask finished on its worker thread
+    save_finished = Signal(bool)        # a save (background or explicit) ended: ok?
 
     def __init__(self, annotator: str | None = None):
         super().__init__()
@@ -88,6 +99,9 @@ class MainWindow(QMainWindow):
         self._play_f0 = 0
         self._features_for: str | None = None
         self._probes_pending = 0
+        self._save_task: _IoTask | None = None     # the background save in flight, if any
+        self._busy_depth = 0
+        self.saves_started = 0                      # counters for tests and the status bar
 
         self.setWindowTitle("P-FES Studio")
         self.resize(1400, 900)
@@ -97,6 +111,7 @@ class MainWindow(QMainWindow):
         self.fetcher.video_opened.connect(self._video_opened)
         self.fetcher.features_ready.connect(self._features_ready)
         self._probe_done.connect(self._add_probed_video)
+        self._io_done.connect(self._io_task_done)
 
         self._build_widgets()
         self._build_actions()
@@ -300,7 +315,14 @@ class MainWindow(QMainWindow):
         self.frame_label = QLabel("no video")
         self.save_label = QLabel("")
         self.save_label.setMinimumWidth(150)
+        self.busy_bar = QProgressBar()          # indeterminate: project.h5 is being read/written
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setMaximumWidth(110)
+        self.busy_bar.setMaximumHeight(14)
+        self.busy_bar.setTextVisible(False)
+        self.busy_bar.hide()
         sb.addPermanentWidget(self.frame_label)
+        sb.addPermanentWidget(self.busy_bar)
         sb.addPermanentWidget(self.save_label)
 
     # ================================================================== public API
@@ -367,7 +389,7 @@ class MainWindow(QMainWindow):
         if self.project is None:
             return False
         try:
-            push_edit(self.undo_stack, self.project, edit, self._edit_applied)
+            push_edit(self.undo_stack, self.project, edit, self._edit_applied, self.wait_for_save)
         except PfesError as exc:
             self.show_status(str(exc), 6000)
             QApplicationBeep()
@@ -382,7 +404,8 @@ class MainWindow(QMainWindow):
         if not self.close_project():
             return False
         try:
-            project = Project.open(path, readonly=readonly)
+            project = self._run_in_worker(lambda: Project.open(path, readonly=readonly),
+                                          f"Opening {Path(path).name}...")
         except ProjectLockedError as exc:
             if not dialogs.ask_yes_no(self, "Project in use",
                                       f"{exc}\n\nOpen it read-only (no edits)?", default_yes=False):
@@ -404,7 +427,9 @@ class MainWindow(QMainWindow):
             if not dialogs.ask_yes_no(self, "Project is damaged", question):
                 return False
             try:
-                project = Project.open(path, readonly=readonly, from_backup=True)
+                project = self._run_in_worker(
+                    lambda: Project.open(path, readonly=readonly, from_backup=True),
+                    f"Opening the backup of {Path(path).name}...")
             except PfesError as exc2:
                 dialogs.error(self, "Cannot open the backup either", str(exc2))
                 return False
@@ -465,9 +490,11 @@ class MainWindow(QMainWindow):
         if self.project is None:
             return True
         self.stop_playback()
+        self.wait_for_save()
         if self._is_dirty() and not self._readonly():
+            project = self.project
             try:
-                self.project.save()
+                self._run_in_worker(project.save, "Saving...")
             except (PfesError, OSError) as exc:
                 if not dialogs.ask_yes_no(
                         self, "Save failed",
@@ -491,25 +518,105 @@ class MainWindow(QMainWindow):
         return True
 
     def save(self) -> bool:
+        """Save now (Ctrl+S; export and training save first). Returns when project.h5 is
+        written; the write runs on a worker thread while the GUI keeps painting."""
         if self.project is None or self._readonly():
             return False
         self.autosave_timer.stop()
-        try:
-            self.project.save()
-        except (PfesError, OSError) as exc:
-            dialogs.error(self, "Save failed",
-                          f"{exc}\n\nYour edits are safe in the journal; try again after fixing "
-                          f"the problem.")
-            self._update_save_state()
+        self.wait_for_save()
+        project = self.project
+        if project is None:
             return False
-        self.undo_stack.setClean()
-        self._update_save_state()
-        self.show_status("Saved", 2000)
+        self.saves_started += 1
+        try:
+            self._run_in_worker(project.save, "Saving...")
+        except (PfesError, OSError) as exc:
+            self._save_failed(exc)
+            return False
+        self._save_succeeded()
         return True
 
     def autosave(self) -> None:
-        if self.project is not None and self._is_dirty() and not self._readonly():
-            self.save()
+        """The idle-timer save: starts Project.save on a worker thread and returns at once."""
+        if self.project is None or not self._is_dirty() or self._readonly() \
+                or self._save_task is not None:
+            return
+        self.saves_started += 1
+        task = _IoTask(self.project.save, self._io_done, purpose="autosave")
+        task.project = self.project
+        self._save_task = task
+        self._set_busy(True, "Saving...")
+        self._update_save_state()
+        task.start()
+
+    @property
+    def saving(self) -> bool:
+        """True while a background save is writing project.h5."""
+        return self._save_task is not None
+
+    def wait_for_save(self) -> None:
+        """Let an in-flight background save finish before the project changes (see the module
+        docstring). The event loop keeps running meanwhile; user input waits, in order."""
+        task = self._save_task
+        if task is not None:
+            task.wait_with_events()
+            self._io_task_done(task)     # settle it now (its queued signal is then a no-op)
+
+    def _io_task_done(self, task) -> None:
+        """A worker finished (queued signal, or called by wait_for_save): finish a background save."""
+        if task.purpose != "autosave" or task is not self._save_task:
+            return
+        self._save_task = None
+        self._set_busy(False)
+        if task.project is not self.project:
+            return
+        if task.error is not None:
+            self._save_failed(task.error)
+        else:
+            self._save_succeeded()
+
+    def _save_succeeded(self) -> None:
+        # Nothing changed the project during the write (wait_for_save), so it is clean now.
+        self.undo_stack.setClean()
+        self._update_save_state()
+        self.show_status("Saved", 2000)
+        self.save_finished.emit(True)
+
+    def _save_failed(self, exc) -> None:
+        dialogs.error(self, "Save failed",
+                      f"{exc}\n\nYour edits are safe in the journal; try again after fixing "
+                      f"the problem.")
+        self._update_save_state()
+        self.save_finished.emit(False)
+
+    def _run_in_worker(self, fn, busy_text: str):
+        """Run ``fn`` on a worker thread and return its result (or raise its exception) while
+        this thread keeps processing events except user input, with a busy indicator."""
+        task = _IoTask(fn, self._io_done)
+        self._set_busy(True, busy_text)
+        try:
+            task.start()
+            task.wait_with_events()
+        finally:
+            self._set_busy(False)
+        if task.error is not None:
+            raise task.error
+        return task.result
+
+    def _set_busy(self, busy: bool, text: str = "") -> None:
+        if busy:
+            self._busy_depth += 1
+            if self._busy_depth == 1:
+                self.busy_bar.show()
+                QApplication.setOverrideCursor(QCursor(Qt.CursorShape.BusyCursor))
+            if text:
+                self.statusBar().showMessage(text)
+        elif self._busy_depth > 0:
+            self._busy_depth -= 1
+            if self._busy_depth == 0:
+                self.busy_bar.hide()
+                QApplication.restoreOverrideCursor()
+                self.statusBar().clearMessage()
 
     def closeEvent(self, event) -> None:
         if not self.close_project():
@@ -572,6 +679,9 @@ class MainWindow(QMainWindow):
             dialogs.error(self, "Cannot add video", message)
             return
         fps, n_frames, fingerprint = result
+        self.wait_for_save()
+        if self.project is None:
+            return
         try:
             record = self.project.add_video(path, fps=fps, n_frames=n_frames, fingerprint=fingerprint)
         except PfesError as exc:
@@ -598,7 +708,7 @@ class MainWindow(QMainWindow):
         try:
             labels = read_points(path)
             edit = BulkImport(labels, skip_existing=True)
-            push_edit(self.undo_stack, self.project, edit, self._edit_applied)
+            push_edit(self.undo_stack, self.project, edit, self._edit_applied, self.wait_for_save)
         except (PfesError, OSError) as exc:
             dialogs.error(self, "Cannot import labels", str(exc))
             return False
@@ -616,7 +726,9 @@ class MainWindow(QMainWindow):
         from pfes_core.labelfiles import read_intervals
 
         try:
-            self.project.set_reference(read_intervals(path))
+            intervals = read_intervals(path)
+            self.wait_for_save()
+            self.project.set_reference(intervals)
         except (PfesError, OSError) as exc:
             dialogs.error(self, "Cannot import reference intervals", str(exc))
             return False
@@ -1033,7 +1145,7 @@ class MainWindow(QMainWindow):
             self.setWindowModified(False)
             self.save_label.setText("")
             return
-        dirty = self._is_dirty()
+        dirty = self._is_dirty() or self.saving
         name = Path(self.project.root).name
         ro = " [read-only]" if self._readonly() else ""
         self.setWindowTitle(f"{name}{ro}[*] \u2014 P-FES Studio")
@@ -1041,6 +1153,9 @@ class MainWindow(QMainWindow):
         if self._readonly():
             self.save_label.setText("read-only")
             self.save_label.setStyleSheet("color: #c9a227;")
+        elif self.saving:
+            self.save_label.setText("\u25cf saving...")
+            self.save_label.setStyleSheet("color: #e0a030;")
         elif dirty:
             self.save_label.setText("\u25cf unsaved (journaled)")
             self.save_label.setStyleSheet("color: #e0a030;")
@@ -1078,6 +1193,57 @@ class MainWindow(QMainWindow):
 
 
 # ---- helpers --------------------------------------------------------------------------------
+
+class _IoTask:
+    """One call on a daemon worker thread; ``done`` (a Signal, queued to the GUI thread) is
+    emitted with the task when it ends. ``wait_with_events`` runs a local event loop that
+    excludes user input until then: windows repaint, timers and other threads' signals are
+    served, clicks and keys stay queued and are delivered in order afterwards."""
+
+    def __init__(self, fn, done: Signal, purpose: str = ""):
+        self.fn = fn
+        self.done_signal = done
+        self.purpose = purpose
+        self.project = None
+        self.result = None
+        self.error: BaseException | None = None
+        self.finished = threading.Event()
+        self._loop: QEventLoop | None = None
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name=f"pfes-io-{self.purpose or 'call'}",
+                         daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self.result = self.fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the GUI thread
+            self.error = exc
+        finally:
+            self.finished.set()
+            try:
+                self.done_signal.emit(self)
+            except RuntimeError:        # the window is gone (application exit)
+                pass
+
+    def wait_with_events(self) -> None:
+        while not self.finished.is_set():
+            loop = QEventLoop()
+            self._loop = loop
+            # Wake the loop from the worker (queued call), and poll as a safety net.
+            self.done_signal.connect(loop.quit)
+            timer = QTimer()
+            timer.setInterval(25)
+            timer.timeout.connect(lambda: self.finished.is_set() and loop.quit())
+            timer.start()
+            try:
+                if not self.finished.is_set():
+                    loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+            finally:
+                timer.stop()
+                self.done_signal.disconnect(loop.quit)
+                self._loop = None
+
 
 def QApplicationBeep() -> None:  # noqa: N802 - mirrors QApplication.beep
     from PySide6.QtWidgets import QApplication

@@ -38,31 +38,42 @@ class EditCommand(QUndoCommand):
     """One project edit on the undo stack: redo applies it, undo applies its inverse."""
 
     def __init__(self, project, edit, notify: Callable[[object], None] | None = None,
-                 already_applied: bool = False):
+                 already_applied: bool = False, before: Callable[[], None] | None = None):
         super().__init__(describe(edit))
         self.project = project
         self.edit = edit
         self._notify = notify
+        self._before = before
         self._skip_first_redo = already_applied
 
     def redo(self) -> None:
         if self._skip_first_redo:
             self._skip_first_redo = False
         else:
+            if self._before is not None:
+                self._before()
             self.project.apply(self.edit)
         if self._notify is not None:
             self._notify(self.edit)
 
     def undo(self) -> None:
+        if self._before is not None:
+            self._before()
         self.project.apply(self.edit.inverse())
         if self._notify is not None:
             self._notify(self.edit)
 
 
 def push_edit(stack: QUndoStack, project, edit,
-              notify: Callable[[object], None] | None = None) -> EditCommand:
-    """Apply ``edit`` to ``project`` (raising its PfesError if invalid), then record it on ``stack``."""
+              notify: Callable[[object], None] | None = None,
+              before: Callable[[], None] | None = None) -> EditCommand:
+    """Apply ``edit`` to ``project`` (raising its PfesError if invalid), then record it on ``stack``.
+
+    ``before`` runs before every apply (this one, and each later undo/redo): the main window
+    uses it to let a background save of the project finish before the project changes."""
+    if before is not None:
+        before()
     project.apply(edit)
-    command = EditCommand(project, edit, notify, already_applied=True)
+    command = EditCommand(project, edit, notify, already_applied=True, before=before)
     stack.push(command)
     return command

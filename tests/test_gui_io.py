@@ -1,0 +1,183 @@
+"""No project.h5 I/O on the GUI thread (issue #6), in the real MainWindow: the autosave writes on
+a worker while the GUI keeps running, edits and undo made during a save wait for it and are
+kept (in project.h5 or the journal), and opening a project reads it on a worker with a busy bar."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtGui import QKeySequence  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+
+from pfes_core.project import Project  # noqa: E402
+from pfes_gui import dialogs  # noqa: E402
+from pfes_gui.main_window import MainWindow  # noqa: E402
+
+from video_helpers import pattern_frames, write_video  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def project_path(tmp_path) -> Path:
+    video = write_video(tmp_path / "face.mp4", pattern_frames(90, w=96, h=64), fps=30)
+    project = Project.create(tmp_path / "io")
+    project.add_video(video)
+    project.save()
+    project.close()
+    return project.root
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    seen = []
+    monkeypatch.setattr(dialogs, "error", lambda parent, title, message, details=None:
+                        seen.append((title, message)))
+    monkeypatch.setattr(dialogs, "ask_yes_no", lambda *a, **k: False)
+    return seen
+
+
+@pytest.fixture
+def window(qtbot, errors, project_path):
+    win = MainWindow(annotator="ann")
+    qtbot.addWidget(win)
+    win.resize(1000, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    assert win.open_project(project_path)
+    qtbot.waitUntil(lambda: win.frame_view.frame_index == 0, timeout=5000)
+    yield win
+    win.close()
+
+
+def press(qtbot, win, key: str) -> None:
+    combo = QKeySequence(key)[0]
+    QTest.keyClick(win.focusWidget() or win, combo.key(), combo.keyboardModifiers())
+
+
+def labels(project) -> list[tuple[int, str]]:
+    return sorted((lab.frame, lab.cls) for lab in project.labels.all())
+
+
+class Ticker:
+    """Counts timer ticks: proof that the GUI thread's event loop is running."""
+
+    def __init__(self, win):
+        self.ticks = 0
+        self.busy_seen = False
+        self.timer = QTimer(win)          # dies with the window
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(lambda: self._tick(win))
+        self.timer.start()
+
+    def _tick(self, win) -> None:
+        self.ticks += 1
+        self.busy_seen |= win.busy_bar.isVisible()
+
+
+def hold_saves(monkeypatch, project):
+    """Make project.save wait (on its worker) until the returned event is set."""
+    real_save = project.save
+    release = threading.Event()
+    threads = []
+
+    def held_save():
+        threads.append(threading.current_thread())
+        assert release.wait(10), "test never released the save"
+        real_save()
+
+    monkeypatch.setattr(project, "save", held_save)
+    return release, threads
+
+
+def test_autosave_does_not_block_and_an_edit_during_it_is_kept(qtbot, window, project_path,
+                                                               monkeypatch, errors):
+    project = window.project
+    release, threads = hold_saves(monkeypatch, project)
+    window.go_to_frame("face", 5)
+    press(qtbot, window, "E")
+    t0 = time.perf_counter()
+    window.autosave()
+    assert time.perf_counter() - t0 < 0.25          # returned at once; the write is held
+    assert window.saving and "saving" in window.save_label.text()
+    ticker = Ticker(window)
+    qtbot.waitUntil(lambda: bool(threads), timeout=3000)
+    assert threads[0] is not threading.main_thread()
+    qtbot.wait(120)
+    assert ticker.ticks >= 4 and window.busy_bar.isVisible()
+    # An edit while the save is in flight: the key waits for the save (the GUI keeps ticking),
+    # then applies on top of it.
+    window.go_to_frame("face", 60)
+    before = ticker.ticks
+    QTimer.singleShot(150, release.set)
+    press(qtbot, window, "M")
+    assert ticker.ticks - before >= 4
+    assert not window.saving and not window.busy_bar.isVisible()
+    assert labels(project) == [(5, "ME"), (60, "MaE")]
+    # The saved state is shown correctly: the second edit is after the snapshot, so unsaved.
+    assert window.isWindowModified() and "unsaved" in window.save_label.text()
+    # Crash safety: a second reader sees the first label in project.h5 and the second in the
+    # journal (the save must not have dropped the edit made while it ran).
+    other = Project.open(project_path, readonly=True)
+    assert labels(other) == [(5, "ME"), (60, "MaE")] and other.recovered_edits == 1
+    other.close()
+    window.close_project()
+    assert errors == []
+    reopened = Project.open(project_path, readonly=True)
+    assert labels(reopened) == [(5, "ME"), (60, "MaE")] and reopened.recovered_edits == 0
+    reopened.close()
+
+
+def test_undo_and_ctrl_s_during_a_background_save(qtbot, window, project_path, monkeypatch,
+                                                  errors):
+    project = window.project
+    release, threads = hold_saves(monkeypatch, project)
+    window.go_to_frame("face", 20)
+    press(qtbot, window, "M")
+    window.go_to_frame("face", 30)
+    press(qtbot, window, "E")
+    window.autosave()
+    qtbot.waitUntil(lambda: bool(threads), timeout=3000)
+    QTimer.singleShot(100, release.set)
+    press(qtbot, window, "Ctrl+Z")                   # waits for the save, then undoes
+    assert labels(project) == [(20, "MaE")]
+    assert window.isWindowModified()
+    press(qtbot, window, "Ctrl+S")                   # explicit save, also on a worker
+    assert len(threads) == 2 and threads[1] is not threading.main_thread()
+    assert not window.isWindowModified() and "saved" in window.save_label.text()
+    window.close_project()
+    assert errors == []
+    reopened = Project.open(project_path, readonly=True)
+    assert labels(reopened) == [(20, "MaE")] and reopened.recovered_edits == 0
+    reopened.close()
+
+
+def test_open_project_reads_on_a_worker_with_a_busy_indicator(qtbot, errors, project_path,
+                                                              monkeypatch):
+    win = MainWindow(annotator="ann")
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    real_open = Project.open.__func__
+    threads = []
+
+    def slow_open(cls, *args, **kwargs):
+        threads.append(threading.current_thread())
+        time.sleep(0.3)
+        return real_open(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Project, "open", classmethod(slow_open))
+    ticker = Ticker(win)
+    assert win.open_project(project_path)
+    assert threads and threads[0] is not threading.main_thread()
+    assert ticker.ticks >= 8 and ticker.busy_seen    # the GUI ran, with the busy bar shown
+    assert not win.busy_bar.isVisible()
+    assert win.current_video_id == "face" and errors == []
+    win.close()
