@@ -143,6 +143,7 @@ class ReviewPanel(QDockWidget):
         self.unreviewed_only.toggled.connect(self._filters_changed)
         main_window.labels_changed.connect(self.refresh_statuses)
         main_window.video_changed.connect(self._video_changed)
+        main_window.timeline.proposal_span_edited.connect(self._span_dragged)
         self._update_buttons()
 
     # ------------------------------------------------------------------------ data in
@@ -163,6 +164,7 @@ class ReviewPanel(QDockWidget):
         self.refresh_queue()
         self._update_summary()
         self._update_buttons()
+        self._sync_edit_span()
 
     def _make_row(self, p: Interval, status: str | None) -> list[QStandardItem]:
         def item(text, sort_value):
@@ -295,6 +297,7 @@ class ReviewPanel(QDockWidget):
     def _sync_spinboxes(self) -> None:
         p = self.selected()
         if p is None:
+            self._sync_edit_span()
             return
         d = decision_of(self.mw.project, self.run_id, p)
         on, ap, off = d.adjusted if (d is not None and d.adjusted) else (p.onset, p.apex, p.offset)
@@ -303,10 +306,38 @@ class ReviewPanel(QDockWidget):
         for box, value in ((self.onset_box, on), (self.apex_box, ap), (self.offset_box, off)):
             box.setRange(0, max(top, 0))
             box.setValue(int(value))
+        self._sync_edit_span()
+
+    def _sync_edit_span(self) -> None:
+        """Draggable edges on the timeline for the selected proposal (when its video is shown)."""
+        timeline = self.mw.timeline
+        p = self.selected()
+        writable = self.mw.project is not None and not getattr(self.mw.project, "readonly", False)
+        if p is None or not writable or self.run_id is None or p.video != self.mw.current_video_id:
+            timeline.hide_edit_span()
+            return
+        timeline.show_edit_span(p, self.onset_box.value(), self.offset_box.value())
+
+    def _span_dragged(self, proposal: Interval, onset: int, offset: int) -> bool:
+        """Edges dragged on the timeline: the same 'adjusted' decision as the spin boxes."""
+        selected = self.selected()
+        if selected is None or _key(selected) != _key(proposal):
+            return False
+        if (onset, offset) == (self.onset_box.value(), self.offset_box.value()):
+            return False                     # edges back where they were: nothing to decide
+        apex = min(max(self.apex_box.value(), onset), offset)
+        self.onset_box.setValue(onset)
+        self.apex_box.setValue(apex)
+        self.offset_box.setValue(offset)
+        if not self.adjust_current():
+            self._sync_spinboxes()           # refused: put the edges back
+            return False
+        return True
 
     def _video_changed(self, video: str) -> None:
         if self.current_only.isChecked():
             self._filters_changed()
+        self._sync_edit_span()
 
     def _filters_changed(self, *_args) -> None:
         self.proxy.video = self.mw.current_video_id if self.current_only.isChecked() else None

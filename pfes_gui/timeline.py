@@ -7,7 +7,8 @@ Detail view lanes, bottom to top (y in data units, so one ViewBox zooms every la
   labels      the annotator's point labels, one row per class (MaE top, ME below)
 A red playhead spans all lanes. Clicking moves the playhead; double-clicking a label row adds a
 label of that row's class; dragging a marker moves the label; right-click on a marker asks for
-the label menu. Curves use peak downsampling and clipToView, spans are drawn only where visible,
+the label menu. The proposal selected in the review panel gets draggable edges in its row
+(``show_edit_span``); a finished drag emits ``proposal_span_edited``. Curves use peak downsampling and clipToView, spans are drawn only where visible,
 so a 100,000-frame video pans and zooms smoothly.
 """
 
@@ -211,6 +212,7 @@ class Timeline(QWidget):
     add_label_requested = Signal(int, str)      # frame, class (double-click on a label row)
     label_moved = Signal(object, int)           # PointLabel, new frame (drag finished)
     label_menu_requested = Signal(object, QPoint)   # PointLabel, global position for the menu
+    proposal_span_edited = Signal(object, int, int)  # proposal, new onset, new offset (drag done)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -226,6 +228,7 @@ class Timeline(QWidget):
         self._syncing = False
         self._label_frames = {cls: np.zeros(0) for cls in LABEL_ROWS}
         self._label_objs: dict[str, list] = {cls: [] for cls in LABEL_ROWS}
+        self.edit_proposal = None           # the proposal whose edges are draggable, if any
         self._build()
 
     # -- construction -----------------------------------------------------------------------
@@ -320,6 +323,15 @@ class Timeline(QWidget):
                                          pen=pg.mkPen("#ffff50"))
         self._loop.setVisible(False)
         self.detail.addItem(self._loop)
+        # Draggable edges of the selected proposal, confined to its row of the proposals lane.
+        self._edit_span = pg.LinearRegionItem(
+            movable=True, brush=pg.mkBrush(255, 255, 255, 40), hoverBrush=pg.mkBrush(255, 255, 255, 70),
+            pen=pg.mkPen("#ffffff", width=2), hoverPen=pg.mkPen("#ffff80", width=3))
+        self._edit_span.setZValue(15)
+        self._edit_span.setVisible(False)
+        self._edit_span.setToolTip("Drag an edge (or the span) to adjust this proposal")
+        self._edit_span.sigRegionChangeFinished.connect(self._edit_span_finished)
+        self.detail.addItem(self._edit_span)
         self._playhead = pg.InfiniteLine(angle=90, movable=True,
                                          pen=pg.mkPen(PLAYHEAD_COLOR, width=2),
                                          hoverPen=pg.mkPen("#ffaaaa", width=3))
@@ -340,6 +352,7 @@ class Timeline(QWidget):
         self.set_reference([])
         self.set_labels([])
         self.clear_loop()
+        self.hide_edit_span()
         pad = max(2.0, self.n_frames * 0.01)
         self.vb.setLimits(xMin=-pad, xMax=self.n_frames + pad, minXRange=8,
                           maxXRange=self.n_frames + 2 * pad)
@@ -449,6 +462,49 @@ class Timeline(QWidget):
 
     def zoom_fit(self) -> None:
         self.set_view_range(-0.5, self.n_frames - 0.5)
+
+    # -- adjusting a proposal's boundaries -----------------------------------------------------
+    def show_edit_span(self, proposal, onset: int, offset: int) -> None:
+        """Draggable edges around [onset, offset] in the row of ``proposal``'s class."""
+        row = PROPOSAL_ROWS.get(proposal.cls, PROPOSAL_ROWS["ME"])
+        height = Y_RANGE[1] - Y_RANGE[0]
+        span = ((row[0] - 0.03 - Y_RANGE[0]) / height, (row[1] + 0.03 - Y_RANGE[0]) / height)
+        self.edit_proposal = proposal
+        item = self._edit_span
+        item.span = span
+        for line in item.lines:
+            line.setSpan(*span)
+        item.setBounds((-0.5, self.n_frames - 0.5))
+        item.blockSignals(True)
+        try:
+            item.setRegion((onset - 0.5, offset + 0.5))
+        finally:
+            item.blockSignals(False)
+        item.prepareGeometryChange()
+        item.setVisible(True)
+        item.update()
+
+    def hide_edit_span(self) -> None:
+        self.edit_proposal = None
+        self._edit_span.setVisible(False)
+
+    def edit_span_frames(self) -> tuple[int, int]:
+        """The (onset, offset) frames the draggable edges stand for now."""
+        lo, hi = self._edit_span.getRegion()
+        onset, offset = self.frame_from_x(lo + 0.5), self.frame_from_x(hi - 0.5)
+        return min(onset, offset), max(onset, offset)
+
+    def _edit_span_finished(self, *_args) -> None:
+        proposal = self.edit_proposal
+        if proposal is None or not self._edit_span.isVisible():
+            return
+        onset, offset = self.edit_span_frames()
+        self._edit_span.blockSignals(True)      # snap the edges to whole frames
+        try:
+            self._edit_span.setRegion((onset - 0.5, offset + 0.5))
+        finally:
+            self._edit_span.blockSignals(False)
+        self.proposal_span_edited.emit(proposal, onset, offset)
 
     def set_loop(self, lo: int, hi: int) -> None:
         self._loop.setRegion((lo - 0.5, hi + 0.5))

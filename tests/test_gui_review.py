@@ -318,3 +318,36 @@ def test_export_dialog_reads_its_choices(window, tmp_path):
     path, fmt, reviewed_only = dialog.values()
     assert fmt == "eaf" and path.endswith("intervals.eaf") and reviewed_only
     dialog.deleteLater()
+
+
+def test_dragging_the_proposal_edges_on_the_timeline_adjusts_it(window, qtbot):
+    mw, c = window
+    p = _proposal(c, "v1", 110)
+    c.review.select(p)
+    region = mw.timeline._edit_span
+    assert region.isVisible() and mw.timeline.edit_proposal == p
+    assert mw.timeline.edit_span_frames() == (p.onset, p.offset)
+    depth = mw.undo_stack.count()
+    # The user drags the left edge 3 frames right and the right edge 2 frames left (a drag ends
+    # with sigRegionChangeFinished, which setRegion emits too; positions off the frame grid
+    # snap to whole frames). A repeated 'finished' with unchanged edges decides nothing.
+    region.setRegion((p.onset + 3 - 0.4, p.offset - 2 + 0.3))
+    region.sigRegionChangeFinished.emit(region)
+    d = mw.project.reviews.get("v1", RUN_ID, "ME", p.onset, p.offset)
+    assert d is not None and d.status == "adjusted"
+    assert d.adjusted == (p.onset + 3, p.apex, p.offset - 2)
+    assert mw.undo_stack.count() == depth + 1            # one undo step, like the spin boxes
+    assert (c.review.onset_box.value(), c.review.offset_box.value()) == (p.onset + 3, p.offset - 2)
+    assert mw.timeline.edit_span_frames() == (p.onset + 3, p.offset - 2)
+    assert mw.timeline.proposal_status[[q.apex for q in mw.timeline.proposals].index(110)] == "adjusted"
+    # Dragging past the apex moves the apex inside the new span.
+    region.setRegion((p.apex + 1 - 0.5, p.offset + 0.5))
+    d = mw.project.reviews.get("v1", RUN_ID, "ME", p.onset, p.offset)
+    assert d.adjusted == (p.apex + 1, p.apex + 1, p.offset)
+    mw.undo_stack.undo()
+    mw.undo_stack.undo()
+    assert mw.project.reviews.get("v1", RUN_ID, "ME", p.onset, p.offset) is None
+    assert mw.timeline.edit_span_frames() == (p.onset, p.offset)   # edges follow the undo
+    # Another video: no edges on the timeline until its proposal is selected.
+    mw.set_video("v2")
+    assert not region.isVisible()
