@@ -60,6 +60,8 @@ MOUSE_HELP = (
     "<tr><td>drag a label marker</td><td>move the label</td></tr>"
     "<tr><td>right-click a label marker</td><td>change its class or delete it</td></tr>"
     "<tr><td>drag the red playhead</td><td>scrub</td></tr>"
+    "<tr><td>drag the edges of the selected proposal</td>"
+    "<td>adjust its boundaries (an undoable 'adjusted' review decision)</td></tr>"
     "<tr><td>wheel / drag empty space</td><td>zoom / pan the detail view</td></tr>"
     "<tr><td>click or drag in the overview strip</td><td>choose the visible range</td></tr>"
     "</table>")

@@ -46,6 +46,32 @@ def _fast_curve(item: pg.PlotDataItem) -> None:
     item.setSkipFiniteCheck(True)
 
 
+MERGE_BELOW_PX = 4.0     # spans narrower than this on screen are merged where they touch
+
+
+def _merged_rects(left, top, width, height) -> np.ndarray:
+    """(n, 4) device-pixel rectangles of one colour/style group, ready for drawRects.
+
+    Zoomed out (every span under MERGE_BELOW_PX wide), spans whose whole-pixel extents touch
+    or overlap in the same row are drawn as one rectangle: thousands of 1-2 px slivers cost a
+    software rasteriser far more than the few hundred runs they form, and look the same."""
+    if len(left) < 2 or float(width.max()) >= MERGE_BELOW_PX or np.ptp(top) > 0.5 \
+            or np.ptp(height) > 0.5:
+        return np.stack([left, top, width, height], 1)
+    order = np.argsort(left, kind="stable")
+    x0 = np.floor(left[order])
+    x1 = np.ceil(left[order] + width[order])
+    reach = np.maximum.accumulate(x1)
+    starts = np.concatenate(([0], np.nonzero(x0[1:] > reach[:-1])[0] + 1))
+    ends = np.concatenate((starts[1:], [len(x0)])) - 1
+    out = np.empty((len(starts), 4))
+    out[:, 0] = x0[starts]
+    out[:, 1] = top[order][0]
+    out[:, 2] = reach[ends] - x0[starts]
+    out[:, 3] = height[order][0]
+    return out
+
+
 def _with_alpha(color: str, alpha: int) -> QColor:
     c = QColor(color)
     c.setAlpha(alpha)
@@ -145,7 +171,7 @@ class SpanItem(pg.GraphicsObject):
                 else:
                     painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QBrush(fill))
-            rects = np.stack([left[members], top[members], width[members], height[members]], 1)
+            rects = _merged_rects(left[members], top[members], width[members], height[members])
             painter.drawRects([QRectF(*r) for r in rects.tolist()])
         # Text only where it fits; with hundreds of spans on screen none does, so skip the loop.
         if self._has_text[visible].any() and np.count_nonzero(width > 24) > 0:
