@@ -31,7 +31,7 @@ Y_RANGE = (-0.06, 2.40)
 DEFAULT_SPAN = 300          # frames shown in the detail view after opening a video
 HIT_PIXELS = 7              # how close (in screen pixels) a click must be to grab a marker
 
-STATUS_ALPHA = {None: 140, "accepted": 220, "adjusted": 220, "rejected": 45}
+STATUS_ALPHA = {None: 170, "accepted": 220, "adjusted": 220, "rejected": 45}
 
 
 def _fast_curve(item: pg.PlotDataItem) -> None:
@@ -92,8 +92,13 @@ class SpanItem(pg.GraphicsObject):
         self.texts: list[str] = []
         self.styles: list[str | None] = []
         self._bounds = QRectF()
+        self.drawn_texts: list = []
+        self.priority = np.zeros(0)
 
-    def set_spans(self, onset, offset, y0, y1, colors, texts=None, styles=None) -> None:
+    def set_spans(self, onset, offset, y0, y1, colors, texts=None, styles=None,
+                  priority=None) -> None:
+        """Spans [onset, offset] (frames) between heights y0 and y1; ``texts`` are written in
+        the spans wide enough for them, highest ``priority`` first where they would collide."""
         self.prepareGeometryChange()
         self.onset = np.asarray(onset, float)
         self.offset = np.asarray(offset, float)
@@ -113,6 +118,8 @@ class SpanItem(pg.GraphicsObject):
         self._group_keys = list(uniq)
         self._group = np.array([uniq[k] for k in keys], dtype=np.int64)
         self._has_text = np.array([bool(t) for t in self.texts], dtype=bool)
+        self.priority = (np.asarray(priority, float) if priority is not None
+                         else np.zeros(len(self.onset)))
         if len(self.onset):
             lo, hi = self.onset.min() - 0.5, self.offset.max() + 0.5
             self._bounds = QRectF(lo, self.y0.min(), hi - lo, self.y1.max() - self.y0.min())
@@ -133,6 +140,7 @@ class SpanItem(pg.GraphicsObject):
         return cand[(self.offset[cand] + 0.5 >= xlo) & (self.onset[cand] - 0.5 <= xhi)]
 
     def paint(self, painter, *_args) -> None:
+        self.drawn_texts: list = []     # (text, row, x0, x1) of the last paint (for tests)
         if not len(self.onset):
             return
         vb = self.getViewBox()
@@ -174,19 +182,43 @@ class SpanItem(pg.GraphicsObject):
             rects = _merged_rects(left[members], top[members], width[members], height[members])
             painter.drawRects([QRectF(*r) for r in rects.tolist()])
         # Text only where it fits; with hundreds of spans on screen none does, so skip the loop.
+        # Each label sits in the on-screen part of its span and never over an earlier label
+        # of the same row (overlapping proposals would otherwise print '0.80.35').
         if self._has_text[visible].any() and np.count_nonzero(width > 24) > 0:
             font = QFont()
             font.setPointSize(8)
             painter.setFont(font)
             metrics = painter.fontMetrics()
-            for k in np.nonzero(width > 24)[0]:
+            vx0 = tr.m11() * xlo + tr.dx()
+            vx1 = tr.m11() * xhi + tr.dx()
+            vx0, vx1 = min(vx0, vx1), max(vx0, vx1)
+            taken: dict[float, list[tuple[float, float]]] = {}
+            wide = np.nonzero(width > 24)[0]
+            # Highest priority (score) first, so a pile-up shows its best proposal's score.
+            wide = wide[np.argsort(-self.priority[visible[wide]], kind="stable")]
+            for k in wide:
                 i = visible[k]
                 text = self.texts[i]
-                if text and width[k] > metrics.horizontalAdvance(text) + 4:
-                    painter.setPen(QPen(QColor("#999999") if self.styles[i] == "rejected"
-                                        else QColor("#ffffff")))
-                    painter.drawText(QRectF(left[k], top[k], width[k], height[k]),
-                                     Qt.AlignmentFlag.AlignCenter, text)
+                if not text:
+                    continue
+                lo = max(left[k], vx0)
+                hi = min(left[k] + width[k], vx1)
+                tw = metrics.horizontalAdvance(text) + 4
+                row = round(float(top[k]), 1)
+                # Left-aligned (the playhead usually stands on the apex, mid-span), moved right
+                # past any label already written in this row.
+                start = lo + 1
+                for a, b in sorted(taken.get(row, [])):
+                    if start < b + 2 and start + tw > a - 2:
+                        start = b + 2
+                if start + tw > hi:
+                    continue
+                taken.setdefault(row, []).append((start, start + tw))
+                painter.setPen(QPen(QColor("#999999") if self.styles[i] == "rejected"
+                                    else QColor("#ffffff")))
+                painter.drawText(QRectF(start, top[k], tw, height[k]),
+                                 Qt.AlignmentFlag.AlignCenter, text)
+                self.drawn_texts.append((text, row, start, start + tw))
         painter.restore()
 
 
@@ -350,9 +382,10 @@ class Timeline(QWidget):
         self._loop.setVisible(False)
         self.detail.addItem(self._loop)
         # Draggable edges of the selected proposal, confined to its row of the proposals lane.
+        # No fill (the span keeps its class colour), white edges that light up under the mouse.
         self._edit_span = pg.LinearRegionItem(
-            movable=True, brush=pg.mkBrush(255, 255, 255, 40), hoverBrush=pg.mkBrush(255, 255, 255, 70),
-            pen=pg.mkPen("#ffffff", width=2), hoverPen=pg.mkPen("#ffff80", width=3))
+            movable=True, brush=pg.mkBrush(None), hoverBrush=pg.mkBrush(255, 255, 255, 30),
+            pen=pg.mkPen("#ffffff", width=3), hoverPen=pg.mkPen("#ffff80", width=4))
         self._edit_span.setZValue(15)
         self._edit_span.setVisible(False)
         self._edit_span.setToolTip("Drag an edge (or the span) to adjust this proposal")
@@ -443,7 +476,8 @@ class Timeline(QWidget):
             [iv.onset for iv in props], [iv.offset for iv in props],
             [PROPOSAL_ROWS.get(iv.cls, PROPOSAL_ROWS["ME"])[0] for iv in props],
             [PROPOSAL_ROWS.get(iv.cls, PROPOSAL_ROWS["ME"])[1] for iv in props],
-            [class_color(iv.cls) for iv in props], texts, self.proposal_status)
+            [class_color(iv.cls) for iv in props], texts, self.proposal_status,
+            [iv.score if iv.score is not None else 0.0 for iv in props])
 
     def set_reference(self, intervals) -> None:
         """Ground-truth intervals of this video (drawn in their own lane, never edited here)."""

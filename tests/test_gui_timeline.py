@@ -105,3 +105,33 @@ def test_narrow_spans_merge_into_runs_without_losing_coverage():
     # wide spans (zoomed in) keep their own rectangles, borders and all
     wide = _merged_rects(left * 10, top, width * 10, height)
     assert len(wide) == 6
+
+
+def test_score_labels_of_overlapping_proposals_do_not_overprint(qtbot):
+    win = MainWindow(annotator="t")
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    tl = win.timeline
+    tl.set_video(400, 30.0)
+    props = [Interval("v", "MaE", 100, 110, 120, 0.80), Interval("v", "MaE", 103, 112, 126, 0.35),
+             Interval("v", "MaE", 104, 108, 118, 0.50), Interval("v", "ME", 100, 104, 110, 0.61)]
+    tl.set_predictions(None, None, props)
+    for lo, hi in ((60, 180), (90, 140), (-0.5, 399.5)):
+        tl.set_view_range(lo, hi)
+        qtbot.wait(10)
+        tl.detail.viewport().repaint()
+        drawn = tl._proposal_spans.drawn_texts
+        if drawn:       # the best score of the MaE pile-up is always the one shown
+            assert "0.80" in [t[0] for t in drawn], (lo, hi, drawn)
+        for a in drawn:
+            for b in drawn:
+                if a is not b and a[1] == b[1]:
+                    assert a[3] <= b[2] or b[3] <= a[2], (lo, hi, drawn)
+    tl.set_view_range(90, 140)
+    qtbot.wait(10)
+    tl.detail.viewport().repaint()
+    texts = [t[0] for t in tl._proposal_spans.drawn_texts]
+    assert "0.80" in texts and "0.61" in texts          # both rows labelled, side by side
+    win.close()
