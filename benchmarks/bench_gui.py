@@ -10,6 +10,10 @@
    labels and 500 reference intervals; time per pan (10 % of the visible width) or zoom, including a
    synchronous repaint of the detail view, at three zoom levels.
 
+``--baseline-rev REV`` also times the timeline as it was at git revision REV (its
+pfes_gui/timeline.py, loaded from git), in the same run (``--rounds`` alternates the two), so
+before/after figures share the machine's load.
+
 Prints a table and appends it to benchmarks/RESULTS.md (machine, date, command).
 """
 
@@ -87,12 +91,27 @@ def bench_frame_step(app, n_steps: int = 150) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def bench_timeline(app, n_frames: int = 100_000) -> list[dict]:
+def baseline_timeline_class(rev: str):
+    """The Timeline class of pfes_gui/timeline.py at git revision ``rev``."""
+    import importlib.util
+    import subprocess
+
+    source = subprocess.run(["git", "show", f"{rev}:pfes_gui/timeline.py"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp(prefix="pfes-bench-tl-")) / "timeline_baseline.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("pfes_gui._timeline_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Timeline
+
+
+def bench_timeline(app, n_frames: int = 100_000, timeline_cls=None) -> list[dict]:
     from pfes_core.types import Interval, PointLabel
     from pfes_gui.timeline import Timeline
 
     rng = np.random.default_rng(0)
-    tl = Timeline()
+    tl = (timeline_cls or Timeline)()
     tl.resize(1400, 320)
     tl.show()
     tl.set_video(n_frames, 30.0)
@@ -159,9 +178,16 @@ def machine() -> str:
             f"{os.getloadavg()[0]:.1f} at the start (machine shared with other jobs)")
 
 
+def command_line() -> str:
+    return " ".join(["QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui.py", *sys.argv[1:]])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-append", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--baseline-rev", help="also time the timeline of this git revision")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="timeline rounds (alternating baseline/current); medians of rounds")
     args = parser.parse_args()
 
     from PySide6.QtWidgets import QApplication
@@ -170,7 +196,19 @@ def main() -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     step = bench_frame_step(app)
-    timeline = bench_timeline(app)
+    baseline_cls = baseline_timeline_class(args.baseline_rev) if args.baseline_rev else None
+    runs, base_runs = [], []
+    for _ in range(max(args.rounds, 1)):
+        if baseline_cls is not None:
+            base_runs.append(bench_timeline(app, timeline_cls=baseline_cls))
+        runs.append(bench_timeline(app))
+
+    def merge(rounds):
+        return [{k: (row[k] if k == "width" else statistics.median(r[i][k] for r in rounds))
+                 for k in row} for i, row in enumerate(rounds[0])]
+
+    timeline = merge(runs)
+    baseline = merge(base_runs) if base_runs else None
 
     lines = [
         "| GUI measurement | p50 ms | p95 ms | notes |",
@@ -178,11 +216,16 @@ def main() -> int:
         f"| frame step, cached (640x360, seek + paint) | {step['p50']:.2f} | {step['p95']:.2f} | "
         f"{step['n']} steps, {step['misses']} cache misses, max {step['max']:.1f} ms; target < 16 |",
     ]
-    for row in timeline:
-        lines.append(f"| timeline 100k frames, pan, {row['width']:,} visible | {row['pan_p50']:.2f} "
-                     f"| {row['pan_p95']:.2f} | pan 10 %, overview + detail repaint |")
-        lines.append(f"| timeline 100k frames, zoom, ~{row['width']:,} visible | "
-                     f"{row['zoom_p50']:.2f} | {row['zoom_p95']:.2f} | zoom x0.8 / x1.25 |")
+    for label, rows in ((f"timeline @ {args.baseline_rev} (before)", baseline),
+                        ("timeline (now)" if baseline else "timeline", timeline)):
+        if rows is None:
+            continue
+        for row in rows:
+            lines.append(f"| {label}, 100k frames, pan, {row['width']:,} visible | "
+                         f"{row['pan_p50']:.2f} | {row['pan_p95']:.2f} | pan 10 %, overview + "
+                         f"detail repaint |")
+            lines.append(f"| {label}, 100k frames, zoom, ~{row['width']:,} visible | "
+                         f"{row['zoom_p50']:.2f} | {row['zoom_p95']:.2f} | zoom x0.8 / x1.25 |")
     table = "\n".join(lines)
     print(table)
     if not args.no_append:
@@ -190,8 +233,7 @@ def main() -> int:
         header = "" if results.exists() else "# Benchmark results\n"
         with results.open("a") as fh:
             fh.write(f"{header}\n## GUI responsiveness ({time.strftime('%Y-%m-%d %H:%M')})\n\n"
-                     f"Machine: {machine()}  \nCommand: `QT_QPA_PLATFORM=offscreen python "
-                     f"benchmarks/bench_gui.py`\n\n{table}\n")
+                     f"Machine: {machine()}  \nCommand: `{command_line()}`\n\n{table}\n")
         print(f"appended to {results}")
     return 0 if step["p95"] < 16.0 else 1
 
