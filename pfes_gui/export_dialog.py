@@ -95,7 +95,9 @@ async def export_intervals(main_window, path, fmt: str, run_id: str | None = Non
     if project is None:
         raise PfesError("no project is open")
     if project.is_dirty and not getattr(project, "readonly", False):
-        if not main_window.save():
+        save_async = getattr(main_window, "save_async", None)
+        saved = await save_async() if save_async is not None else main_window.save()
+        if not saved:
             raise PfesError("the project could not be saved; export cancelled")
     root = Path(project.root)
     return await run_in_thread(export_run, root, Path(path), fmt, run_id, reviewed_only)

@@ -543,6 +543,9 @@ class MainWindow(QMainWindow):
         if self.project is None or not self._is_dirty() or self._readonly() \
                 or self._save_task is not None:
             return
+        self._start_background_save()
+
+    def _start_background_save(self) -> "_IoTask":
         self.saves_started += 1
         task = _IoTask(self.project.save, self._io_done, purpose="autosave")
         task.project = self.project
@@ -550,6 +553,28 @@ class MainWindow(QMainWindow):
         self._set_busy(True, "Saving...")
         self._update_save_state()
         task.start()
+        return task
+
+    async def save_async(self) -> bool:
+        """``save()`` for coroutines (export, jobs): awaits the worker instead of running a
+        local event loop, which would re-enter asyncio while the calling task is running."""
+        import asyncio
+
+        if self.project is None or self._readonly():
+            return False
+        self.autosave_timer.stop()
+        while self._save_task is not None:          # an autosave in flight: let it finish
+            task = self._save_task
+            while not task.finished.is_set():
+                await asyncio.sleep(0.01)
+            self._io_task_done(task)
+        if self.project is None:
+            return False
+        task = self._start_background_save()
+        while not task.finished.is_set():
+            await asyncio.sleep(0.01)
+        self._io_task_done(task)
+        return task.error is None
 
     @property
     def saving(self) -> bool:
@@ -1196,6 +1221,15 @@ class MainWindow(QMainWindow):
 
 # ---- helpers --------------------------------------------------------------------------------
 
+def _in_asyncio_task() -> bool:
+    import asyncio
+
+    try:
+        return asyncio.current_task() is not None
+    except RuntimeError:            # no running event loop
+        return False
+
+
 class _IoTask:
     """One call on a daemon worker thread; ``done`` (a Signal, queued to the GUI thread) is
     emitted with the task when it ends. ``wait_with_events`` runs a local event loop that
@@ -1229,6 +1263,12 @@ class _IoTask:
                 pass
 
     def wait_with_events(self) -> None:
+        if _in_asyncio_task():
+            # Called from a coroutine: a local event loop would let qasync step other tasks
+            # inside this one's step, which asyncio refuses (their wake-ups would be lost).
+            # Coroutines should use MainWindow.save_async(); this is the safe fallback.
+            self.finished.wait()
+            return
         while not self.finished.is_set():
             loop = QEventLoop()
             self._loop = loop

@@ -181,3 +181,48 @@ def test_open_project_reads_on_a_worker_with_a_busy_indicator(qtbot, errors, pro
     assert not win.busy_bar.isVisible()
     assert win.current_video_id == "face" and errors == []
     win.close()
+
+
+def test_saving_from_a_coroutine_does_not_starve_other_tasks(qtbot, qapp, window, project_path,
+                                                            monkeypatch, errors):
+    """Export and jobs save from coroutines: save_async awaits the worker (other tasks keep
+    running), and a plain save() there must not re-enter asyncio (it waits instead)."""
+    import asyncio
+
+    qasync = pytest.importorskip("qasync")
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    project = window.project
+    real_save = project.save
+    monkeypatch.setattr(project, "save", lambda: (time.sleep(0.2), real_save()))
+    ticks, results = [], []
+
+    async def other():
+        for _ in range(30):
+            await asyncio.sleep(0.01)
+            ticks.append(1)
+
+    async def saver(use_async):
+        await asyncio.sleep(0.005)
+        window.go_to_frame("face", 40 if use_async else 41)
+        window.add_label(window.current_frame, "ME")
+        before = len(ticks)
+        ok = await window.save_async() if use_async else window.save()
+        results.append((ok, len(ticks) - before))
+
+    try:
+        for use_async in (True, False):
+            ticks.clear()
+            gathered = asyncio.gather(other(), saver(use_async))
+            qtbot.waitUntil(gathered.done, timeout=5000)
+            gathered.result()
+            assert len(ticks) == 30                    # the other task was never lost
+    finally:
+        asyncio.events._set_running_loop(None)
+        asyncio.set_event_loop(None)
+    assert results[0][0] and results[0][1] >= 5        # save_async: other task ran meanwhile
+    assert results[1][0]                               # save() in a task: waited, no error
+    assert not window.isWindowModified() and errors == []
+    reopened = Project.open(project_path, readonly=True)
+    assert labels(reopened) == [(40, "ME"), (41, "ME")]
+    reopened.close()
