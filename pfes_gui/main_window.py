@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDia
                                QProgressBar, QPushButton, QSpinBox, QSplitter, QTextBrowser,
                                QToolBar, QVBoxLayout, QWidget)
 
-from pfes_core.errors import LabelError, PfesError, ProjectError, ProjectLockedError
+from pfes_core.errors import PfesError, ProjectError, ProjectLockedError
 from pfes_core.types import CLASSES
 
 from . import dialogs, shortcuts
