@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+
+from video_helpers import write_noise_video
 
 
 # ---- tiny_video (project store tests) ---------------------------------------------------------
-def _write_noise_video(path, n_frames: int = 30, size=(64, 48), fps: int = 30) -> None:
-    import av
-    import numpy as np
-
-    rng = np.random.default_rng(1234)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
-        for _ in range(n_frames):
-            frame = av.VideoFrame.from_ndarray(
-                rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
 @pytest.fixture(scope="session")
 def tiny_video(tmp_path_factory):
     """A 30-frame, 30 fps, 64x48 mpeg4 file of random noise (made once per test session)."""
     path = tmp_path_factory.mktemp("tiny_video") / "tiny.mp4"
-    _write_noise_video(path)
+    write_noise_video(path)
     return path
 
 
@@ -42,3 +28,30 @@ def small_demo_project(tmp_path_factory):
 
     return build_demo_project(tmp_path_factory.mktemp("demo") / "small_demo", seed=0, subjects=2,
                               videos_per_subject=1, seconds=8.0, jobs=2)
+
+
+# ---- GUI helpers --------------------------------------------------------------------------------
+@pytest.fixture
+def loop(qapp):
+    """A qasync loop that counts as running, so pytest-qt's waits also drive asyncio."""
+    import qasync
+
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    yield loop
+    for task in [t for t in asyncio.all_tasks(loop) if not t.done()]:
+        task.cancel()
+    asyncio.events._set_running_loop(None)
+    asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    """Error dialogs recorded as (title, message) instead of shown; yes/no questions answer no."""
+    from pfes_gui import dialogs
+
+    seen = []
+    monkeypatch.setattr(dialogs, "error", lambda parent, title, message, details=None:
+                        seen.append((title, message)))
+    monkeypatch.setattr(dialogs, "ask_yes_no", lambda *a, **k: False)
+    return seen

@@ -16,7 +16,6 @@ from PySide6.QtGui import QKeySequence  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
 from pfes_core.project import Project  # noqa: E402
-from pfes_gui import dialogs  # noqa: E402
 from pfes_gui.main_window import MainWindow  # noqa: E402
 
 from video_helpers import pattern_frames, write_video  # noqa: E402
@@ -34,13 +33,6 @@ def project_path(tmp_path) -> Path:
     return project.root
 
 
-@pytest.fixture
-def errors(monkeypatch):
-    seen = []
-    monkeypatch.setattr(dialogs, "error", lambda parent, title, message, details=None:
-                        seen.append((title, message)))
-    monkeypatch.setattr(dialogs, "ask_yes_no", lambda *a, **k: False)
-    return seen
 
 
 @pytest.fixture

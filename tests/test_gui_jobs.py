@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import textwrap
 import time
@@ -17,17 +16,6 @@ from pfes_gui.jobs import JobConflictError, JobManager, WorkerJob, pfes_command,
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def loop(qapp):
-    """A qasync loop that counts as running, so pytest-qt's waits also drive asyncio."""
-    loop = qasync.QEventLoop(qapp, already_running=True)
-    asyncio.set_event_loop(loop)
-    yield loop
-    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for task in pending:
-        task.cancel()
-    asyncio.events._set_running_loop(None)
-    asyncio.set_event_loop(None)
 
 
 def script(body: str) -> list[str]:

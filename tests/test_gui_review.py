@@ -3,7 +3,6 @@ the review queue, the evaluation table and the export through `pfes export`'s co
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 
@@ -17,6 +16,7 @@ from PySide6.QtCore import Qt  # noqa: E402
 
 from pfes_core.labels import AddLabel  # noqa: E402
 from pfes_core.types import Interval  # noqa: E402
+from video_helpers import write_noise_video  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -24,33 +24,6 @@ RUN_ID = "20250101-120000-abcd"
 N_FRAMES = 200
 
 
-@pytest.fixture
-def loop(qapp):
-    """A qasync loop that counts as running, so pytest-qt's waits also drive asyncio."""
-    loop = qasync.QEventLoop(qapp, already_running=True)
-    asyncio.set_event_loop(loop)
-    yield loop
-    for task in [t for t in asyncio.all_tasks(loop) if not t.done()]:
-        task.cancel()
-    asyncio.events._set_running_loop(None)
-    asyncio.set_event_loop(None)
-
-
-def _noise_video(path, n_frames=N_FRAMES, size=(64, 48), fps=30):
-    import av
-
-    rng = np.random.default_rng(7)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
-        for _ in range(n_frames):
-            frame = av.VideoFrame.from_ndarray(
-                rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
 
 
 def _curves(events):
@@ -73,7 +46,7 @@ def reviewed_project_template(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("review")
     video = base / "noise.mp4"
-    _noise_video(video)
+    write_noise_video(video, n_frames=N_FRAMES, seed=7)
     project = Project.create(base / "rev")
     for vid in ("v1", "v2"):
         project.add_video(video, subject="s1", video_id=vid)

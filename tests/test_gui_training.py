@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import textwrap
 
@@ -17,16 +16,6 @@ from pfes_gui.training_dock import TrainingDock, format_eta, loss_parts, snapsho
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def loop(qapp):
-    """A qasync loop that counts as running, so pytest-qt's waits also drive asyncio."""
-    loop = qasync.QEventLoop(qapp, already_running=True)
-    asyncio.set_event_loop(loop)
-    yield loop
-    for task in [t for t in asyncio.all_tasks(loop) if not t.done()]:
-        task.cancel()
-    asyncio.events._set_running_loop(None)
-    asyncio.set_event_loop(None)
 
 
 def script(body: str) -> list[str]:

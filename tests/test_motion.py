@@ -49,9 +49,8 @@ def face():
 
 
 def test_face_transform_aligns_eyes_and_keeps_face_inside(face):
-    rgb, lm = face
+    _, lm = face
     rot = cv2.getRotationMatrix2D((320, 180), 12, 1.0)
-    rgb_r = cv2.warpAffine(rgb, rot, (640, 360))
     lm_r = apply_affine(rot, lm.astype(np.float64))
     A = face_transform(lm_r)
     crop_lm = apply_affine(A, lm_r)

@@ -82,3 +82,22 @@ def face_clip(path: Path, start: int = 100, n: int = 48, source: Path = WOLFGANG
 
     reader = open_video(source)
     return write_video(path, list(reader.iter_frames(start, start + n)), fps=24)
+
+
+def write_noise_video(path, n_frames: int = 30, size=(64, 48), fps: int = 30, seed: int = 1234):
+    """An mpeg4 file of random-noise frames: a real, decodable video with no face in it."""
+    import av
+
+    rng = np.random.default_rng(seed)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for _ in range(n_frames):
+            frame = av.VideoFrame.from_ndarray(
+                rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
