@@ -19,7 +19,6 @@ name table so 100,000 labels save in well under a second).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -331,47 +330,13 @@ def restore_backup(path: str | os.PathLike, backup: int | None = None) -> Path:
 # ---- video probing ----------------------------------------------------------------------------
 def probe_video(path: Path) -> tuple[float, int, str]:
     """(fps, measured frame count, content fingerprint) of a video file or image folder."""
-    try:
-        from .video import open_video, video_fingerprint
-    except ModuleNotFoundError as exc:
-        if exc.name != "pfes_core.video":
-            raise
-        return _probe_with_pyav(path)
+    from .video import open_video, video_fingerprint
+
     reader = open_video(path, step=1)
     try:
-        fps, n = float(reader.fps), int(reader.n_frames)
+        return float(reader.fps), int(reader.n_frames), video_fingerprint(path)
     finally:
-        close = getattr(reader, "close", None)
-        if callable(close):
-            close()
-    return fps, n, video_fingerprint(path)
-
-
-def _probe_with_pyav(path: Path) -> tuple[float, int, str]:
-    """Stand-in until pfes_core.video exists: demux-count frames, fingerprint size + head + tail."""
-    import av
-
-    if not path.is_file():
-        raise VideoError(f"{path} is not a video file (image folders need pfes_core.video)")
-    size = path.stat().st_size
-    h = hashlib.sha1(str(size).encode())
-    with open(path, "rb") as fh:
-        h.update(fh.read(1 << 20))
-        if size > 1 << 20:
-            fh.seek(max(size - (1 << 20), 1 << 20))
-            h.update(fh.read())
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise VideoError(f"{path} has no video stream")
-            stream = container.streams.video[0]
-            n = sum(1 for packet in container.demux(stream) if packet.size)
-            rate = stream.average_rate or stream.guessed_rate
-    except av.error.FFmpegError as exc:
-        raise VideoError(f"cannot read video {path}: {exc}") from None
-    if n == 0:
-        raise VideoError(f"{path} has no frames")
-    return float(rate) if rate else 0.0, n, h.hexdigest()
+        reader.close()
 
 
 def _check_video_id(video_id: str) -> str:
