@@ -93,7 +93,7 @@ class Journal:
         self.count = 0
 
     def append(self, record: dict) -> None:
-        """Write one record and make it durable before returning."""
+        """Write one record and hand it to the OS (fsync too when durable) before returning."""
         if self._fh is None:
             raise RuntimeError("journal is not open")
         self._fh.write(json.dumps(record, separators=(",", ":")).encode("utf-8") + b"\n")

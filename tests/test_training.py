@@ -21,7 +21,8 @@ from pfes_core.gim import GimConstants
 from pfes_core.inference import predict_video
 from pfes_core.model import ModelConfig
 from pfes_core.progress import ProgressReporter
-from pfes_core.training import TrainConfig, VideoData, select_frames, train, train_on_arrays
+from pfes_core.training import (TrainConfig, VideoData, point_groups, select_frames, steps_per_epoch, train,
+                                train_on_arrays)
 
 torch.set_num_threads(1)
 
@@ -137,6 +138,41 @@ def test_frame_selection_keeps_every_frame_gim_can_read():
     assert len(everything) == 1000
 
 
+def test_points_split_into_steps_keep_neighbours_together():
+    cfg = tiny_config(points_per_step=2)
+    r2 = 2 * cfg.gim.context_radius
+    far = r2 + 1
+    # 0 and 10 overlap (one cluster); the others are isolated
+    pts = [(100, 0), (110, 1), (100 + far + 10, 0), (100 + 2 * far + 10, 1), (100 + 3 * far + 10, 0)]
+    video = VideoData("v", np.zeros((2000, 17, 10, 2), np.float32), pts)
+    groups = point_groups(video, cfg)
+    assert groups == [pts[:2], pts[2:4], pts[4:]]
+    assert point_groups(video, replace(cfg, points_per_step=None)) == [sorted(pts)]
+    assert steps_per_epoch([video, VideoData("u", video.model_input, [])], cfg) == 3
+    # a group's background never comes near another group's points
+    frames = select_frames(2000, groups[1], cfg, np.random.default_rng(0), all_points=pts)
+    r = cfg.gim.context_radius
+    own = {f for p, _ in groups[1] for f in range(p - r, p + r + 1)}
+    others = {f for p, _ in groups[0] + groups[2] for f in range(p - r, p + r + 1)}
+    assert own <= set(frames.tolist()) and not (others & set(frames.tolist()))
+
+
+def test_grouped_steps_train_and_count_progress():
+    rng = np.random.default_rng(4)
+    videos = []
+    for i in range(2):
+        x, pts, _ = make_motion(rng, 900, n_events=8)
+        videos.append(VideoData(f"v{i}", x, pts, fps=25.0))
+    cfg = tiny_config(epochs=2, points_per_step=2)
+    n_steps = steps_per_epoch(videos, cfg)
+    assert n_steps > len(videos)
+    events = []
+    st = train_on_arrays(videos, cfg, ProgressReporter("none", callback=events.append))
+    train_events = [e for e in events if e["stage"] == "train"]
+    assert len(train_events) == 2 * n_steps and train_events[-1]["step"] == train_events[-1]["total"] == 2 * n_steps
+    assert st.history[-1]["steps"] == n_steps and np.isfinite(st.history[-1]["loss"])
+
+
 def test_unlabelled_input_and_bad_config_are_refused():
     videos = make_videos(n=1)
     videos[0].points = []
@@ -148,6 +184,7 @@ def test_unlabelled_input_and_bad_config_are_refused():
         TrainConfig.from_preset("gpu")
     paper = TrainConfig.from_preset("paper")
     assert (paper.epochs, paper.lr, paper.weight_decay, paper.lr_step, paper.model.width) == (100, 2e-5, 0.1, 30, 256)
+    assert paper.points_per_step is None and paper.background_frames is None      # whole videos per step
     assert TrainConfig.from_dict(json.loads(json.dumps(paper.to_dict()))) == paper
 
 
