@@ -20,9 +20,9 @@ from pathlib import Path
 
 log = logging.getLogger("pfes_gui")
 
-# Modules of the other GUI areas; each may define install(main_window) to add its docks/actions.
-EXTENSION_MODULES = ("pfes_gui.model_menu", "pfes_gui.training_dock", "pfes_gui.review_panel",
-                     "pfes_gui.evaluation_view", "pfes_gui.export_dialog")
+# Feature modules with an `install(window)` hook; model_menu installs the Model menu, the jobs,
+# review and evaluation docks and the export handler.
+EXTENSION_MODULES = ("pfes_gui.model_menu",)
 
 
 def default_demo_path() -> Path:
@@ -86,20 +86,10 @@ def install_excepthook(window) -> None:
 
 
 def install_extensions(window) -> list[str]:
-    """Let the other GUI modules plug in: call install(window) of each one that exists."""
-    done = []
+    """Let the feature modules plug in: call install(window) of each."""
     for name in EXTENSION_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        install = getattr(module, "install", None)
-        if callable(install):
-            install(window)
-            done.append(name)
-    return done
+        importlib.import_module(name).install(window)
+    return list(EXTENSION_MODULES)
 
 
 async def build_demo(window, path: Path) -> bool:

@@ -414,7 +414,7 @@ def install_model_menu(main_window) -> ModelController:
     """
     existing = getattr(main_window, "model_controller", None)
     if isinstance(existing, ModelController):
-        return existing   # idempotent: app.py may reach us through several extension modules
+        return existing   # idempotent
     controller = ModelController(main_window)
     main_window.model_controller = controller
     return controller

@@ -311,10 +311,3 @@ class TrainingDock(QDockWidget):
             self.cancel_requested.emit(self.job)
             self.job.cancel()
 
-
-def install(window):
-    """The shell's extension hook (app.py calls it): installs the whole Model menu side -
-    this dock, the review and evaluation docks, the export handler (see model_menu.py)."""
-    from .model_menu import install_model_menu
-
-    return install_model_menu(window)

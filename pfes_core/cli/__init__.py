@@ -14,7 +14,7 @@ import sys
 from .. import __version__
 from ..errors import PfesError
 
-# Modules that define `register(subparsers)`; a missing one (area not built yet) is skipped.
+# Each area's commands live in its own module, which defines `register(subparsers)`.
 COMMAND_MODULES = (
     "pfes_core.cli.project_cmds",
     "pfes_core.cli.extract_cmds",
@@ -34,13 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 
