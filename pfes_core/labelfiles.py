@@ -55,6 +55,13 @@ def _is_json(path: Path) -> bool:
     return path.suffix.lower() == ".json"
 
 
+def _parse_json(path: Path, text: str):
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise _err(path, getattr(exc, "lineno", None), f"invalid JSON ({getattr(exc, 'msg', exc)})") from None
+
+
 def _parse_int(value, what: str) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{what} {value!r} is not a whole number")
@@ -152,10 +159,7 @@ def read_points(path: str | os.PathLike) -> list[PointLabel]:
     text = _read_text(path)
     items: list[tuple[int | str, dict]] = []
     if _is_json(path):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise _err(path, getattr(exc, "lineno", None), f"invalid JSON ({getattr(exc, 'msg', exc)})") from None
+        data = _parse_json(path, text)
         if isinstance(data, dict):
             if data.get("format", POINT_FORMAT) != POINT_FORMAT:
                 raise _err(path, None, f"not a point-label file (format {data.get('format')!r})")
@@ -256,10 +260,7 @@ def read_intervals(path: str | os.PathLike) -> list[Interval]:
     text = _read_text(path)
     items: list[tuple[str, dict, str]] = []
     if _is_json(path):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise _err(path, getattr(exc, "lineno", None), f"invalid JSON ({getattr(exc, 'msg', exc)})") from None
+        data = _parse_json(path, text)
         if isinstance(data, dict):
             data = data.get("intervals")
         if not isinstance(data, list):
