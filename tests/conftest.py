@@ -55,3 +55,27 @@ def errors(monkeypatch):
                         seen.append((title, message)))
     monkeypatch.setattr(dialogs, "ask_yes_no", lambda *a, **k: False)
     return seen
+
+
+@pytest.fixture
+def open_window(qtbot, errors):
+    """Factory: the real MainWindow, shown, with a project open at frame 0; closed at teardown."""
+    from pfes_gui.main_window import MainWindow
+
+    opened = []
+
+    def _open(project_path, size=(1200, 800)):
+        win = MainWindow(annotator="ann")
+        qtbot.addWidget(win)
+        win.resize(*size)
+        win.show()
+        qtbot.waitExposed(win)
+        win.activateWindow()
+        assert win.open_project(project_path)
+        qtbot.waitUntil(lambda: win.frame_view.frame_index == 0, timeout=5000)
+        opened.append(win)
+        return win
+
+    yield _open
+    for win in opened:
+        win.close()

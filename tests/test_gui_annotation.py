@@ -12,11 +12,9 @@ from PySide6.QtCore import QPoint, Qt  # noqa: E402
 from PySide6.QtGui import QKeySequence  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
-from pfes_core.project import Project  # noqa: E402
-from pfes_gui.main_window import MainWindow  # noqa: E402
 from pfes_gui.timeline import LABEL_ROWS  # noqa: E402
 
-from video_helpers import pattern_frames, write_video  # noqa: E402
+from video_helpers import pattern_frames, pattern_project, write_video  # noqa: E402
 
 pytestmark = pytest.mark.gui
 N_FRAMES = 120
@@ -24,28 +22,12 @@ N_FRAMES = 120
 
 @pytest.fixture
 def project_path(tmp_path) -> Path:
-    video = write_video(tmp_path / "face.mp4", pattern_frames(N_FRAMES, w=96, h=64), fps=30)
-    project = Project.create(tmp_path / "annot")
-    project.add_video(video)
-    project.save()
-    project.close()
-    return project.root
-
-
+    return pattern_project(tmp_path / "annot", N_FRAMES)
 
 
 @pytest.fixture
-def window(qtbot, errors, project_path):
-    win = MainWindow(annotator="ann")
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
-    assert win.open_project(project_path)
-    qtbot.waitUntil(lambda: win.frame_view.frame_index == 0, timeout=5000)
-    yield win
-    win.close()
+def window(open_window, project_path):
+    return open_window(project_path, size=(1200, 800))
 
 
 def press(qtbot, win, key: str) -> None:

@@ -18,35 +18,19 @@ from PySide6.QtTest import QTest  # noqa: E402
 from pfes_core.project import Project  # noqa: E402
 from pfes_gui.main_window import MainWindow  # noqa: E402
 
-from video_helpers import pattern_frames, write_video  # noqa: E402
+from video_helpers import pattern_project  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
 def project_path(tmp_path) -> Path:
-    video = write_video(tmp_path / "face.mp4", pattern_frames(90, w=96, h=64), fps=30)
-    project = Project.create(tmp_path / "io")
-    project.add_video(video)
-    project.save()
-    project.close()
-    return project.root
-
-
+    return pattern_project(tmp_path / "io", 90)
 
 
 @pytest.fixture
-def window(qtbot, errors, project_path):
-    win = MainWindow(annotator="ann")
-    qtbot.addWidget(win)
-    win.resize(1000, 700)
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
-    assert win.open_project(project_path)
-    qtbot.waitUntil(lambda: win.frame_view.frame_index == 0, timeout=5000)
-    yield win
-    win.close()
+def window(open_window, project_path):
+    return open_window(project_path, size=(1000, 700))
 
 
 def press(qtbot, win, key: str) -> None:

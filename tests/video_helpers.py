@@ -101,3 +101,17 @@ def write_noise_video(path, n_frames: int = 30, size=(64, 48), fps: int = 30, se
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def pattern_project(folder, n_frames: int):
+    """A saved, closed project with one 96x64 video `face` of numbered pattern frames."""
+    from pfes_core.project import Project
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    video = write_video(folder.parent / "face.mp4", pattern_frames(n_frames, w=96, h=64), fps=30)
+    project = Project.create(folder)
+    project.add_video(video)
+    project.save()
+    project.close()
+    return project.root
+
