@@ -94,6 +94,16 @@ def _fmt_score(score) -> str:
     return "" if score is None else repr(float(score))
 
 
+def _write_table(path: Path, provenance: dict, columns, rows) -> None:
+    """A CSV-style table after '# key: value' provenance lines, written atomically."""
+    buf = io.StringIO()
+    buf.write(_comment_lines(provenance))
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    w.writerows(rows)
+    _atomic_write(path, buf.getvalue())
+
+
 def write_intervals(path, intervals, fmt: str = "csv", provenance: dict | None = None,
                     fps: float | dict | None = None) -> list[Path]:
     """Write ``intervals`` as ``fmt``; returns the files written (several only for multi-video EAF).
@@ -107,22 +117,12 @@ def write_intervals(path, intervals, fmt: str = "csv", provenance: dict | None =
     prov = _complete(provenance)
     items = _sorted(intervals)
     if fmt == "csv":
-        buf = io.StringIO()
-        buf.write(_comment_lines(prov))
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(CSV_COLUMNS)
-        for iv in items:
-            w.writerow([iv.video, iv.cls, iv.onset, iv.apex, iv.offset, _fmt_score(iv.score)])
-        _atomic_write(path, buf.getvalue())
+        _write_table(path, prov, CSV_COLUMNS,
+                     ([iv.video, iv.cls, iv.onset, iv.apex, iv.offset, _fmt_score(iv.score)] for iv in items))
         return [path]
     if fmt == "megc":
-        buf = io.StringIO()
-        buf.write(_comment_lines(prov))
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(MEGC_COLUMNS)
-        for iv in items:
-            w.writerow([iv.video, iv.onset, iv.offset, iv.cls.lower()])
-        _atomic_write(path, buf.getvalue())
+        _write_table(path, prov, MEGC_COLUMNS,
+                     ([iv.video, iv.onset, iv.offset, iv.cls.lower()] for iv in items))
         return [path]
     if fmt == "json":
         doc = {"format": "pfes-intervals", "version": 1, "provenance": prov,
