@@ -120,25 +120,33 @@ def _free_frame(project, video, start):
     return frame
 
 
-@pytest.mark.slow
-def test_retrain_then_spot_from_the_model_menu(qtbot, loop, tmp_path, small_demo_project,
-                                               monkeypatch):
-    import json
+def demo_window(qtbot, tmp_path, small_demo_project):
+    """The real MainWindow with the Model menu, on a fresh copy of the small demo (no runs)."""
     import shutil
 
-    from pfes_gui import dialogs
     from pfes_gui.main_window import MainWindow
     from pfes_gui.model_menu import install_model_menu
 
-    notes = []
-    monkeypatch.setattr(dialogs, "info", lambda *a, **k: notes.append(a))
-    monkeypatch.setattr(dialogs, "error", lambda *a, **k: notes.append(a))
     root = tmp_path / "demo.pfes"
     shutil.copytree(small_demo_project, root, ignore=shutil.ignore_patterns("runs", ".lock"))
     mw = MainWindow(annotator="tester")
     qtbot.addWidget(mw)
-    c = install_model_menu(mw)
+    controller = install_model_menu(mw)
     assert mw.open_project(root)
+    return mw, controller
+
+
+@pytest.mark.slow
+def test_retrain_then_spot_from_the_model_menu(qtbot, loop, tmp_path, small_demo_project,
+                                               monkeypatch):
+    import json
+
+    from pfes_gui import dialogs
+
+    notes = []
+    monkeypatch.setattr(dialogs, "info", lambda *a, **k: notes.append(a))
+    monkeypatch.setattr(dialogs, "error", lambda *a, **k: notes.append(a))
+    mw, c = demo_window(qtbot, tmp_path, small_demo_project)
     qtbot.waitUntil(lambda: not c.busy, timeout=20000)
     assert c.run_id is None and mw.timeline.proposals == []
     video = mw.current_video_id
@@ -172,7 +180,7 @@ def test_retrain_then_spot_from_the_model_menu(qtbot, loop, tmp_path, small_demo
     assert mw.add_label(late, "MaE")
     qtbot.waitUntil(lambda: job.is_done, timeout=150000)
     assert job.result["ok"], job.result["error"]
-    run_path = root / "runs" / job.run_id
+    run_path = mw.project.root / "runs" / job.run_id
     snapshot = json.loads((run_path / "labels.json").read_text())
     assert snapshot["count"] == n_snapshot
     assert ["MaE", late] not in [[lab["cls"], lab["frame"]] for lab in snapshot["labels"]
@@ -212,17 +220,8 @@ def test_retrain_then_spot_from_the_model_menu(qtbot, loop, tmp_path, small_demo
 def test_cancelling_a_real_training_marks_the_run_cancelled(qtbot, loop, tmp_path,
                                                             small_demo_project):
     import json
-    import shutil
 
-    from pfes_gui.main_window import MainWindow
-    from pfes_gui.model_menu import install_model_menu
-
-    root = tmp_path / "demo.pfes"
-    shutil.copytree(small_demo_project, root, ignore=shutil.ignore_patterns("runs", ".lock"))
-    mw = MainWindow(annotator="tester")
-    qtbot.addWidget(mw)
-    c = install_model_menu(mw)
-    assert mw.open_project(root)
+    mw, c = demo_window(qtbot, tmp_path, small_demo_project)
     c.train_args = ["--epochs", "50"]
     job = c.retrain()
     qtbot.waitUntil(lambda: job.run_id is not None, timeout=60000)
@@ -232,7 +231,7 @@ def test_cancelling_a_real_training_marks_the_run_cancelled(qtbot, loop, tmp_pat
     assert job.result["cancelled"] and not job.result["ok"]
     assert "cancelled" in c.dock.title_label.text()
     # the worker caught SIGTERM and closed its run as resumable, not as a crash
-    status = json.loads((root / "runs" / job.run_id / "status.json").read_text())
+    status = json.loads((mw.project.root / "runs" / job.run_id / "status.json").read_text())
     assert status["status"] == "cancelled"
     assert c.actions["model.train"].isEnabled() and not c.actions["model.cancel"].isEnabled()
     mw.close_project()
