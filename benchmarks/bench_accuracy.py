@@ -11,6 +11,9 @@ Two figures per learned method, kept apart (METHOD.md section 6):
   F1, chosen on its own test videos (the reference's optimistic choice). Cheap here because the
   held-out videos are predicted after every epoch anyway.
 
+With --train-seeds every learned method is trained once per seed and all folds of all seeds are
+pooled; the table also lists each seed's fixed-epoch F1, so the spread is visible.
+
 Run: python benchmarks/bench_accuracy.py [--subjects 4 --videos 2 --seconds 60 --epochs 16]
 It builds a demo-style project (synthetic videos, features) in a temp folder, or reuses --project.
 Appends a table to benchmarks/RESULTS.md unless --no-append.
@@ -80,54 +83,63 @@ def run_baseline(videos, rois, truth, preset) -> MetricsReport:
     return evaluate(pred, truth, videos=[v.video_id for v in videos], label="baseline")
 
 
-def run_method(videos, truth, preset, overrides: dict, epochs: int, seed: int, label: str,
+def run_method(videos, truth, preset, overrides: dict, epochs: int, seeds: list[int], label: str,
                variant=None):
-    """LOSO training; returns (fixed-epoch report, best-epoch report, per-epoch pooled F1s, seconds,
-    config, fixed-epoch report under the `variant` spotting preset or None)."""
+    """LOSO training, once per training seed; returns (fixed-epoch report, best-epoch report,
+    per-epoch pooled F1s, seconds, config, fixed-epoch report under the `variant` spotting preset
+    or None, fixed-epoch overall F1 of each seed).
+
+    Reports pool every fold of every seed (TP/FP/FN summed), so each seed weighs the same. Why
+    several seeds: on 61 ground truths one training seed against another moved a method's
+    fixed-epoch F1 by up to 0.14 (hard labels, same data), more than the gaps between methods.
+    """
     from pfes_core.inference import predict_video
     from pfes_core.training import TrainConfig, train_on_arrays
 
-    cfg = TrainConfig.from_preset("cpu", device="cpu", seed=seed, **overrides)
-    if epochs:
-        cfg = replace(cfg, epochs=epochs)
     subjects = sorted({v.subject for v in videos if v.points})
-    fixed, best, fixed_variant = [], [], []
+    fixed, best, fixed_variant, per_seed = [], [], [], []
     per_epoch_counts: dict[int, list[MetricsReport]] = {}
     t0 = time.monotonic()
-    for s in subjects:
-        train_v = [v for v in videos if v.subject != s and v.points]
-        test_v = [v for v in videos if v.subject == s]
-        ids = [v.video_id for v in test_v]
-        epoch_reports: list[MetricsReport] = []
+    for seed in seeds:
+        cfg = TrainConfig.from_preset("cpu", device="cpu", seed=seed, **overrides)
+        if epochs:
+            cfg = replace(cfg, epochs=epochs)
+        seed_fixed = []
+        for s in subjects:
+            train_v = [v for v in videos if v.subject != s and v.points]
+            test_v = [v for v in videos if v.subject == s]
+            ids = [v.video_id for v in test_v]
+            epoch_reports: list[MetricsReport] = []
 
-        def on_epoch_end(state, _test=test_v, _ids=ids, _reports=epoch_reports):
-            pred = {}
-            for v in _test:
-                a, q = predict_video(state.model, v.model_input, cfg.predict_chunk, "cpu")
-                pred[v.video_id] = propose(a, q, preset_for_fps(preset, v.fps), v.video_id, v.fps)
-            rep = evaluate(pred, truth, videos=_ids)
-            _reports.append(rep)
-            per_epoch_counts.setdefault(state.epoch, []).append(rep)
+            def held_out(model, spot_preset, _test=test_v, _ids=ids):
+                pred = {}
+                for v in _test:
+                    a, q = predict_video(model, v.model_input, cfg.predict_chunk, "cpu")
+                    pred[v.video_id] = propose(a, q, preset_for_fps(spot_preset, v.fps), v.video_id, v.fps)
+                return evaluate(pred, truth, videos=_ids)
 
-        state = train_on_arrays(train_v, cfg, None, state=None, device="cpu",
-                                on_epoch_end=on_epoch_end, fold=s)
-        fixed.append(epoch_reports[-1])
-        if variant is not None:
-            pred = {}
-            for v in test_v:
-                a, q = predict_video(state.model, v.model_input, cfg.predict_chunk, "cpu")
-                pred[v.video_id] = propose(a, q, preset_for_fps(variant, v.fps), v.video_id, v.fps)
-            fixed_variant.append(evaluate(pred, truth, videos=ids))
-        k = max(range(len(epoch_reports)), key=lambda i: (epoch_reports[i].overall.f1, i))
-        best.append(epoch_reports[k])
-        print(f"  {label}: fold {s} fixed F1 {epoch_reports[-1].overall.f1:.3f}, "
-              f"best {epoch_reports[k].overall.f1:.3f} at epoch {k + 1} "
-              f"({time.monotonic() - t0:.0f} s)", flush=True)
+            def on_epoch_end(state, _reports=epoch_reports):
+                rep = held_out(state.model, preset)
+                _reports.append(rep)
+                per_epoch_counts.setdefault(state.epoch, []).append(rep)
+
+            state = train_on_arrays(train_v, cfg, None, state=None, device="cpu",
+                                    on_epoch_end=on_epoch_end, fold=s)
+            seed_fixed.append(epoch_reports[-1])
+            if variant is not None:
+                fixed_variant.append(held_out(state.model, variant))
+            k = max(range(len(epoch_reports)), key=lambda i: (epoch_reports[i].overall.f1, i))
+            best.append(epoch_reports[k])
+            print(f"  {label}: seed {seed} fold {s} fixed F1 {epoch_reports[-1].overall.f1:.3f}, "
+                  f"best {epoch_reports[k].overall.f1:.3f} at epoch {k + 1} "
+                  f"({time.monotonic() - t0:.0f} s)", flush=True)
+        fixed.extend(seed_fixed)
+        per_seed.append(round(pool(seed_fixed).overall.f1, 3))
     curve = {e: pool(r).overall.f1 for e, r in sorted(per_epoch_counts.items())}
     fixed_rep = pool(fixed, label=label)
     best_rep = pool(best, selection=BEST_EPOCH, label=label)
     variant_rep = pool(fixed_variant, label=label) if variant is not None else None
-    return fixed_rep, best_rep, curve, time.monotonic() - t0, cfg, variant_rep
+    return fixed_rep, best_rep, curve, time.monotonic() - t0, cfg, variant_rep, per_seed
 
 
 def git_state() -> str:
@@ -145,17 +157,18 @@ def git_state() -> str:
     return head + (f" (modified: {', '.join(dirty)})" if dirty else "")
 
 
-HEAD = ("| method | figure | MaE F1 | ME F1 | overall F1 | precision | recall | TP/FP/FN |\n"
-        "|---|---|---|---|---|---|---|---|")
+HEAD = ("| method | figure | MaE F1 | ME F1 | overall F1 | precision | recall | TP/FP/FN "
+        "| overall F1 per training seed |\n|---|---|---|---|---|---|---|---|---|")
 TITLES = {"a_baseline": "(a) motion baseline (non-learned)",
           **{k: f"({k[0]}) {title}" for k, (title, _) in METHODS.items()}}
 
 
-def row(name: str, rep: dict, figure: str) -> str:
-    """One table row from a `MetricsReport.to_dict(per_video=False)`."""
+def row(name: str, rep: dict, figure: str, per_seed: list[float] | None = None) -> str:
+    """One table row from a `MetricsReport.to_dict(per_video=False)` (pooled over seeds)."""
     c, o = rep["classes"], rep["overall"]
+    seeds = ", ".join(f"{f:.3f}" for f in per_seed) if per_seed else "-"
     return (f"| {name} | {figure} | {c['MaE']['f1']:.3f} | {c['ME']['f1']:.3f} | {o['f1']:.3f} "
-            f"| {o['precision']:.3f} | {o['recall']:.3f} | {o['tp']}/{o['fp']}/{o['fn']} |")
+            f"| {o['precision']:.3f} | {o['recall']:.3f} | {o['tp']}/{o['fp']}/{o['fn']} | {seeds} |")
 
 
 def tables(methods: dict) -> str:
@@ -167,7 +180,7 @@ def tables(methods: dict) -> str:
             main_rows.append(row(name, m, "no training"))
             var_rows.append(row(name, m.get("exclusive_classes", m), "no training"))
             continue
-        main_rows.append(row(name, m[FIXED_EPOCH], FIXED_EPOCH))
+        main_rows.append(row(name, m[FIXED_EPOCH], FIXED_EPOCH, m.get("fixed_f1_per_seed")))
         main_rows.append(row(name, m[BEST_EPOCH], BEST_EPOCH))
         var_rows.append(row(name, m["exclusive_classes_" + FIXED_EPOCH], FIXED_EPOCH))
     return (HEAD + "\n" + "\n".join(main_rows)
@@ -202,7 +215,8 @@ def append_results(table: str, meta: dict, commands: list[str], minutes: float, 
             + "".join(f"- command: `{c}`\n" for c in commands)
             + f"- code: commit {git_state()}\n"
             f"- data: {meta['n_videos']} videos x {meta.get('seconds', 45):.0f} s at 25 fps, "
-            f"{meta['n_subjects']} subjects, seed {meta.get('seed', 0)}, GT {meta['n_gt']}; "
+            f"{meta['n_subjects']} subjects, data seed {meta.get('seed', 0)}, GT {meta['n_gt']}; "
+            f"training seeds {meta.get('train_seeds', [meta.get('seed', 0)])} pooled; "
             f"cpu training preset, {meta['epochs']} epochs; spotting preset 'default'; "
             f"{minutes:.1f} min of compute in all\n"
             f"- fixed-epoch = last epoch of every fold (honest); per-subject-best-epoch = "
@@ -249,7 +263,10 @@ def main(argv=None) -> int:
     ap.add_argument("--use-subjects", type=int, default=0,
                     help="evaluate only the first N subjects of the project (0: all); saves time")
     ap.add_argument("--seconds", type=float, default=60.0, help="seconds per video")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="data seed (and the training seed unless --train-seeds)")
+    ap.add_argument("--train-seeds", default="",
+                    help="comma list of training seeds; every method is trained once per seed and the "
+                         "folds of all seeds are pooled (default: --seed only)")
     ap.add_argument("--epochs", type=int, default=0, help="override the cpu preset's epochs")
     ap.add_argument("--methods", default=",".join(METHODS), help="comma list of " + ",".join(METHODS))
     ap.add_argument("--jobs", type=int, default=2)
@@ -266,6 +283,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    train_seeds = [int(x) for x in args.train_seeds.split(",") if x.strip()] or [args.seed]
     t_all = time.monotonic()
     preset = preset_from_settings("default")
     # Same trained models, spotting with one class per run (a spotting-only variant, free here).
@@ -282,20 +300,21 @@ def main(argv=None) -> int:
               f"{sum(len(v.model_input) for v in videos)} frames, GT {n_gt}", flush=True)
         meta = {"n_videos": len(videos), "n_subjects": len({v.subject for v in videos}),
                 "n_gt": n_gt, "epochs": args.epochs or None, "seconds": args.seconds,
-                "seed": args.seed}
+                "seed": args.seed, "train_seeds": train_seeds}
         out = {"args": vars(args), "command": cmd.strip(), "meta": meta, "methods": {}}
         base = run_baseline(videos, rois, truth, preset).to_dict(per_video=False)
         base["exclusive_classes"] = run_baseline(videos, rois, truth, variant).to_dict(per_video=False)
         out["methods"]["a_baseline"] = base
         for key in [m for m in args.methods.split(",") if m]:
             title, overrides = METHODS[key]
-            fixed, best, curve, secs, cfg, var = run_method(videos, truth, preset, overrides,
-                                                            args.epochs, args.seed, title, variant)
+            fixed, best, curve, secs, cfg, var, per_seed = run_method(
+                videos, truth, preset, overrides, args.epochs, train_seeds, title, variant)
             meta["epochs"] = cfg.epochs
             out["methods"][key] = {FIXED_EPOCH: fixed.to_dict(per_video=False),
                                    "exclusive_classes_" + FIXED_EPOCH: var.to_dict(per_video=False),
                                    BEST_EPOCH: best.to_dict(per_video=False),
-                                   "pooled_f1_per_epoch": curve, "seconds": round(secs, 1)}
+                                   "pooled_f1_per_epoch": curve, "fixed_f1_per_seed": per_seed,
+                                   "train_seeds": train_seeds, "seconds": round(secs, 1)}
             if args.json:  # written after every method, so a cut-short run still leaves figures
                 Path(args.json).write_text(json.dumps(out, indent=1))
             print(f"{title}: fixed-epoch F1 {fixed.overall.f1:.3f} "

@@ -108,6 +108,14 @@ class TrainConfig:
         if self.epochs < 1:
             raise TrainingError("epochs must be at least 1")
 
+    def pseudo_label_constants(self, fps: float | None) -> GimConstants:
+        """GIM constants for one video. Default mode keeps the reliable frames reliable in the
+        labels (`GimConstants.keep_reliable`) and converts the duration clip to the video's frame
+        rate; faithful mode uses `gim` as given (the reference)."""
+        if self.mode != "default":
+            return self.gim
+        return replace(self.gim, keep_reliable=True).scaled_durations(fps)
+
     def model_config(self) -> ModelConfig:
         """Faithful mode puts the reference's dropout 0.7 on the logits."""
         return replace(self.model, logit_dropout=0.7 if self.mode == "faithful" else 0.0)
@@ -242,7 +250,8 @@ def _step(state: TrainState, video: VideoData, epoch: int, config: TrainConfig, 
         a_full[frames] = a_src.float().cpu().numpy()     # (MPS has no float64)
         h_full = np.zeros((n, h_src.shape[1]), dtype=np.float32)
         h_full[frames] = h_src.float().cpu().numpy()
-    pl = make_pseudo_labels(group, a_full, h_full, epoch, config.gim, config.ablation)
+    pl = make_pseudo_labels(group, a_full, h_full, epoch, config.pseudo_label_constants(video.fps),
+                            config.ablation)
     y = torch.from_numpy(pl.y[frames]).to(device)
     in_win = torch.from_numpy(pl.in_window[frames]).to(device)
     neutral = torch.from_numpy(pl.neutral[frames]).to(device)

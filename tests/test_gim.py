@@ -130,3 +130,24 @@ def test_overlapping_windows_keep_the_max():
     pl = make_pseudo_labels([(40, MAE), (44, MAE)], a, line_h(100), 1, C)
     assert pl.y[40, MAE] == 1.0 and pl.y[44, MAE] == 1.0
     assert np.flatnonzero(pl.in_window[:, MAE]).tolist() == list(range(38, 47))
+
+
+def test_keep_reliable_labels_cover_the_reliable_frames():
+    """The reference's sigma can label fewer frames above theta than the n reliable frames that sized
+    the window (the shrinking loop); keep_reliable widens sigma just enough, and only then."""
+    a = bump_curve(level=0.6, half_width=14)      # 28 reliable frames at theta 0.5 -> window 35
+    ref = make_pseudo_labels([(60, MAE)], a, line_h(200), 29, C)
+    kept = make_pseudo_labels([(60, MAE)], a, line_h(200), 29, GimConstants(keep_reliable=True))
+    assert (ref.y[:, MAE] >= 0.5).sum() == 23             # mean t^2 = 102 -> |t| <= 11
+    assert (kept.y[:, MAE] >= 0.5).sum() == 29            # 28th nearest at |t| = 14 -> |t| <= 14
+    assert kept.in_window[:, MAE].sum() == ref.in_window[:, MAE].sum() == 35
+    narrow = bump_curve(level=0.6, half_width=2)          # n = 4: the reference already covers it
+    np.testing.assert_array_equal(
+        make_pseudo_labels([(60, MAE)], narrow, line_h(200), 29, C).y,
+        make_pseudo_labels([(60, MAE)], narrow, line_h(200), 29, GimConstants(keep_reliable=True)).y)
+
+
+def test_duration_clip_follows_the_frame_rate():
+    assert C.scaled_durations(25.0).duration_clip == ((13, 30), (7, 13))
+    assert C.scaled_durations(29.0) is C and C.scaled_durations(None) is C
+    assert C.scaled_durations(60.0).duration_clip == ((32, 72), (16, 32))
