@@ -126,6 +126,16 @@ def test_faithful_mode_and_ablations_train():
     assert tiny_config(mode="faithful").model_config().logit_dropout == 0.7
 
 
+def test_pseudo_label_constants_per_mode():
+    """Faithful mode labels with the reference's constants; default mode keeps the reliable frames
+    and takes the duration clip in seconds (at 25 fps the ME cap is 13 frames, not 16)."""
+    paper = TrainConfig.from_preset("paper")
+    assert replace(paper, mode="faithful").pseudo_label_constants(25.0) == GimConstants()
+    default = paper.pseudo_label_constants(25.0)
+    assert default.keep_reliable and default.duration_clip == ((13, 30), (7, 13))
+    assert paper.pseudo_label_constants(30.0) == replace(GimConstants(), keep_reliable=True)
+
+
 def test_frame_selection_keeps_every_frame_gim_can_read():
     cfg = tiny_config()
     pts = [(100, 0), (300, 1)]

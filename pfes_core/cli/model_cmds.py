@@ -26,7 +26,9 @@ def register(subparsers) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     p.add_argument("--loso", action="store_true", help="leave-one-subject-out: one model per held-out subject")
     p.add_argument("--mode", choices=("default", "faithful"), default="default",
-                   help="faithful: the reference's dropout 0.7 on logits and train-mode pseudo-labels")
+                   help="faithful: the reference (dropout 0.7 on logits, pseudo-labels from train-mode "
+                        "outputs, GIM constants in frames as published); default: pseudo-labels from "
+                        "clean outputs that keep the reliable frames reliable, duration clip in seconds")
     p.add_argument("--ablation", choices=("full", "hard", "gim-no-iac"), default="full")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", metavar="RUN_ID", default=None, help="continue a cancelled or crashed run (with its own config and label snapshot)")
