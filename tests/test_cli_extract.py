@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -88,3 +89,18 @@ def test_ctrl_c_leaves_no_half_written_cache(tmp_path):
     assert proc.returncode == 130
     assert list((root / "features").iterdir()) == []
     assert load_features(root, "w") is None
+
+
+def test_ctrl_c_flag_survives_a_swallowed_interrupt():
+    """Even when something swallows the KeyboardInterrupt, the flag extraction polls stays set."""
+    from pfes_core.cli.extract_cmds import _sigint_flag
+
+    before = signal.getsignal(signal.SIGINT)
+    with _sigint_flag() as interrupted:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass                                  # what a C extension might do
+        assert interrupted.is_set()
+    assert signal.getsignal(signal.SIGINT) is before

@@ -8,12 +8,15 @@ only ever renamed into place complete, so Ctrl-C or a crashed worker leaves the 
 from __future__ import annotations
 
 import multiprocessing
+import contextlib
 import queue as queue_mod
+import signal
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
-from ..errors import PfesError, ProjectError
+from ..errors import CancelledError, PfesError, ProjectError
 
 _QUEUE = None   # set in spawned workers by _init_worker
 
@@ -48,6 +51,29 @@ def _params_from_args(args):
 def _init_worker(q) -> None:
     global _QUEUE
     _QUEUE = q
+
+
+@contextlib.contextmanager
+def _sigint_flag():
+    """Yields an Event that Ctrl-C sets (as well as raising KeyboardInterrupt as usual).
+
+    Why: a KeyboardInterrupt raised while a C extension (decoder, landmarker) is running can be
+    swallowed by it, and extraction then ran to the end. The flag survives; extraction checks it
+    between frames."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        flag.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _extract_one(root: str, video_id: str, params: dict | None, force: bool) -> tuple[str, str, bool]:
@@ -116,17 +142,20 @@ def cmd_extract(args) -> int:
     jobs = max(1, min(int(args.jobs), len(ids)))
     if jobs == 1:
         _init_worker(None)
-        for vid in ids:
-            try:
-                from ..features import FeatureParams, ensure_features
+        with _sigint_flag() as interrupted:
+            for vid in ids:
+                try:
+                    from ..features import FeatureParams, ensure_features
 
-                path = Path(root) / "features" / f"{vid}.h5"
-                before = path.stat().st_mtime_ns if path.exists() else None
-                out = ensure_features(root, vid, FeatureParams.from_dict(pdict) if pdict else None,
-                                      progress=show, force=args.force)
-                finished(vid, str(out), before != out.stat().st_mtime_ns)
-            except PfesError as exc:
-                failed(vid, exc)
+                    path = Path(root) / "features" / f"{vid}.h5"
+                    before = path.stat().st_mtime_ns if path.exists() else None
+                    out = ensure_features(root, vid, FeatureParams.from_dict(pdict) if pdict else None,
+                                          progress=show, force=args.force, cancel=interrupted)
+                    finished(vid, str(out), before != out.stat().st_mtime_ns)
+                except CancelledError:
+                    raise KeyboardInterrupt from None
+                except PfesError as exc:
+                    failed(vid, exc)
     else:
         ctx = multiprocessing.get_context("spawn")
         q = ctx.Queue()
