@@ -58,18 +58,28 @@ def errors(monkeypatch):
 
 
 @pytest.fixture
-def open_window(qtbot, errors):
-    """Factory: the real MainWindow, shown, with a project open at frame 0; closed at teardown."""
+def show_window(qtbot):
+    """Factory: the real MainWindow, no project, shown and exposed (qtbot closes it at teardown)."""
     from pfes_gui.main_window import MainWindow
 
-    opened = []
-
-    def _open(project_path, size=(1200, 800)):
-        win = MainWindow(annotator="ann")
+    def _show(annotator="ann", size=(1200, 800)):
+        win = MainWindow(annotator=annotator)
         qtbot.addWidget(win)
         win.resize(*size)
         win.show()
         qtbot.waitExposed(win)
+        return win
+
+    return _show
+
+
+@pytest.fixture
+def open_window(qtbot, show_window, errors):
+    """Factory: the real MainWindow, shown, with a project open at frame 0; closed at teardown."""
+    opened = []
+
+    def _open(project_path, size=(1200, 800)):
+        win = show_window(size=size)
         win.activateWindow()
         assert win.open_project(project_path)
         qtbot.waitUntil(lambda: win.frame_view.frame_index == 0, timeout=5000)

@@ -11,19 +11,14 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from pfes_core.types import Interval, PointLabel  # noqa: E402
-from pfes_gui.main_window import MainWindow  # noqa: E402
 
 pytestmark = pytest.mark.gui
 N = 100_000
 
 
 @pytest.fixture
-def timeline(qtbot):
-    win = MainWindow(annotator="t")
-    qtbot.addWidget(win)
-    win.resize(1400, 900)
-    win.show()
-    qtbot.waitExposed(win)
+def timeline(show_window):
+    win = show_window("t", (1400, 900))
     tl = win.timeline
     rng = np.random.default_rng(0)
     tl.set_video(N, 30.0)
@@ -107,12 +102,8 @@ def test_narrow_spans_merge_into_runs_without_losing_coverage():
     assert len(wide) == 6
 
 
-def test_score_labels_of_overlapping_proposals_do_not_overprint(qtbot):
-    win = MainWindow(annotator="t")
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
+def test_score_labels_of_overlapping_proposals_do_not_overprint(qtbot, show_window):
+    win = show_window("t")
     tl = win.timeline
     tl.set_video(400, 30.0)
     props = [Interval("v", "MaE", 100, 110, 120, 0.80), Interval("v", "MaE", 103, 112, 126, 0.35),
