@@ -119,7 +119,8 @@ def gaussian_labels(h: np.ndarray, centre: int, lo: int, hi: int, eps: float = 1
     d2 = ((seg - h[centre].astype(np.float64)) ** 2).sum(axis=1)
     var = d2.mean()
     if keep is not None and keep[0] > 0 and 0.0 < keep[1] < 1.0:
-        nth = np.partition(d2, min(keep[0], d2.size) - 1)[min(keep[0], d2.size) - 1]
+        rank = min(keep[0], d2.size) - 1
+        nth = np.partition(d2, rank)[rank]              # distance of the n-th nearest frame
         var = max(var, nth / (2.0 * np.log(1.0 / keep[1])))
     return np.exp(-d2 / (2.0 * var + eps))
 

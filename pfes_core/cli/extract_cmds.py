@@ -7,8 +7,8 @@ only ever renamed into place complete, so Ctrl-C or a crashed worker leaves the 
 
 from __future__ import annotations
 
-import multiprocessing
 import contextlib
+import multiprocessing
 import queue as queue_mod
 import signal
 import threading
@@ -141,12 +141,12 @@ def cmd_extract(args) -> int:
 
     jobs = max(1, min(int(args.jobs), len(ids)))
     if jobs == 1:
+        from ..features import FeatureParams, ensure_features
+
         _init_worker(None)
         with _sigint_flag() as interrupted:
             for vid in ids:
                 try:
-                    from ..features import FeatureParams, ensure_features
-
                     path = Path(root) / "features" / f"{vid}.h5"
                     before = path.stat().st_mtime_ns if path.exists() else None
                     out = ensure_features(root, vid, FeatureParams.from_dict(pdict) if pdict else None,
