@@ -9,7 +9,6 @@ file under the real name.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import atomic
 from .errors import CancelledError, FeatureError, ProjectError
 
 # Bump when the extraction algorithm changes in a way that changes its output: old caches go stale.
@@ -229,13 +229,12 @@ def features_path(features_dir: Path, video_id: str) -> Path:
 
 
 def save_features(path: Path, feats: Features) -> Path:
-    """Write features atomically: temp file in the same folder, fsync, os.replace."""
+    """Write features atomically (`pfes_core.atomic`: temp file, fsync, rename, umask mode)."""
     import h5py
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic.atomic_target(path) as tmp:
         with h5py.File(tmp, "w") as h5:
             h5.attrs["format"] = H5_FORMAT
             h5.attrs["params"] = json.dumps(feats.params, sort_keys=True)
@@ -253,12 +252,6 @@ def save_features(path: Path, feats: Features) -> Path:
             chunk = (min(256, max(1, feats.n_frames)),) + feats.model_input.shape[1:]
             h5.create_dataset("model_input", data=feats.model_input.astype(np.float32),
                               chunks=chunk, **opts)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -25,6 +25,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+from . import atomic
 from .errors import LabelError
 from .types import Interval, PointLabel, parse_class
 
@@ -201,12 +202,12 @@ def read_points(path: str | os.PathLike) -> list[PointLabel]:
 
 
 def write_points(path: str | os.PathLike, labels: Iterable[PointLabel],
-                 fps: dict[str, float] | None = None) -> Path:
-    """Write labels as CSV or JSON (by extension), atomically. `fps` per video fills ``time_s``."""
+                 fps: dict[str, float] | None = None, overwrite: bool = True) -> Path:
+    """Write labels as CSV or JSON (by extension), atomically. `fps` per video fills ``time_s``.
+    ``overwrite=False``: FileExistsError when `path` exists."""
     path = Path(path)
     labels = list(labels)
     fps = fps or {}
-    tmp = path.with_name(path.name + ".tmp")
 
     def time_s(lb: PointLabel):
         rate = fps.get(lb.video)
@@ -216,16 +217,17 @@ def write_points(path: str | os.PathLike, labels: Iterable[PointLabel],
         doc = {"format": POINT_FORMAT, "version": 1, "labels": [
             {"video": lb.video, "frame": lb.frame, "class": lb.cls, "annotator": lb.annotator,
              "time_s": time_s(lb), "created": lb.created, "modified": lb.modified} for lb in labels]}
-        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        text = json.dumps(doc, indent=1) + "\n"
     else:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+        with io.StringIO() as fh:
             w = csv.writer(fh)
             w.writerow(["video", "frame", "class", "annotator", "time_s", "created", "modified"])
             for lb in labels:
                 t = time_s(lb)
                 w.writerow([lb.video, lb.frame, lb.cls, lb.annotator, "" if t is None else t,
                             repr(lb.created), repr(lb.modified)])
-    os.replace(tmp, path)
+            text = fh.getvalue()
+    atomic.write_text(path, text, overwrite)
     return path
 
 

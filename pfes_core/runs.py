@@ -9,7 +9,6 @@ predictions does not import torch (the GUI process stays light).
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import atomic
 from .errors import TrainingError
 from .types import CLASSES, Interval
 
@@ -87,13 +87,7 @@ def new_run(project_root) -> tuple[Path, str]:
 
 def write_json(path: Path, data) -> None:
     """Atomic write: temp file, fsync, rename (a crash never leaves half a file)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(data, indent=1))
 
 
 def read_json(path: Path):
@@ -139,10 +133,8 @@ def save_checkpoint(path: Path, state, config) -> None:
         "optimizer": state.optimizer.state_dict(),
         "scheduler": {k: v for k, v in state.scheduler.state_dict().items() if isinstance(v, (int, float, list))},
     }
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic.atomic_target(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def read_checkpoint(path: Path, map_location="cpu") -> dict:
@@ -207,9 +199,7 @@ def write_predictions(path: Path, outputs: dict[str, tuple[np.ndarray, np.ndarra
     fold_of = fold_of or {}
     result: dict[str, Predictions] = {}
     dtype = np.dtype([("cls", "i1"), ("onset", "i8"), ("apex", "i8"), ("offset", "i8"), ("score", "f8")])
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as h5:
+    with atomic.atomic_target(path) as tmp, h5py.File(tmp, "w") as h5:
         h5.attrs["preset"] = json.dumps(preset.to_dict())
         h5.attrs["classes"] = json.dumps(list(CLASSES))
         group = h5.create_group("videos")
@@ -225,7 +215,6 @@ def write_predictions(path: Path, outputs: dict[str, tuple[np.ndarray, np.ndarra
                               np.nan if p.score is None else p.score) for p in props], dtype=dtype)
             g.create_dataset("proposals", data=rows, dtype=dtype)
             result[vid] = Predictions(np.asarray(a), np.asarray(q), props, fold_of.get(vid))
-    os.replace(tmp, path)
     return result
 
 
