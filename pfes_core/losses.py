@@ -23,6 +23,7 @@ class LossConstants:
     lambda_c: float = 1.4e-5                      # IAC weight (2e-6 for SAMM-LV)
     log_eps: float = 1e-5
     weight_eps: float = 1e-6
+    negative: float = 1.0                         # rejected-proposal spans (review_supervision); not the reference's
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,6 +51,18 @@ def intensity_losses(a: torch.Tensor, y: torch.Tensor, in_window: torch.Tensor, 
                + c.reward[1] * _masked_mean(a, y[:, 1] > c.reward_threshold))
     sparsity = c.sparsity * a.mean()
     return {"mse": mse, "reward": reward, "sparsity": sparsity}
+
+
+def negative_loss(a: torch.Tensor, q: torch.Tensor, weights: torch.Tensor, c: LossConstants) -> torch.Tensor:
+    """Rejected proposals as negatives: weighted mean of a^2 over the intensity column, and BCE
+    towards 0 of each class's apex score over its column. weights (N, 3): intensity, MaE, ME
+    (see `review_supervision`); a column without weight adds 0."""
+    def wmean(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return (x * w).sum() / w.sum().clamp(min=1.0)
+    term = wmean(a ** 2, weights[:, 0])
+    for k in range(q.shape[1]):
+        term = term + wmean(-torch.log(1.0 - q[:, k] + c.log_eps), weights[:, 1 + k])
+    return c.negative * term
 
 
 def focal_bce(q: torch.Tensor, target: torch.Tensor, alpha: float, c: LossConstants) -> torch.Tensor:
