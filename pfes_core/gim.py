@@ -138,8 +138,12 @@ def mine_neutrals(a: np.ndarray, expression: np.ndarray) -> np.ndarray:
 
 
 def make_pseudo_labels(points: list[tuple[int, int]], a: np.ndarray, h: np.ndarray, epoch: int,
-                       c: GimConstants, ablation: str = "full") -> PseudoLabels:
-    """Pseudo-labels for one video. points: (frame, class index 0=MaE 1=ME); a (T,), h (T, C)."""
+                       c: GimConstants, ablation: str = "full",
+                       durations: dict[tuple[int, int], int] | None = None) -> PseudoLabels:
+    """Pseudo-labels for one video. points: (frame, class index 0=MaE 1=ME); a (T,), h (T, C).
+
+    durations: reviewed span lengths per (point, class) (`review_supervision` span priors); such a
+    point's GIM window takes that duration instead of the adaptive one."""
     n = len(a)
     y = np.zeros((n, 2), dtype=np.float64)
     in_win = np.zeros((n, 2), dtype=bool)
@@ -167,6 +171,8 @@ def make_pseudo_labels(points: list[tuple[int, int]], a: np.ndarray, h: np.ndarr
             rlo, rhi = _span(centre - k // 2, centre + k // 2, n)
             n_rel = int(np.sum(np.nan_to_num(a[rlo:rhi + 1], nan=-1.0) > theta))
             dur = gim_duration(n_rel, cls, c)
+            if durations and (p, cls) in durations:
+                dur = int(durations[(p, cls)])
             lo, hi = _span(centre - dur // 2, centre + dur // 2, n)
             vals = gaussian_labels(h, centre, lo, hi, c.gauss_eps,
                                    keep=(n_rel, theta) if c.keep_reliable else None)
