@@ -1,0 +1,168 @@
+"""Labelling: add, move, retype and delete point labels, the label marker's menu, and what
+happens after every edit, undo or redo (redraw, recount, schedule the autosave).
+
+Every change is a pfes_core edit pushed through ``MainWindow.push_edit``: the project journals
+it at once and the QUndoStack gives undo/redo.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QPoint
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QMenu
+
+from pfes_core.types import CLASSES
+
+from . import shortcuts
+
+
+class LabelController(QObject):
+    def __init__(self, window):
+        super().__init__(window)
+        self.w = window
+        window.timeline.add_label_requested.connect(self.add_label)
+        window.timeline.label_moved.connect(self.move_label)
+        window.timeline.label_menu_requested.connect(self._popup_label_menu)
+
+    def install_actions(self, edit_menu, labels_menu) -> None:
+        w = self.w
+        undo = w.undo_stack.createUndoAction(w, "&Undo")
+        redo = w.undo_stack.createRedoAction(w, "&Redo")
+        for action, action_id in ((undo, "edit.undo"), (redo, "edit.redo")):
+            action.setShortcut(QKeySequence(shortcuts.get(action_id).key))
+            action.setObjectName(action_id)
+            w.actions[action_id] = action
+            w.addAction(action)
+            edit_menu.addAction(action)
+        lm = labels_menu
+        w.register_action("label.add_mae", lambda: self.add_label(w.current_frame, "MaE"), lm)
+        w.register_action("label.add_me", lambda: self.add_label(w.current_frame, "ME"), lm)
+        w.register_action("label.retype", self.retype_at_playhead, lm)
+        w.register_action("label.delete", self.delete_at_playhead, lm)
+        lm.addSeparator()
+        w.register_action("label.next", lambda: w.nav.jump_label(+1), lm)
+        w.register_action("label.prev", lambda: w.nav.jump_label(-1), lm)
+
+    # ---- edits ---------------------------------------------------------------------------------
+    def add_label(self, frame: int, cls: str) -> bool:
+        from pfes_core.labels import AddLabel
+
+        w = self.w
+        if w.current_video_id is None or w.readonly():
+            return False
+        return w.push_edit(AddLabel(w.current_video_id, int(frame), cls, w.annotator))
+
+    def move_label(self, label, new_frame: int) -> bool:
+        from pfes_core.labels import MoveLabel
+
+        w = self.w
+        if w.readonly():
+            w.timeline.set_labels(w.project.labels.for_video(label.video))
+            return False
+        ok = w.push_edit(MoveLabel(label.video, label.frame, label.cls, int(new_frame)))
+        if not ok:   # put the marker back where the store says it is
+            w.timeline.set_labels(w.project.labels.for_video(label.video))
+        return ok
+
+    def retype_label(self, label, new_cls: str) -> bool:
+        from pfes_core.labels import RetypeLabel
+
+        if self.w.readonly():
+            return False
+        return self.w.push_edit(RetypeLabel(label.video, label.frame, label.cls, new_cls))
+
+    def delete_label(self, label) -> bool:
+        from pfes_core.labels import DeleteLabel
+
+        if self.w.readonly():
+            return False
+        return self.w.push_edit(DeleteLabel(label.video, label.frame, label.cls))
+
+    def labels_at_playhead(self) -> list:
+        w = self.w
+        if w.project is None or w.current_video_id is None:
+            return []
+        return w.project.labels.at(w.current_video_id, w.current_frame)
+
+    def delete_at_playhead(self) -> None:
+        w = self.w
+        here = self.labels_at_playhead()
+        if not here:
+            w.show_status("No label at the playhead")
+            return
+        if len(here) == 1:
+            self.delete_label(here[0])
+            return
+        w.undo_stack.beginMacro(f"Delete {len(here)} labels at {w.current_frame}")
+        try:
+            for lab in here:
+                self.delete_label(lab)
+        finally:
+            w.undo_stack.endMacro()
+
+    def retype_at_playhead(self) -> None:
+        here = self.labels_at_playhead()
+        if len(here) != 1:
+            self.w.show_status("No label at the playhead" if not here else
+                               "Both classes are labelled here; right-click a marker to change one")
+            return
+        lab = here[0]
+        self.retype_label(lab, other_class(lab.cls))
+
+    # ---- the marker's menu ---------------------------------------------------------------------
+    def label_menu(self, label) -> QMenu:
+        """The right-click menu of a label marker (built separately so tests can trigger it)."""
+        w = self.w
+        menu = QMenu(w)
+        menu.setObjectName("label_menu")
+        title = menu.addAction(f"{label.cls} label at frame {label.frame}")
+        title.setEnabled(False)
+        menu.addSeparator()
+        for cls in CLASSES:
+            if cls != label.cls:
+                act = menu.addAction(f"Change to {cls}")
+                act.setObjectName(f"retype_{cls}")
+                act.triggered.connect(lambda _c=False, c=cls: self.retype_label(label, c))
+        go = menu.addAction("Go to label")
+        go.triggered.connect(lambda: w.seek(label.frame))
+        delete = menu.addAction("Delete")
+        delete.setObjectName("delete")
+        delete.triggered.connect(lambda: self.delete_label(label))
+        for act in menu.actions():
+            if act is not go and act is not title:
+                act.setEnabled(not w.readonly())
+        return menu
+
+    def _popup_label_menu(self, label, pos: QPoint) -> None:
+        self.w.open_menu = self.label_menu(label)
+        self.w.open_menu.popup(pos)
+
+    # ---- after every edit ----------------------------------------------------------------------
+    def edit_applied(self, edit) -> None:
+        """After every apply/undo/redo: redraw, recount, schedule the autosave."""
+        w = self.w
+        video = getattr(edit, "video", None)
+        if isinstance(video, str) and video != w.current_video_id \
+                and w.project is not None and video in w.project.videos:
+            # Undo/redo of an edit made in another video: show it where it happens.
+            w.set_video(video)
+            frame = getattr(edit, "frame", None)
+            if isinstance(frame, int):
+                w.seek(frame)
+        if w.current_video_id is not None and video in (None, w.current_video_id):
+            w.timeline.set_labels(w.project.labels.for_video(w.current_video_id))
+        elif w.current_video_id is not None and type(edit).__name__.startswith("Bulk"):
+            w.timeline.set_labels(w.project.labels.for_video(w.current_video_id))
+        w.video_list.refresh(video if isinstance(video, str) else None)
+        w.display.update_frame_label()
+        w.saver.mark_dirty()
+        w.labels_changed.emit()
+
+
+def other_class(cls: str) -> str:
+    return next(c for c in CLASSES if c != cls)
+
+
+def install(window) -> LabelController:
+    window.labelling = LabelController(window)
+    return window.labelling

@@ -1,0 +1,175 @@
+"""Navigation: which video and which frame is current, stepping, go-to, and jumps between
+labels and proposals. Every move ends in ``seek``, which updates the playhead, the frame view
+and the frame counter and emits ``frame_changed``."""
+
+from __future__ import annotations
+
+import bisect
+import time
+
+from PySide6.QtCore import QObject
+
+from pfes_core.errors import PfesError
+
+from . import dialogs
+
+# Holding an arrow key: after this many auto-repeats the step grows (1 -> 2 -> 5 -> 10 frames).
+ACCEL_STEPS = ((40, 10), (25, 5), (10, 2), (0, 1))
+REPEAT_GAP_S = 0.2          # key events closer than this count as one held key
+
+
+class NavigationController(QObject):
+    def __init__(self, window):
+        super().__init__(window)
+        self.w = window
+        self._step_repeat = 0
+        self._step_last = (0.0, 0)
+        window.timeline.frame_clicked.connect(lambda f: self.seek(f))
+        window.video_list.video_selected.connect(self.set_video)
+
+    def install_actions(self, menu) -> None:
+        w = self.w
+        w.register_action("nav.next_frame", lambda: self.step(+1, 1), menu)
+        w.register_action("nav.prev_frame", lambda: self.step(-1, 1), menu)
+        w.register_action("nav.next_frame_10", lambda: self.step(+1, 10), menu)
+        w.register_action("nav.prev_frame_10", lambda: self.step(-1, 10), menu)
+        w.register_action("nav.first_frame", lambda: self.seek(0), menu)
+        w.register_action("nav.last_frame", lambda: self.seek(w.n_frames - 1), menu)
+        w.register_action("nav.goto", self.goto_dialog, menu)
+        menu.addSeparator()
+        w.register_action("nav.next_proposal", lambda: self.jump_proposal(+1), menu)
+        w.register_action("nav.prev_proposal", lambda: self.jump_proposal(-1), menu)
+        w.register_action("nav.next_unreviewed", self.jump_unreviewed, menu)
+        menu.addSeparator()
+        w.register_action("nav.next_video", lambda: self.switch_video(+1), menu)
+        w.register_action("nav.prev_video", lambda: self.switch_video(-1), menu)
+
+    # ---- video ---------------------------------------------------------------------------------
+    def set_video(self, video_id: str) -> None:
+        """Show another video of the project (frame 0); overlays of the old one are cleared."""
+        w = self.w
+        if w.project is None or video_id not in w.project.videos:
+            return
+        if video_id == w.current_video_id:
+            return
+        w.playback.stop()
+        w.playback.clear_loop()
+        record = w.project.videos[video_id]
+        w.current_video_id = video_id
+        w.n_frames = int(record.n_frames)
+        w.fps = float(record.fps) or 30.0
+        w.current_frame = 0
+        w.timeline.set_video(w.n_frames, w.fps)
+        w.timeline.set_labels(w.project.labels.for_video(video_id))
+        w.timeline.set_reference(w.project.reference.get(video_id, []))
+        w.frame_view.clear(f"Opening {video_id}...")
+        try:
+            media = w.project.video_path(video_id)
+        except PfesError as exc:
+            w.display.video_switched()
+            w.display.fetch_failed(video_id, str(exc))
+            return
+        w.fetcher.set_video(video_id, str(media), record.step, record.fps)
+        w.fetcher.request(0)
+        w.display.video_switched()
+        w.video_list.select(video_id)
+        w.display.update_frame_label()
+        w.video_changed.emit(video_id)
+
+    def switch_video(self, delta: int) -> None:
+        ids = self.w.video_list.video_ids()
+        if not ids:
+            return
+        i = ids.index(self.w.current_video_id) if self.w.current_video_id in ids else -1
+        self.set_video(ids[(i + delta) % len(ids)])
+
+    def go_to_frame(self, video_id: str, frame: int) -> None:
+        """Show ``frame`` of ``video_id`` (switching video if needed) and put the playhead there."""
+        if video_id != self.w.current_video_id:
+            self.set_video(video_id)
+        if video_id == self.w.current_video_id:
+            self.seek(frame)
+
+    # ---- frames --------------------------------------------------------------------------------
+    def seek(self, frame: int) -> None:
+        """Move the playhead in the current video; shows the frame at once when it is cached."""
+        w = self.w
+        if w.current_video_id is None:
+            return
+        frame = int(min(max(int(frame), 0), max(w.n_frames - 1, 0)))
+        w.current_frame = frame
+        w.timeline.set_playhead(frame)
+        w.display.show_current()
+        w.display.update_frame_label()
+        w.frame_changed.emit(frame)
+
+    def step(self, sign: int, base: int) -> None:
+        """Arrow keys: exact steps; a held key (events < REPEAT_GAP_S apart) accelerates."""
+        now = time.monotonic()
+        last_t, last_dir = self._step_last
+        if now - last_t < REPEAT_GAP_S and last_dir == sign * base:
+            self._step_repeat += 1
+        else:
+            self._step_repeat = 0
+        self._step_last = (now, sign * base)
+        factor = next(f for n, f in ACCEL_STEPS if self._step_repeat >= n)
+        self.w.playback.stop()
+        self.seek(self.w.current_frame + sign * base * factor)
+
+    def goto_dialog(self) -> None:
+        w = self.w
+        if w.current_video_id is None:
+            return
+        frame = dialogs.get_int(w, "Go to frame", f"Frame (0 - {w.n_frames - 1}):",
+                                w.current_frame, 0, w.n_frames - 1)
+        if frame is not None:
+            self.seek(frame)
+
+    # ---- jumps ---------------------------------------------------------------------------------
+    def jump_label(self, direction: int) -> None:
+        w = self.w
+        if w.project is None or w.current_video_id is None:
+            return
+        frames = sorted({lab.frame for lab in w.project.labels.for_video(w.current_video_id)})
+        target = neighbour(frames, w.current_frame, direction)
+        if target is None:
+            w.show_status("No more labels in this direction")
+        else:
+            self.seek(target)
+
+    def jump_proposal(self, direction: int) -> None:
+        w = self.w
+        props = w.timeline.proposals
+        apexes = sorted(iv.apex for iv in props)
+        target = neighbour(apexes, w.current_frame, direction)
+        if target is None:
+            w.show_status("No more proposals in this direction" if props else
+                          "No proposals for this video (Model menu: spot)")
+        else:
+            self.seek(target)
+
+    def jump_unreviewed(self) -> None:
+        """Next proposal (by apex, wrapping around) that has no review decision yet."""
+        w = self.w
+        pending = sorted(iv.apex for iv, st in zip(w.timeline.proposals,
+                                                   w.timeline.proposal_status) if st is None)
+        if not pending:
+            w.show_status("Every proposal of this video is reviewed" if w.timeline.proposals
+                          else "No proposals for this video")
+            return
+        i = bisect.bisect_right(pending, w.current_frame)
+        self.seek(pending[i % len(pending)])
+
+
+def neighbour(sorted_frames: list[int], frame: int, direction: int) -> int | None:
+    """The next (direction > 0) or previous value strictly beyond ``frame``, or None."""
+    if direction > 0:
+        i = bisect.bisect_right(sorted_frames, frame)
+        return sorted_frames[i] if i < len(sorted_frames) else None
+    i = bisect.bisect_left(sorted_frames, frame)
+    return sorted_frames[i - 1] if i > 0 else None
+
+
+def install(window) -> NavigationController:
+    window.nav = NavigationController(window)
+    return window.nav

@@ -1,0 +1,289 @@
+"""Project I/O: the project's life cycle (new, open, close) and everything the File menu brings
+in (videos, image folders, point labels, reference intervals). Opening reads project.h5 on a
+worker thread (``SaveController.run_in_worker``); every failure ends in a dialog, never an
+exception."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from pfes_core.errors import PfesError, ProjectError, ProjectLockedError
+
+from . import dialogs
+from .undo_commands import push_edit
+
+
+class ProjectController(QObject):
+    probe_done = Signal(object)        # (path, result or exception) from the add-video thread
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.w = window
+        self.probes_pending = 0
+        self.probe_done.connect(self._add_probed_video)
+
+    def install_actions(self, menu) -> None:
+        w = self.w
+        w.register_action("file.new", self.new_project_dialog, menu)
+        w.register_action("file.open", self.open_project_dialog, menu)
+        menu.addSeparator()
+        w.register_action("file.add_videos", self.add_videos_dialog, menu)
+        w.register_action("file.add_image_folder", self.add_image_folder_dialog, menu)
+        w.register_action("file.import_labels", self.import_labels_dialog, menu)
+        w.register_action("file.import_reference", self.import_reference_dialog, menu)
+
+    # ---- life cycle ----------------------------------------------------------------------------
+    def open_project(self, path, readonly: bool = False) -> bool:
+        """Open a project folder; every failure ends in a dialog, never an exception."""
+        from pfes_core.project import Project, newest_good_backup
+
+        w = self.w
+        if not self.close_project():
+            return False
+        try:
+            project = w.saver.run_in_worker(lambda: Project.open(path, readonly=readonly),
+                                            f"Opening {Path(path).name}...")
+        except ProjectLockedError as exc:
+            if not dialogs.ask_yes_no(w, "Project in use",
+                                      f"{exc}\n\nOpen it read-only (no edits)?", default_yes=False):
+                return False
+            return self.open_project(path, readonly=True)
+        except ProjectError as exc:
+            try:
+                good = newest_good_backup(path)
+            except PfesError:
+                good = None
+            if good is None or "cannot be read" not in str(exc):
+                dialogs.error(w, "Cannot open project", str(exc))
+                return False
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(good["saved"])) \
+                if good.get("saved") else "an earlier save"
+            question = (f"{exc}\n\nOpen the newest good backup instead ({good['path'].name}, "
+                        f"saved {when}, {good['labels']} labels)? Saving writes it back as "
+                        f"project.h5; the damaged file is kept.")
+            if not dialogs.ask_yes_no(w, "Project is damaged", question):
+                return False
+            try:
+                project = w.saver.run_in_worker(
+                    lambda: Project.open(path, readonly=readonly, from_backup=True),
+                    f"Opening the backup of {Path(path).name}...")
+            except PfesError as exc2:
+                dialogs.error(w, "Cannot open the backup either", str(exc2))
+                return False
+        except PfesError as exc:
+            dialogs.error(w, "Cannot open project", str(exc))
+            return False
+        except OSError as exc:
+            dialogs.error(w, "Cannot open project", f"{path}: {exc.strerror or exc}")
+            return False
+        self.set_project(project)
+        return True
+
+    def new_project(self, path) -> bool:
+        from pfes_core.project import Project
+
+        w = self.w
+        if not self.close_project():
+            return False
+        try:
+            project = Project.create(path)
+        except (PfesError, OSError) as exc:
+            dialogs.error(w, "Cannot create project", str(exc))
+            return False
+        self.set_project(project)
+        return True
+
+    def set_project(self, project) -> None:
+        w = self.w
+        w.project = project
+        w.undo_stack.clear()
+        w.display.reported_failures.clear()
+        w.video_list.set_project(project)
+        w.current_video_id = None
+        w.frame_view.clear("Choose a video in the list (or File -> Add videos)")
+        w.timeline.set_video(1, w.fps)
+        w.update_enabled()
+        w.saver.update_save_state()
+        w.project_changed.emit()
+        notes = []
+        if project.recovered_edits:
+            notes.append(f"Recovered {project.recovered_edits} unsaved edit"
+                         f"{'s' if project.recovered_edits != 1 else ''} from the journal after "
+                         f"an unexpected exit. They are in place; save to keep them in project.h5.")
+        if getattr(project, "replay_errors", None):
+            notes.append(f"{len(project.replay_errors)} journal entries could not be replayed.")
+        if getattr(project, "opened_from_backup", None) is not None:
+            notes.append(f"Opened from backup {project.opened_from_backup.name}.")
+        if getattr(project, "readonly", False):
+            notes.append("Read-only: another process holds this project; edits are disabled.")
+        if notes:
+            w.banner_text.setText(" ".join(notes))
+            w.banner.show()
+        else:
+            w.banner.hide()
+        if project.videos:
+            w.set_video(next(iter(project.videos)))
+
+    def close_project(self) -> bool:
+        """Save and release the open project. False only when the user chose to keep it open."""
+        w = self.w
+        if w.project is None:
+            return True
+        w.playback.stop()
+        w.saver.wait_for_save()
+        if w.saver.is_dirty() and not w.readonly():
+            project = w.project
+            try:
+                w.saver.run_in_worker(project.save, "Saving...")
+            except (PfesError, OSError) as exc:
+                if not dialogs.ask_yes_no(
+                        w, "Save failed",
+                        f"{exc}\n\nClose anyway? Your edits stay in the journal and come back "
+                        f"the next time you open the project.", default_yes=False):
+                    return False
+        try:
+            w.project.close()
+        except (PfesError, OSError):
+            pass
+        w.project = None
+        w.current_video_id = None
+        w.undo_stack.clear()
+        w.video_list.set_project(None)
+        w.frame_view.clear()
+        w.timeline.set_video(1, 30.0)
+        w.banner.hide()
+        w.update_enabled()
+        w.saver.update_save_state()
+        w.project_changed.emit()
+        return True
+
+    # ---- File menu dialogs ---------------------------------------------------------------------
+    def new_project_dialog(self) -> None:
+        path = dialogs.get_save_file(self.w, "New project (a NAME.pfes folder)",
+                                     "P-FES project (*.pfes)")
+        if path and self.new_project(path):
+            self.add_videos_dialog()
+
+    def open_project_dialog(self) -> None:
+        path = dialogs.get_existing_dir(self.w, "Open project (a NAME.pfes folder)")
+        if path:
+            self.open_project(path)
+
+    def add_videos_dialog(self) -> None:
+        if self.w.project is None:
+            return
+        paths = dialogs.get_open_files(
+            self.w, "Add videos", "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v);;All files (*)")
+        self.add_videos(paths)
+
+    def add_image_folder_dialog(self) -> None:
+        if self.w.project is None:
+            return
+        path = dialogs.get_existing_dir(self.w, "Add a folder of numbered images")
+        if path:
+            self.add_videos([path])
+
+    # ---- adding videos -------------------------------------------------------------------------
+    def add_videos(self, paths) -> None:
+        """Probe each video on a thread (frame count, fps, fingerprint), then register it."""
+        for path in paths:
+            self.probes_pending += 1
+            threading.Thread(target=self._probe, args=(str(path),), daemon=True).start()
+        if paths:
+            self.w.show_status(f"Reading {len(paths)} video(s)...", 0)
+
+    def _probe(self, path: str) -> None:
+        try:
+            from pfes_core.project import probe_video
+
+            result = probe_video(Path(path))
+        except Exception as exc:  # noqa: BLE001 - reported in a dialog on the GUI thread
+            result = exc
+        self.probe_done.emit((path, result))
+
+    def _add_probed_video(self, payload) -> None:
+        w = self.w
+        path, result = payload
+        self.probes_pending -= 1
+        if self.probes_pending <= 0:
+            w.statusBar().clearMessage()
+        if w.project is None:
+            return
+        if isinstance(result, BaseException):
+            message = str(result) if isinstance(result, PfesError) else f"{Path(path).name}: {result}"
+            dialogs.error(w, "Cannot add video", message)
+            return
+        fps, n_frames, fingerprint = result
+        w.saver.wait_for_save()
+        if w.project is None:
+            return
+        try:
+            record = w.project.add_video(path, fps=fps, n_frames=n_frames, fingerprint=fingerprint)
+        except PfesError as exc:
+            dialogs.error(w, "Cannot add video", str(exc))
+            return
+        w.video_list.set_project(w.project)
+        w.saver.mark_dirty()
+        if w.current_video_id is None:
+            w.set_video(record.id)
+        else:
+            w.video_list.select(w.current_video_id)
+
+    # ---- imports -------------------------------------------------------------------------------
+    def import_labels_dialog(self) -> None:
+        if self.w.project is None:
+            return
+        path = dialogs.get_open_file(self.w, "Import point labels",
+                                     "Labels (*.csv *.json);;All files (*)")
+        if path:
+            self.import_labels(path)
+
+    def import_labels(self, path) -> bool:
+        from pfes_core.labelfiles import read_points
+        from pfes_core.labels import BulkImport
+
+        w = self.w
+        try:
+            labels = read_points(path)
+            edit = BulkImport(labels, skip_existing=True)
+            push_edit(w.undo_stack, w.project, edit, w.labelling.edit_applied,
+                      w.saver.wait_for_save)
+        except (PfesError, OSError) as exc:
+            dialogs.error(w, "Cannot import labels", str(exc))
+            return False
+        w.show_status(f"Imported labels from {Path(path).name}")
+        return True
+
+    def import_reference_dialog(self) -> None:
+        if self.w.project is None:
+            return
+        path = dialogs.get_open_file(self.w, "Import reference intervals",
+                                     "Intervals (*.csv);;All files (*)")
+        if path:
+            self.import_reference(path)
+
+    def import_reference(self, path) -> bool:
+        from pfes_core.labelfiles import read_intervals
+
+        w = self.w
+        try:
+            intervals = read_intervals(path)
+            w.saver.wait_for_save()
+            w.project.set_reference(intervals)
+        except (PfesError, OSError) as exc:
+            dialogs.error(w, "Cannot import reference intervals", str(exc))
+            return False
+        w.saver.mark_dirty()
+        if w.current_video_id is not None:
+            w.timeline.set_reference(w.project.reference.get(w.current_video_id, []))
+        w.show_status(f"Imported reference intervals from {Path(path).name}")
+        return True
+
+
+def install(window) -> ProjectController:
+    window.projects = ProjectController(window)
+    return window.projects
