@@ -1,7 +1,12 @@
 """The headless command line, `pfes`. Each area registers its subcommands from its own module.
 
-Every command prints a one-line ``error: ...`` and exits non-zero on bad input; a traceback is
-only shown with ``PFES_DEBUG=1``.
+Every command prints a one-line ``error: ...`` and exits non-zero on bad input (1; 130 when
+interrupted). Anything the code did not expect prints ``error: internal error: ...`` with a hint;
+``pfes --debug COMMAND`` (or ``PFES_DEBUG=1``) shows the traceback instead.
+
+A command started with ``--progress jsonl`` (the GUI's workers) or with ``PFES_EXIT_WITH_PARENT=1``
+ends when the process that started it dies: nobody is left to read its progress. SIGTERM is
+handled like Ctrl-C, so a cancelled or orphaned command cleans up as an interrupted one does.
 """
 
 from __future__ import annotations
@@ -9,7 +14,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 
 from .. import __version__
 from ..errors import PfesError
@@ -17,6 +24,7 @@ from ..errors import PfesError
 # Each area's commands live in its own module, which defines `register(subparsers)`.
 COMMAND_MODULES = (
     "pfes_core.cli.project_cmds",
+    "pfes_core.cli.import_cmds",
     "pfes_core.cli.extract_cmds",
     "pfes_core.cli.synth_cmds",
     "pfes_core.cli.model_cmds",
@@ -31,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(projects, labels, features, training, spotting, evaluation, export).",
     )
     parser.add_argument("--version", action="version", version=f"pfes {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error (as PFES_DEBUG=1 does)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
@@ -38,19 +48,65 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def describe_os_error(exc: OSError) -> str:
+    """One line for a failed file operation: what went wrong and on which path."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    if paths:
+        return f"{reason}: {' -> '.join(paths)}"
+    return reason
+
+
+def error_line(exc: BaseException) -> str:
+    """The ``error: ...`` line for an exception that reached the command line."""
+    if isinstance(exc, PfesError):
+        return f"error: {exc}"
+    if isinstance(exc, OSError):
+        return f"error: {describe_os_error(exc)}"
+    if isinstance(exc, MemoryError):
+        return "error: out of memory"
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return (f"error: internal error: {type(exc).__name__}{': ' + first if first else ''} "
+            f"(rerun with `pfes --debug ...` for the traceback and report it)")
+
+
+def _sigterm_as_interrupt(signum, frame) -> None:
+    """SIGTERM does what Ctrl-C does (whatever SIGINT handler the running command installed)."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:
+        raise KeyboardInterrupt
+
+
+def _watch_parent(args) -> None:
+    from ..lifeline import exit_with_parent
+
+    if getattr(args, "progress", None) == "jsonl" or os.environ.get("PFES_EXIT_WITH_PARENT"):
+        exit_with_parent(on_death=lambda: os.kill(os.getpid(), signal.SIGTERM))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = bool(args.debug or os.environ.get("PFES_DEBUG"))
+    previous = None
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGTERM"):
+        previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+        _watch_parent(args)
     try:
         result = args.func(args)
-    except PfesError as exc:
-        if os.environ.get("PFES_DEBUG"):
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001  (the one place every error becomes one line)
+        if debug:
+            raise
+        print(error_line(exc), file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return int(result or 0)
 
 

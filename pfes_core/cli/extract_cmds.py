@@ -3,12 +3,15 @@
 Workers are spawned processes (never forked: HDF5 and Qt handles must not be inherited); they send
 progress over a queue and the parent prints it as bars or JSON lines. A video's features file is
 only ever renamed into place complete, so Ctrl-C or a crashed worker leaves the old file or none.
+Workers stop between frames when the parent is interrupted (a shared event) and exit on their
+own within seconds when the parent dies (SIGKILL included), see `pfes_core.lifeline`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import queue as queue_mod
 import signal
 import threading
@@ -19,6 +22,7 @@ from pathlib import Path
 from ..errors import CancelledError, PfesError, ProjectError
 
 _QUEUE = None   # set in spawned workers by _init_worker
+_CANCEL = None  # in workers: callable, true once the parent asked to stop or died
 
 
 def register(subparsers) -> None:
@@ -48,9 +52,25 @@ def _params_from_args(args):
     return FeatureParams(**given) if given else None
 
 
-def _init_worker(q) -> None:
-    global _QUEUE
+def _init_worker(q, stop=None, parent_pid: int | None = None) -> None:
+    """Worker setup: progress queue, cancel on the parent's `stop` event, on SIGTERM/SIGINT (the
+    parent handles Ctrl-C) and when the parent dies."""
+    global _QUEUE, _CANCEL
     _QUEUE = q
+    if stop is None:
+        return
+    from ..lifeline import exit_with_parent, hard_exit_later
+
+    local = threading.Event()
+    _CANCEL = lambda: local.is_set() or stop.is_set()  # noqa: E731
+
+    def terminated(signum, frame):  # noqa: ARG001 - also what the parent's death sends (Linux)
+        local.set()
+        hard_exit_later(2.0)
+
+    signal.signal(signal.SIGTERM, terminated)
+    signal.signal(signal.SIGINT, lambda signum, frame: local.set())
+    exit_with_parent(parent_pid, on_death=local.set)
 
 
 @contextlib.contextmanager
@@ -89,7 +109,7 @@ def _extract_one(root: str, video_id: str, params: dict | None, force: bool) -> 
     path = Path(root) / "features" / f"{video_id}.h5"
     before = path.stat().st_mtime_ns if path.exists() else None
     out = ensure_features(root, video_id, FeatureParams.from_dict(params) if params else None,
-                          progress=forward, force=force)
+                          progress=forward, force=force, cancel=_CANCEL)
     after = out.stat().st_mtime_ns
     return video_id, str(out), before != after
 
@@ -159,8 +179,9 @@ def cmd_extract(args) -> int:
     else:
         ctx = multiprocessing.get_context("spawn")
         q = ctx.Queue()
+        stop = ctx.Event()
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(q,))
+                                   initargs=(q, stop, os.getpid()))
         try:
             pending = {pool.submit(_extract_one, root, vid, pdict, args.force): vid for vid in ids}
             while pending:
@@ -174,6 +195,7 @@ def cmd_extract(args) -> int:
                         failed(vid, exc)
             _drain(q, show)
         except KeyboardInterrupt:
+            stop.set()      # running workers stop at their next frame
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         finally:
