@@ -36,9 +36,10 @@ import torch
 from .errors import CancelledError, TrainingError
 from .gim import GimConstants, make_pseudo_labels, phase
 from .inference import pick_device, predict_video
-from .losses import LossConstants, apex_loss, iac_loss, intensity_losses
+from .losses import LossConstants, apex_loss, iac_loss, intensity_losses, negative_loss
 from .model import ModelConfig, SpottingModel
 from .progress import ProgressReporter
+from .review_supervision import review_frames, step_negative_weights
 from .types import CLASSES
 
 MODES = ("default", "faithful")
@@ -86,6 +87,9 @@ class TrainConfig:
     iac_max_samples: int = 512            # contrastive samples per step (random subset beyond this)
     predict_chunk: int | None = None      # None: 256 frames on CPU, 4096 on a GPU
     points_per_step: int | None = 3       # split a video's points into steps of ~this many (None: one step)
+    reviews: bool = True                  # review decisions as targets (review_supervision); never in faithful mode
+    warm_start: str | None = None         # parent run fine-tuned (warm_start.py); train() reads `epochs` as epochs to add
+    start_epoch: int = 0                  # the warm-start parent's epochs: GIM's schedule continues from there
 
     @classmethod
     def from_preset(cls, name: str = "cpu", **overrides) -> "TrainConfig":
@@ -120,6 +124,11 @@ class TrainConfig:
             return self.gim
         return replace(self.gim, keep_reliable=True).scaled_durations(fps)
 
+    @property
+    def uses_reviews(self) -> bool:
+        """Faithful mode is the published method: it never learns from review decisions."""
+        return self.reviews and self.mode != "faithful"
+
     def model_config(self) -> ModelConfig:
         """Faithful mode puts the reference's dropout 0.7 on the logits."""
         return replace(self.model, logit_dropout=0.7 if self.mode == "faithful" else 0.0)
@@ -152,6 +161,8 @@ class VideoData:
     points: list[tuple[int, int]]
     subject: str = ""
     fps: float | None = None
+    negatives: np.ndarray | None = None            # (T, 3) rejected-proposal weights (review_supervision)
+    span_priors: dict[tuple[int, int], int] | None = None   # (point, class) -> reviewed duration
 
 
 @dataclass
@@ -224,8 +235,13 @@ def point_groups(video: "VideoData", config: TrainConfig) -> list[list[tuple[int
     return groups
 
 
+def _trainable(v: "VideoData", config: TrainConfig) -> bool:
+    """Point labels, or (when reviews are used) rejected spans to learn from."""
+    return bool(v.points) or (config.uses_reviews and v.negatives is not None)
+
+
 def steps_per_epoch(videos: list["VideoData"], config: TrainConfig) -> int:
-    return sum(len(point_groups(v, config)) for v in videos if v.points)
+    return sum(len(point_groups(v, config)) for v in videos if _trainable(v, config))
 
 
 def _seed_epoch(seed: int, epoch: int) -> np.random.Generator:
@@ -243,6 +259,9 @@ def _step(state: TrainState, video: VideoData, epoch: int, config: TrainConfig, 
     n = len(video.model_input)
     group = video.points if points is None else points
     frames = select_frames(n, group, config, rng, all_points=video.points if points is not None else None)
+    reviews = config.uses_reviews
+    if reviews:
+        frames = np.union1d(frames, review_frames(video, group, config.gim.k))
     x = torch.from_numpy(np.ascontiguousarray(video.model_input[frames], dtype=np.float32)).to(device)
     out = model(x)
     with torch.no_grad():
@@ -255,13 +274,18 @@ def _step(state: TrainState, video: VideoData, epoch: int, config: TrainConfig, 
         h_full = np.zeros((n, h_src.shape[1]), dtype=np.float32)
         h_full[frames] = h_src.float().cpu().numpy()
     pl = make_pseudo_labels(group, a_full, h_full, epoch, config.pseudo_label_constants(video.fps),
-                            config.ablation)
+                            config.ablation, durations=video.span_priors if reviews else None)
     y = torch.from_numpy(pl.y[frames]).to(device)
     in_win = torch.from_numpy(pl.in_window[frames]).to(device)
     neutral = torch.from_numpy(pl.neutral[frames]).to(device)
     parts = intensity_losses(out.a, y, in_win, neutral, config.losses)
     if pl.apex is not None:
         parts["apex"] = apex_loss(out.q, torch.from_numpy(pl.apex[frames]).to(device), config.losses)
+    if reviews and video.negatives is not None:
+        w = step_negative_weights(video.negatives[frames], pl.in_window[frames],
+                                  None if pl.apex is None else pl.apex[frames])
+        if w.any():
+            parts["negative"] = negative_loss(out.a, out.q, torch.from_numpy(w).to(device), config.losses)
     if config.ablation != "gim-no-iac":
         labels = np.full(len(frames), -1, dtype=np.int64)
         labels[pl.neutral[frames]] = 0
@@ -297,16 +321,16 @@ def train_on_arrays(videos: list[VideoData], config: TrainConfig, reporter: Prog
 
     step_offset/total_steps number the progress events across several folds (one bar, one ETA)."""
     config.validate()
-    videos = [v for v in videos if v.points]
-    if not videos:
+    if not any(v.points for v in videos):
         raise TrainingError("no labelled videos to train on (add point labels first)")
+    videos = [v for v in videos if _trainable(v, config)]
     dev = torch.device(device) if device is not None else pick_device(config.device)
     if state is None:
         state = build_state(config, dev)
     reporter = reporter or ProgressReporter("none")
     groups = [point_groups(v, config) for v in videos]
     per_epoch = sum(len(g) for g in groups)
-    total_steps = total_steps or config.epochs * per_epoch
+    total_steps = total_steps or (config.epochs - config.start_epoch) * per_epoch
     t_start = time.monotonic()
     steps_done_here = 0
     _set_determinism()
@@ -326,7 +350,7 @@ def train_on_arrays(videos: list[VideoData], config: TrainConfig, reporter: Prog
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
             steps_done_here += 1
-            step = step_offset + epoch * per_epoch + i + 1
+            step = step_offset + (epoch - config.start_epoch) * per_epoch + i + 1
             rate = (time.monotonic() - t_start) / steps_done_here
             event = dict(epoch=epoch + 1, epochs=config.epochs,
                          loss={"total": parts["loss"], **{k: v for k, v in parts.items() if k != "loss"}},
@@ -403,7 +427,9 @@ def load_project_videos(project_path, snapshot: dict | None = None) -> tuple[lis
                                     fps=float(rec.fps) / max(int(getattr(rec, "step", 1) or 1), 1)))
         root = Path(project.root)
         settings = dict(project.settings or {})
-    return videos, snapshot, {"root": str(root), "settings": settings, "labelled_without_features": missing}
+        decisions = project.reviews.all()
+    return videos, snapshot, {"root": str(root), "settings": settings, "labelled_without_features": missing,
+                              "decisions": decisions}
 
 
 def train(project_path, config: TrainConfig, reporter: ProgressReporter | None = None, cancel=None,
@@ -413,7 +439,7 @@ def train(project_path, config: TrainConfig, reporter: ProgressReporter | None =
     With `resume`, the run's own config and label snapshot are used (the project's labels may have
     changed since) and training continues from the last saved epoch of each fold.
     """
-    from . import runs
+    from . import review_supervision, runs, warm_start
     from .project import project_root
 
     reporter = reporter or ProgressReporter("none")
@@ -423,24 +449,43 @@ def train(project_path, config: TrainConfig, reporter: ProgressReporter | None =
         config = TrainConfig.from_dict(runs.read_json(run_dir / "config.json"))
         snapshot = runs.read_json(run_dir / "labels.json")
         videos, snapshot, info = load_project_videos(root, snapshot)
+        decisions = (runs.read_json(run_dir / "decisions.json") if (run_dir / "decisions.json").exists()
+                     else review_supervision.decisions_snapshot([], used=False, note="run made before decisions were recorded"))
         run_id = resume
     else:
         config.validate()
         pick_device(config.device)                  # refuse before a run folder exists
+        if config.warm_start:
+            config = warm_start.child_config(root, config)
         videos, snapshot, info = load_project_videos(root)
         _fold_plan(videos, config.loso)
+        decisions = review_supervision.decisions_snapshot(
+            info["decisions"], used=config.uses_reviews,
+            note="" if config.uses_reviews else ("faithful mode (the published method) ignores review decisions"
+                                                 if config.mode == "faithful" else "review decisions switched off"))
         run_dir, run_id = runs.new_run(root)
         runs.write_json(run_dir / "labels.json", snapshot)
+        runs.write_json(run_dir / "decisions.json", decisions)
         runs.write_json(run_dir / "config.json", config.to_dict())
+    review_summary = review_supervision.attach_reviews(
+        videos, review_supervision.decisions_from_snapshot(decisions)) if decisions.get("used") else None
     reporter.emit("snapshot", run_id=run_id, n_labels=snapshot["count"],
-                  label_snapshot=f"runs/{run_id}/labels.json", sha256=snapshot["sha256"])
+                  label_snapshot=f"runs/{run_id}/labels.json", sha256=snapshot["sha256"],
+                  n_decisions=decisions["count"], decisions_used=bool(decisions.get("used")),
+                  decisions_snapshot=f"runs/{run_id}/decisions.json", parent_run=config.warm_start)
+    if review_summary:
+        reporter.emit("train", message=(f"review decisions: {review_summary['rejected']} rejected spans "
+                                        f"({review_summary['negative_frames']} negative frames), "
+                                        f"{review_summary['span_priors']} span priors"))
     if info["labelled_without_features"]:
         reporter.emit("train", message="skipped labelled videos without up-to-date features: "
                       + ", ".join(info["labelled_without_features"]) + " (run `pfes extract`)")
     from .spotting import project_preset     # the same preset `pfes spot` uses
 
     return run_training(run_dir, run_id, videos, config, reporter, cancel, resume=resume is not None,
-                        label_summary={"count": snapshot["count"], "sha256": snapshot["sha256"]},
+                        label_summary={"count": snapshot["count"], "sha256": snapshot["sha256"],
+                                       "decisions": decisions["count"], "decisions_used": bool(decisions.get("used")),
+                                       "parent_run": config.warm_start},
                         spotting_preset=project_preset(info["settings"]))
 
 
@@ -451,7 +496,7 @@ def _fold_plan(videos: list[VideoData], loso: bool) -> list[tuple[str | None, li
         raise TrainingError("no labelled videos with features to train on "
                             "(label some frames and run `pfes extract`)")
     if not loso:
-        return [(None, labelled, videos)]
+        return [(None, [v for v in videos if v.points or v.negatives is not None], videos)]
     subjects = sorted({v.subject for v in labelled})
     if len(subjects) < 2:
         raise TrainingError("leave-one-subject-out needs labelled videos from at least two subjects")
@@ -479,7 +524,7 @@ def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: Tr
         runs.write_status(run_dir, "failed", message=str(exc))
         raise
     runs.write_status(run_dir, "running", device=dev.type, labels=label_summary)
-    fold_steps = [config.epochs * steps_per_epoch(t, config) for _, t, _ in plan]
+    fold_steps = [(config.epochs - config.start_epoch) * steps_per_epoch(t, config) for _, t, _ in plan]
     total_steps = sum(fold_steps)
     reporter.emit("train", message=f"training on {dev.type}", device=dev.type, run_id=run_id,
                   step=0, total=total_steps)
@@ -491,6 +536,10 @@ def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: Tr
             state = build_state(config, dev)
             if resume and ckpt.exists():
                 runs.load_checkpoint_into(ckpt, state, dev)
+            elif config.warm_start:
+                from .warm_start import load_parent_into
+
+                load_parent_into(run_dir.parent / config.warm_start, state, dev)
             log_path = run_dir / "log.jsonl"
 
             def save(st: TrainState, _ckpt=ckpt, _fold=fold) -> None:
@@ -514,7 +563,8 @@ def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: Tr
         runs.write_predictions(run_dir / "predictions.h5", predictions,
                                {v.video_id: v.fps for v in videos}, preset=spotting_preset, fold_of={
                                    v.video_id: f for f, _, pv in plan for v in pv})
-        metrics = {"folds": fold_metrics, "device": dev.type, "n_videos_predicted": len(predictions)}
+        metrics = {"folds": fold_metrics, "device": dev.type, "n_videos_predicted": len(predictions),
+                   "parent_run": config.warm_start}
         runs.write_json(run_dir / "metrics.json", metrics)
         runs.write_status(run_dir, "done", device=dev.type, labels=label_summary)
     except (CancelledError, KeyboardInterrupt):
