@@ -32,6 +32,13 @@ def register(subparsers) -> None:
     p.add_argument("--ablation", choices=("full", "hard", "gim-no-iac"), default="full")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", metavar="RUN_ID", default=None, help="continue a cancelled or crashed run (with its own config and label snapshot)")
+    p.add_argument("--warm-start", metavar="RUN_ID", nargs="?", const="latest", default=None,
+                   help="quick review round: fine-tune RUN_ID's model (default: the latest finished run) on "
+                        "the current labels and review decisions for --epochs more epochs (default 3); "
+                        "network, mode and losses are the parent's")
+    p.add_argument("--no-reviews", action="store_true",
+                   help="ignore review decisions (rejected proposals as negatives, reviewed spans as GIM "
+                        "duration priors); faithful mode always ignores them")
     p.add_argument("--progress", choices=("bar", "jsonl", "none"), default="bar")
     p.set_defaults(func=cmd_train)
 
@@ -44,6 +51,7 @@ def register(subparsers) -> None:
 def cmd_train(args) -> int:
     from ..progress import ProgressReporter
     from ..training import TrainConfig, train
+    from ..warm_start import WARM_EPOCHS
 
     reporter = ProgressReporter(args.progress)
     cancel = threading.Event()
@@ -59,8 +67,12 @@ def cmd_train(args) -> int:
             except ValueError:  # not the main thread (in-process callers)
                 pass
     try:
-        config = TrainConfig.from_preset(args.preset, epochs=args.epochs, device=args.device, loso=args.loso,
-                                         mode=args.mode, ablation=args.ablation, seed=args.seed)
+        if args.warm_start and args.resume:
+            raise PfesError("--warm-start starts a new run; --resume continues one (use one of them)")
+        epochs = args.epochs if args.epochs is not None or not args.warm_start else WARM_EPOCHS
+        config = TrainConfig.from_preset(args.preset, epochs=epochs, device=args.device, loso=args.loso,
+                                         mode=args.mode, ablation=args.ablation, seed=args.seed,
+                                         reviews=not args.no_reviews, warm_start=args.warm_start)
         run_id = train(args.project, config, reporter, cancel=cancel, resume=args.resume)
     except CancelledError as exc:
         reporter.close()
