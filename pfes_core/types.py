@@ -11,13 +11,30 @@ ME = "ME"
 CLASSES: tuple[str, str] = (MAE, ME)
 
 
+# The one class-word table: every importer (label files, dataset workbooks, ELAN, BORIS, tables)
+# maps expression-type words through it. Keys are normalised by `class_key` (lower case, spaces,
+# hyphens and underscores removed), so "Macro", "macro-expression", "Macro-expression",
+# "macro_expression" and "MaE" are one entry. CAS(ME)^2 writes "macro-expression" /
+# "micro-expression", CAS(ME)^3 "Macro-expression" / "Micro-expression", SAMM-LV "Macro" and
+# "Micro - 1/2" (micro-expressions, the half-second limit of the definition).
+CLASS_WORDS: dict[str, str] = {
+    "mae": MAE, "macro": MAE, "macroexpression": MAE, "macroexpressions": MAE,
+    "me": ME, "micro": ME, "microexpression": ME, "microexpressions": ME, "micro1/2": ME,
+}
+
+
+def class_key(text) -> str:
+    """Normalised form of a class word: lower case without spaces, hyphens or underscores."""
+    return "".join(ch for ch in str(text).strip().lower() if ch not in " \t-_")
+
+
 def parse_class(text: str) -> str:
-    """Return the canonical class name for `text` ('mae', 'MAE' -> 'MaE'); raise LabelError otherwise."""
-    key = str(text).strip().lower()
-    for name in CLASSES:
-        if key == name.lower():
-            return name
-    raise LabelError(f"unknown expression class {text!r} (expected MaE or ME)")
+    """Canonical class name ('MaE' or 'ME') for any word of CLASS_WORDS; LabelError otherwise."""
+    name = CLASS_WORDS.get(class_key(text))
+    if name is None:
+        raise LabelError(f"unknown expression class {text!r} (expected MaE or ME, or a word such as "
+                         f"macro, macro-expression, micro, Micro - 1/2)")
+    return name
 
 
 @dataclass(frozen=True)
