@@ -4,19 +4,37 @@ Why a lock file and not an OS lock: it must be readable by a person ("who holds 
 and must survive on network shares where fcntl locks are unreliable. A lock left by a process
 that died on this host is stale and is taken over; a lock from another host cannot be checked,
 so it is reported with instructions instead of being broken silently.
+
+The protocol, so that two processes never both hold the lock:
+- creating: the lock is written to a private temp file and hard-linked to ``project.lock``;
+  the link fails when the lock exists, so it appears complete and never overwrites one;
+- taking over a stale lock: only while holding an OS lock (``flock``) on the project folder,
+  which the kernel drops when its holder dies, so it can never go stale itself. Under it the
+  taker checks that ``project.lock`` is still the very file it judged stale (same inode, size,
+  time and content) before deleting it; without that serialisation a second taker could delete
+  the lock the first had just created (benchmarks/bench_lock_race.py races 6 processes).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import socket
 import time
 from pathlib import Path
 
-from .errors import ProjectLockedError
+from .errors import ProjectError, ProjectLockedError
+
+try:
+    import fcntl
+except ImportError:  # Windows: stale locks are reported, not taken over
+    fcntl = None
 
 LOCK_NAME = "project.lock"
+GUARD_NAME = "project.lock.takeover"  # only where the folder itself cannot be flock()ed
+_STALE_TMP_S = 60.0  # a lock temp file this old belongs to no running acquire()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -56,7 +74,8 @@ class ProjectLock:
     """Owns `<project>/project.lock` between acquire() and release()."""
 
     def __init__(self, root: str | os.PathLike):
-        self.path = Path(root) / LOCK_NAME
+        self.root = Path(root)
+        self.path = self.root / LOCK_NAME
         self.token = f"{os.getpid()}-{time.time_ns()}"
         self.held = False
         self.took_over: dict | None = None  # the stale holder we replaced, if any
@@ -69,65 +88,117 @@ class ProjectLock:
     def _try_create(self) -> bool:
         """Create the lock file with its content in one step; False when it already exists."""
         tmp = self.path.with_name(f"{LOCK_NAME}.{self.token}.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(self._payload())
-            fh.flush()
-            os.fsync(fh.fileno())
         try:
-            os.link(tmp, self.path)  # atomic and never overwrites: the lock appears with its content
-            return True
-        except FileExistsError:
-            return False
-        except OSError:
+            with open(tmp, "wb") as fh:
+                fh.write(self._payload())
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, self.path)  # atomic and never overwrites: the lock appears with its content
+                return True
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                    raise
             # Filesystems without hard links: exclusive create, then write.
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
                 return False
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(self._payload())
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(self._payload())
+            except OSError:
+                os.unlink(self.path)
+                raise
             return True
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            except OSError:
-                pass
 
     def acquire(self) -> None:
-        """Take the lock, taking over a stale one; raise ProjectLockedError when a live process holds it."""
-        for _ in range(5):
+        """Take the lock, taking over a stale one; raise ProjectLockedError when a live process holds
+        it, ProjectError when the folder cannot be written (read-only, disk full)."""
+        try:
+            self._acquire()
+        except OSError as exc:
+            raise ProjectError(f"cannot lock {self.root} for writing ({exc.strerror or exc}); a read-only "
+                               f"or full folder can still be opened read-only (e.g. `pfes info`)") from None
+        self._remove_stale_temp_files()
+
+    def _acquire(self) -> None:
+        for _ in range(20):
             if self._try_create():
                 self.held = True
                 return
+            try:
+                seen = os.stat(self.path)
+            except FileNotFoundError:
+                continue
             info = read_lock(self.path)
             if info is None:
                 # Empty/garbled lock (a crash while creating it without hard links): give a writer
                 # that is mid-creation a moment, then treat it as stale.
-                try:
-                    age = time.time() - self.path.stat().st_mtime
-                except FileNotFoundError:
-                    continue
-                if age < 2.0:
+                if time.time() - seen.st_mtime < 2.0:
                     time.sleep(0.1)
                     continue
-                self._break_stale(None)
+                if self._take_over(seen, None):
+                    return
                 continue
             same_host = info.get("hostname") == socket.gethostname()
             pid = info.get("pid")
             if same_host and isinstance(pid, int) and not _pid_alive(pid):
-                self._break_stale(info)
+                if self._take_over(seen, info):
+                    return
                 continue
             where = "" if same_host else " (another computer: if it is no longer running, delete the lock file)"
             raise ProjectLockedError(
                 f"project is open in {describe_holder(info)}{where}; lock file: {self.path}")
         raise ProjectLockedError(f"could not take the project lock {self.path}; try again")
 
-    def _break_stale(self, info: dict | None) -> None:
+    @contextlib.contextmanager
+    def _takeover_guard(self):
+        """Exclusive OS lock on the project folder while a stale lock is replaced."""
+        if fcntl is None:
+            raise ProjectLockedError(f"the project lock {self.path} was left by a process that has ended; "
+                                     f"delete that file to open the project")
+        fd = os.open(self.root, os.O_RDONLY)
         try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:  # some network file systems lock only files opened for writing
+                os.close(fd)
+                fd = os.open(self.root / GUARD_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing drops the flock
+
+    def _take_over(self, seen: os.stat_result, info: dict | None) -> bool:
+        """Replace the stale lock `seen` by ours, unless someone replaced it first; True when ours."""
+        with self._takeover_guard():
+            try:
+                now = os.stat(self.path)
+            except FileNotFoundError:
+                return False
+            if (now.st_ino, now.st_size, now.st_mtime_ns) != (seen.st_ino, seen.st_size, seen.st_mtime_ns):
+                return False
+            if read_lock(self.path) != info:
+                return False
             os.unlink(self.path)
-        except FileNotFoundError:
-            pass
-        self.took_over = info or {}
+            if not self._try_create():
+                return False
+            self.held = True
+            self.took_over = info or {}
+            return True
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files of lock attempts that were killed (or failed on a full disk) long ago."""
+        for tmp in self.root.glob(f"{LOCK_NAME}.*.tmp"):
+            with contextlib.suppress(OSError):
+                if time.time() - tmp.stat().st_mtime > _STALE_TMP_S:
+                    tmp.unlink()
 
     def release(self) -> None:
         """Remove the lock file, only if it is still ours."""
@@ -138,5 +209,5 @@ class ProjectLock:
         if info is not None and info.get("token") == self.token:
             try:
                 os.unlink(self.path)
-            except FileNotFoundError:
+            except OSError:
                 pass

@@ -3,22 +3,24 @@
 Why this shape (DESIGN.md section 2):
 - project.h5 is read fully on open and written fully on save, so no process ever holds it open
   (HDF5 refuses a writer and a reader in two processes at once).
-- A save writes ``project.h5.tmp``, fsyncs it, keeps the previous file as ``project.h5.bak1``
-  (older ones roll to bak2, bak3) and ``os.replace``s the new one in: a crash mid-save leaves
-  the old project intact, and a file corrupted later can be taken back from a backup.
-- Between saves every change is appended (and flushed) to journal.jsonl before the call returns
-  and replayed on the next open, so a crash loses nothing that was clicked.
+- A save builds the new file in memory, writes it to a temp file beside project.h5, fsyncs it,
+  keeps the previous file as ``project.h5.bak1`` (older ones roll to bak2, bak3) and renames the
+  new one in: a crash or a full disk mid-save leaves the old project intact, and a file
+  corrupted later can be taken back from a backup.
+- Between saves every change is appended to journal.jsonl before the call returns and replayed
+  on the next open, so a crash loses nothing that was acknowledged; an edit whose journal line
+  cannot be written (disk full) is undone and reported, so nothing is acknowledged that is not
+  on disk. Journal lines that cannot be used are moved to journal.rejected and counted.
 - A lock file keeps a second writer out; ``readonly=True`` skips it (training workers, `pfes info`).
+- What is read is distrusted (see project_file and safe_paths): values out of range are refused
+  with the file and field named, and no id read from the project can name a path outside it.
 
-Layout of project.h5 (schema 1): root attrs ``format``, ``schema_version``, ``generation``
-(bumped on each save; the journal names the generation it extends), ``saved``; a scalar string
-dataset ``settings`` (JSON); groups ``videos``, ``labels``, ``reference``, ``reviews`` holding
-one 1-D dataset per column (strings as UTF-8; labels store video/annotator as indexes into a
-name table so 100,000 labels save in well under a second).
+The layout of project.h5 is described in pfes_core.project_file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -27,304 +29,20 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-import h5py
-import numpy as np
-
-from .errors import LabelError, ProjectError, VideoError
-from .journal import JOURNAL_NAME, Journal, read_journal
+from . import atomic
+from .errors import LabelError, PfesError, ProjectError, VideoError
+from .journal import JOURNAL_NAME, REJECTED_NAME, Journal, read_journal
+from .backups import (N_BACKUPS, SUFFIX, backup_path, copy_or_link, fsync_dir, list_backups,
+                      newest_good_backup, project_root, restore_backup, unreadable_message)
 from .labels import Edit, LabelStore, edit_from_dict
 from .lock import ProjectLock
-from .reviews import ReviewDecision, ReviewStore
-from .types import CLASSES, Interval, PointLabel, VideoRecord, parse_class
+from .project_file import FORMAT, H5_NAME, SCHEMA_VERSION, Unreadable, read_state, video_problem, write_image
+from .reviews import ReviewStore
+from .safe_paths import inside, safe_id
+from .types import Interval, VideoRecord, parse_class
 
-SCHEMA_VERSION = 1
-SUFFIX = ".pfes"
-H5_NAME = "project.h5"
-N_BACKUPS = 3
-FORMAT = "pfes-project"
-
-_STR = h5py.string_dtype("utf-8")
-
-
-# ---- paths ---------------------------------------------------------------------------------
-def project_root(path: str | os.PathLike, must_exist: bool = True) -> Path:
-    """The project folder for `path`: the folder itself, NAME (when NAME.pfes exists) or its project.h5."""
-    p = Path(path).expanduser()
-    if p.name == H5_NAME or p.name.startswith(H5_NAME + ".bak"):
-        p = p.parent
-    if must_exist and not p.is_dir() and p.suffix != SUFFIX and p.with_name(p.name + SUFFIX).is_dir():
-        p = p.with_name(p.name + SUFFIX)
-    return p.absolute()
-
-
-def backup_path(root: Path, k: int) -> Path:
-    return root / f"{H5_NAME}.bak{k}"
-
-
-# ---- HDF5 read/write -----------------------------------------------------------------------
-class _Unreadable(Exception):
-    """project.h5 (or a backup) cannot be read; the message says why."""
-
-
-def _strings(values: Iterable[str]) -> np.ndarray:
-    return np.array(list(values), dtype=object)
-
-
-def _write_columns(group: h5py.Group, columns: dict[str, np.ndarray]) -> None:
-    for name, data in columns.items():
-        if data.dtype == object:
-            group.create_dataset(name, data=data, dtype=_STR)
-        else:
-            group.create_dataset(name, data=data)
-
-
-def _read_columns(group: h5py.Group, names: Iterable[str]) -> dict[str, list]:
-    out: dict[str, list] = {}
-    for name in names:
-        ds = group[name]
-        if h5py.check_string_dtype(ds.dtype) is not None:
-            out[name] = list(ds.asstr()[()]) if ds.shape != (0,) else []
-        else:
-            out[name] = ds[()].tolist()
-    lengths = {len(v) for v in out.values()}
-    if len(lengths) > 1:
-        raise _Unreadable(f"group {group.name} has columns of different lengths")
-    return out
-
-
-def _index(values: list[str]) -> tuple[list[str], np.ndarray]:
-    names: dict[str, int] = {}
-    idx = np.fromiter((names.setdefault(v, len(names)) for v in values), dtype=np.int32, count=len(values))
-    return list(names), idx
-
-
-class _State:
-    """Everything project.h5 holds, in memory."""
-
-    def __init__(self):
-        self.generation = 0
-        self.saved = 0.0
-        self.settings: dict = {}
-        self.videos: dict[str, VideoRecord] = {}
-        self.labels: list[PointLabel] = []
-        self.reference: dict[str, list[Interval]] = {}
-        self.reviews: list[ReviewDecision] = []
-
-
-def _write_h5(path: Path, generation: int, settings: dict, videos: dict[str, VideoRecord],
-              labels: list[PointLabel], reference: dict[str, list[Interval]],
-              reviews: list[ReviewDecision]) -> None:
-    with h5py.File(path, "w") as f:
-        f.attrs["format"] = FORMAT
-        f.attrs["schema_version"] = SCHEMA_VERSION
-        f.attrs["generation"] = generation
-        f.attrs["saved"] = time.time()
-        f.create_dataset("settings", data=json.dumps(settings, sort_keys=True), dtype=_STR)
-
-        vs = list(videos.values())
-        _write_columns(f.create_group("videos"), {
-            "id": _strings(v.id for v in vs), "path": _strings(v.path for v in vs),
-            "fps": np.array([v.fps for v in vs], dtype=np.float64),
-            "n_frames": np.array([v.n_frames for v in vs], dtype=np.int64),
-            "fingerprint": _strings(v.fingerprint for v in vs),
-            "subject": _strings(v.subject for v in vs),
-            "step": np.array([v.step for v in vs], dtype=np.int64),
-            "extra": _strings(json.dumps(v.extra, sort_keys=True) for v in vs),
-        })
-
-        g = f.create_group("labels")
-        video_names, video_idx = _index([lb.video for lb in labels])
-        ann_names, ann_idx = _index([lb.annotator for lb in labels])
-        cls_idx = {c: i for i, c in enumerate(CLASSES)}
-        _write_columns(g, {
-            "video_names": _strings(video_names), "annotator_names": _strings(ann_names),
-            "video": video_idx, "annotator": ann_idx,
-            "frame": np.fromiter((lb.frame for lb in labels), dtype=np.int64, count=len(labels)),
-            "cls": np.fromiter((cls_idx[lb.cls] for lb in labels), dtype=np.uint8, count=len(labels)),
-            "created": np.fromiter((lb.created for lb in labels), dtype=np.float64, count=len(labels)),
-            "modified": np.fromiter((lb.modified for lb in labels), dtype=np.float64, count=len(labels)),
-        })
-        g.attrs["classes"] = json.dumps(list(CLASSES))
-
-        ivs = [iv for v in reference for iv in reference[v]]
-        _write_columns(f.create_group("reference"), {
-            "video": _strings(iv.video for iv in ivs), "cls": _strings(iv.cls for iv in ivs),
-            "onset": np.array([iv.onset for iv in ivs], dtype=np.int64),
-            "apex": np.array([iv.apex for iv in ivs], dtype=np.int64),
-            "offset": np.array([iv.offset for iv in ivs], dtype=np.int64),
-            "score": np.array([math.nan if iv.score is None else iv.score for iv in ivs], dtype=np.float64),
-        })
-
-        rs = reviews
-        _write_columns(f.create_group("reviews"), {
-            "video": _strings(r.video for r in rs), "run_id": _strings(r.run_id for r in rs),
-            "cls": _strings(r.cls for r in rs),
-            "onset": np.array([r.onset for r in rs], dtype=np.int64),
-            "apex": np.array([r.apex for r in rs], dtype=np.int64),
-            "offset": np.array([r.offset for r in rs], dtype=np.int64),
-            "score": np.array([math.nan if r.score is None else r.score for r in rs], dtype=np.float64),
-            "status": _strings(r.status for r in rs),
-            "adjusted": np.array([list(r.adjusted) if r.adjusted else [-1, -1, -1] for r in rs],
-                                 dtype=np.int64).reshape(len(rs), 3),
-            "annotator": _strings(r.annotator for r in rs),
-            "time": np.array([r.time for r in rs], dtype=np.float64),
-        })
-
-
-def _read_h5(path: Path) -> _State:
-    """Load project.h5 fully. Raises _Unreadable for damage, ProjectError for a newer schema."""
-    if not path.exists():
-        raise _Unreadable("the file is missing")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise _Unreadable(f"not a readable HDF5 file ({str(exc).splitlines()[0][:120]})") from None
-    try:
-        with f:
-            if f.attrs.get("format") != FORMAT:
-                raise _Unreadable("not a P-FES project file")
-            version = int(f.attrs["schema_version"])
-            if version > SCHEMA_VERSION:
-                raise ProjectError(
-                    f"{path} was written by a newer P-FES Studio (project schema {version}; this "
-                    f"version reads up to {SCHEMA_VERSION}); update P-FES Studio to open it")
-            st = _State()
-            st.generation = int(f.attrs.get("generation", 0))
-            st.saved = float(f.attrs.get("saved", 0.0))
-            settings = json.loads(f["settings"].asstr()[()])
-            st.settings = settings if isinstance(settings, dict) else {}
-
-            v = _read_columns(f["videos"], ("id", "path", "fps", "n_frames", "fingerprint", "subject",
-                                            "step", "extra"))
-            for i in range(len(v["id"])):
-                st.videos[v["id"][i]] = VideoRecord(
-                    v["id"][i], v["path"][i], float(v["fps"][i]), int(v["n_frames"][i]),
-                    v["fingerprint"][i], v["subject"][i], int(v["step"][i]), json.loads(v["extra"][i]))
-
-            g = f["labels"]
-            classes = json.loads(g.attrs["classes"])
-            names = _read_columns(g, ("video_names",))["video_names"]
-            anns = _read_columns(g, ("annotator_names",))["annotator_names"]
-            c = _read_columns(g, ("video", "annotator", "frame", "cls", "created", "modified"))
-            st.labels = [PointLabel(names[vi], fr, classes[ci], anns[ai], cr, mo) for vi, ai, fr, ci, cr, mo
-                         in zip(c["video"], c["annotator"], c["frame"], c["cls"], c["created"], c["modified"])]
-
-            r = _read_columns(f["reference"], ("video", "cls", "onset", "apex", "offset", "score"))
-            for vid, cls, on, ap, off, sc in zip(r["video"], r["cls"], r["onset"], r["apex"], r["offset"],
-                                                 r["score"]):
-                st.reference.setdefault(vid, []).append(
-                    Interval(vid, cls, on, ap, off, None if math.isnan(sc) else sc))
-
-            rv = _read_columns(f["reviews"], ("video", "run_id", "cls", "onset", "apex", "offset", "score",
-                                              "status", "annotator", "time"))
-            adjusted = f["reviews"]["adjusted"][()].tolist()
-            for i in range(len(rv["video"])):
-                adj = adjusted[i]
-                st.reviews.append(ReviewDecision(
-                    rv["video"][i], rv["run_id"][i], rv["cls"][i], rv["onset"][i], rv["apex"][i],
-                    rv["offset"][i], None if math.isnan(rv["score"][i]) else rv["score"][i], rv["status"][i],
-                    None if adj[0] < 0 else tuple(adj), rv["annotator"][i], rv["time"][i]))
-            return st
-    except (ProjectError, _Unreadable):
-        raise
-    except Exception as exc:  # h5py raises OSError/KeyError/ValueError/... on damaged content
-        raise _Unreadable(f"damaged content ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        _fsync_path(path)
-    except OSError:  # not supported everywhere (e.g. Windows); the rename is still atomic
-        pass
-
-
-# ---- backups ---------------------------------------------------------------------------------
-def list_backups(path: str | os.PathLike) -> list[dict]:
-    """Backups newest first: {'index', 'path', 'ok', 'saved', 'labels', 'error'}."""
-    root = project_root(path)
-    out = []
-    for k in range(1, N_BACKUPS + 1):
-        p = backup_path(root, k)
-        if not p.exists():
-            continue
-        try:
-            st = _read_h5(p)
-            out.append({"index": k, "path": p, "ok": True, "saved": st.saved, "labels": len(st.labels),
-                        "error": None})
-        except (ProjectError, _Unreadable) as exc:
-            out.append({"index": k, "path": p, "ok": False, "saved": None, "labels": None, "error": str(exc)})
-    return out
-
-
-def newest_good_backup(path: str | os.PathLike) -> dict | None:
-    for b in list_backups(path):
-        if b["ok"]:
-            return b
-    return None
-
-
-def _stamp(t: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "?"
-
-
-def _unreadable_message(root: Path, reason: str) -> str:
-    good = newest_good_backup(root)
-    if good is None:
-        offer = "no readable backup (project.h5.bak1..3) was found"
-    else:
-        offer = (f"the newest good backup is {good['path'].name} (saved {_stamp(good['saved'])}, "
-                 f"{good['labels']} labels): run `pfes restore-backup {root}` or open it with "
-                 f"Project.open(path, from_backup={good['index']})")
-    return f"project.h5 in {root} cannot be read: {reason}; {offer}"
-
-
-def restore_backup(path: str | os.PathLike, backup: int | None = None) -> Path:
-    """Make a backup the current project.h5 (the newest good one by default); returns the backup used.
-
-    The damaged project.h5 is kept as project.h5.damaged-<time>; a journal of unsaved edits made on
-    top of it is kept as journal.jsonl.orphaned-<time> (it cannot be replayed on an older state).
-    """
-    root = project_root(path)
-    if not root.is_dir():
-        raise ProjectError(f"no project at {root}")
-    lock = ProjectLock(root)
-    lock.acquire()
-    try:
-        if backup is None:
-            good = newest_good_backup(root)
-            if good is None:
-                raise ProjectError(f"no readable backup (project.h5.bak1..3) in {root}")
-            src = good["path"]
-        else:
-            src = backup_path(root, int(backup))
-            try:
-                _read_h5(src)
-            except _Unreadable as exc:
-                raise ProjectError(f"backup {src.name} cannot be read either: {exc}") from None
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        h5 = root / H5_NAME
-        if h5.exists():
-            os.replace(h5, root / f"{H5_NAME}.damaged-{stamp}")
-        journal = root / JOURNAL_NAME
-        _, records, _, _ = read_journal(journal)
-        if records:
-            os.replace(journal, root / f"{JOURNAL_NAME}.orphaned-{stamp}")
-        tmp = root / (H5_NAME + ".tmp")
-        shutil.copyfile(src, tmp)
-        _fsync_path(tmp)
-        os.replace(tmp, h5)
-        _fsync_dir(root)
-        return src
-    finally:
-        lock.release()
+__all__ = ["Project", "project_root", "backup_path", "list_backups", "newest_good_backup", "restore_backup",
+           "probe_video", "SUFFIX", "H5_NAME", "SCHEMA_VERSION", "FORMAT", "N_BACKUPS"]
 
 
 # ---- video probing ----------------------------------------------------------------------------
@@ -339,16 +57,20 @@ def probe_video(path: Path) -> tuple[float, int, str]:
         reader.close()
 
 
-def _check_video_id(video_id: str) -> str:
-    video_id = str(video_id).strip()
-    if not video_id or video_id.startswith(".") or any(c in video_id for c in '/\\:*?"<>|\n\r\t'):
-        raise ProjectError(f"invalid video id {video_id!r} (used as a file name: no slashes or leading dot)")
-    return video_id
-
-
 def _interval_to_dict(iv: Interval) -> dict:
     return {"video": iv.video, "cls": iv.cls, "onset": iv.onset, "apex": iv.apex, "offset": iv.offset,
             "score": iv.score}
+
+
+def _record_from_dict(d: dict) -> VideoRecord:
+    """A video record from a journal line, checked like one read from project.h5."""
+    record = VideoRecord(str(d["id"]), str(d["path"]), float(d["fps"]), int(d["n_frames"]),
+                         str(d.get("fingerprint", "")), str(d.get("subject", "")), int(d.get("step", 1)),
+                         dict(d.get("extra") or {}))
+    problem = video_problem(record)
+    if problem:
+        raise ProjectError(f"add_video {record.id[:60]!r}: {problem}")
+    return record
 
 
 def _record_to_dict(r: VideoRecord) -> dict:
@@ -357,6 +79,10 @@ def _record_to_dict(r: VideoRecord) -> dict:
 
 
 # ---- the project -----------------------------------------------------------------------------
+_TEMP_PATTERNS = (f"{H5_NAME}.tmp", f".{H5_NAME}.*.tmp", f".{H5_NAME}.bak*.tmp", f"{JOURNAL_NAME}.tmp",
+                  f".{JOURNAL_NAME}.*.tmp")
+
+
 class Project:
     """An open project. Create with Project.create(path) or Project.open(path[, readonly])."""
 
@@ -374,21 +100,27 @@ class Project:
         self.settings: dict = {}
         self.generation = 0
         self.recovered_edits = 0
-        self.journal_skipped = 0         # undecodable journal lines passed over on open
-        self.replay_errors: list[str] = []
+        self.journal_skipped = 0         # undecodable journal lines (garbage, bit flips) found on open
+        self.replay_errors: list[str] = []  # why decodable journal lines could not be replayed
+        self.rejected_edits = 0          # both together: kept in journal.rejected, not replayed
+        self.orphaned_edits = 0          # a journal for another state of project.h5, kept aside
+        self.interrupted_runs: list[str] = []  # runs left "running" by a dead process, marked on open
         self.opened_from_backup: Path | None = None
         self._undo: list[Edit] = []
         self._redo: list[Edit] = []
         self._dirty = False
         self._saved_settings = "{}"
         self._journal = Journal(self.journal_path, durable=durable) if not readonly else None
+        self._journal_lost = False       # set when a save could not start a new journal
         self._lock = ProjectLock(root) if not readonly else None
         self._closed = False
 
     # ---- opening ---------------------------------------------------------------------------
     @classmethod
     def create(cls, path: str | os.PathLike, durable: bool = False) -> "Project":
-        """Make NAME.pfes/ (suffix added if missing) with an empty project.h5; returns it open and locked."""
+        """Make NAME.pfes/ (suffix added if missing) with an empty project.h5; returns it open and locked.
+
+        If that fails (disk full, read-only folder) nothing of the new project is left behind."""
         root = Path(path).expanduser()
         if root.suffix != SUFFIX:
             root = root.with_name(root.name + SUFFIX)
@@ -397,16 +129,28 @@ class Project:
             raise ProjectError(f"{root} is already a project")
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise ProjectError(f"{root} exists and is not an empty folder")
-        root.mkdir(parents=True, exist_ok=True)
-        project = cls(root, readonly=False, durable=durable)
-        project._lock.acquire()
+        made = not root.exists()
         try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ProjectError(f"cannot create {root} ({exc.strerror or exc})") from None
+        project = cls(root, readonly=False, durable=durable)
+        try:
+            project._lock.acquire()
             project.features_dir.mkdir(exist_ok=True)
             project.runs_dir.mkdir(exist_ok=True)
             project._dirty = True
             project.save()
-        except BaseException:
+        except BaseException as exc:
             project.close()
+            for child in ([root] if made else list(root.iterdir())):
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        child.unlink()
+            if isinstance(exc, OSError):
+                raise ProjectError(f"cannot create the project {root} ({exc.strerror or exc})") from None
             raise
         return project
 
@@ -423,9 +167,9 @@ class Project:
         if not (root / H5_NAME).exists() and not backup_path(root, 1).exists():
             raise ProjectError(f"no project at {root} (expected {H5_NAME}; create one with `pfes init`)")
         project = cls(root, readonly=readonly, durable=durable)
-        if project._lock is not None:
-            project._lock.acquire()
         try:
+            if project._lock is not None:
+                project._lock.acquire()
             project._load(from_backup)
         except BaseException:
             project.close()
@@ -443,62 +187,142 @@ class Project:
             else:
                 source = backup_path(self.root, int(from_backup))
         try:
-            st = _read_h5(source)
-        except _Unreadable as exc:
+            st = read_state(source)
+            labels = LabelStore(st.labels)
+        except (Unreadable, LabelError) as exc:
+            reason = str(exc) if isinstance(exc, Unreadable) else f"field labels holds a duplicate: {exc}"
             if source == self.h5_path:
-                raise ProjectError(_unreadable_message(self.root, str(exc))) from None
-            raise ProjectError(f"backup {source.name} cannot be read: {exc}") from None
+                raise ProjectError(unreadable_message(self.root, reason)) from None
+            raise ProjectError(f"backup {source} cannot be read: {reason}") from None
         self.generation = st.generation
         self.settings = st.settings
         self._saved_settings = json.dumps(st.settings, sort_keys=True)
         self.videos = dict(st.videos)
-        self.labels = LabelStore(st.labels)
+        self.labels = labels
         self.reference = {v: sorted(ivs, key=lambda iv: (iv.onset, iv.offset)) for v, ivs in st.reference.items()}
         self.reviews = ReviewStore(st.reviews)
         if source != self.h5_path:
             self.opened_from_backup = source
             self._dirty = True
+        self._recover_journal()
+        if not self.readonly:
+            self._remove_stale_temp_files()
+            self._mark_interrupted_runs()
 
-        header, records, valid_bytes, skipped = read_journal(self.journal_path)
-        matches = header is not None and header.get("generation") == self.generation
+    def _recover_journal(self) -> None:
+        """Replay the journal; move unusable lines to journal.rejected; set the counters."""
+        contents = read_journal(self.journal_path)
+        generation = contents.header.get("generation") if contents.header else None
+        matches = contents.header is not None and generation == self.generation
+        rejected = list(contents.rejected)
+        kept: list[bytes] = []
         if matches:
-            self.journal_skipped = skipped
-            for record in records:
+            for record, raw in zip(contents.records, contents.raw):
                 try:
                     self._replay(record)
-                    self.recovered_edits += 1
-                except (ProjectError, LabelError, VideoError, KeyError, TypeError, ValueError) as exc:
-                    self.replay_errors.append(f"{record.get('op')}: {exc}")
+                except (PfesError, KeyError, TypeError, ValueError, AttributeError, IndexError,
+                        OverflowError) as exc:
+                    self.replay_errors.append(f"{str(record.get('op'))[:20]}: {exc}")
+                    rejected.append(raw)
+                    continue
+                kept.append(raw)
+                self.recovered_edits += 1
             if self.recovered_edits:
                 self._dirty = True
+        elif contents.header is None:
+            rejected += contents.raw  # no usable header: which state these edits extend is unknown
+        self.journal_skipped = len(contents.rejected)
+        self.rejected_edits = len(rejected)
+        # A journal of an older generation holds edits already saved (crash after project.h5 was
+        # replaced, before the journal was cleared); one of a newer generation, or any journal of a
+        # project opened from a backup, belongs to another state of project.h5 and is kept aside.
+        stale = isinstance(generation, int) and generation < self.generation and self.opened_from_backup is None
+        orphaned = not matches and contents.header is not None and not stale and contents.records
+        self.orphaned_edits = len(contents.records) if orphaned else 0
         if self.readonly:
             return
-        if matches:
-            self._journal.open_existing(valid_bytes, len(records))
-        else:
-            if records and self.opened_from_backup is not None:
+        if rejected:
+            self._keep_rejected(rejected, generation)
+        try:
+            if orphaned:
                 os.replace(self.journal_path,
                            self.root / f"{JOURNAL_NAME}.orphaned-{time.strftime('%Y%m%d-%H%M%S')}")
-            # Otherwise a mismatched journal holds edits that are already in project.h5
-            # (crash after the file was replaced but before the journal was cleared).
-            self._journal.reset(self.generation)
+        except OSError as exc:
+            raise ProjectError(f"cannot set aside {self.journal_path} ({exc.strerror or exc})") from None
+        if matches and not rejected:
+            self._journal.open_existing(contents.valid_bytes, len(contents.records))
+        else:
+            self._journal.reset(self.generation, kept)
+
+    def _keep_rejected(self, lines: list[bytes], generation) -> None:
+        """Append unusable journal lines to journal.rejected (verbatim, after a '#' note line)."""
+        path = self.root / REJECTED_NAME
+        note = (f"# {len(lines)} line(s) of {JOURNAL_NAME} (generation {generation}) not replayed on "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n").encode("utf-8")
+        try:
+            with open(path, "ab") as fh:
+                fh.write(note + b"".join(line + b"\n" for line in lines))
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise ProjectError(f"{len(lines)} unusable lines of {self.journal_path} could not be kept in "
+                               f"{path} ({exc.strerror or exc}); nothing was changed") from None
 
     def _replay(self, record: dict) -> None:
         op = record.get("op")
-        if op == "apply":
+        if op == "apply" or (op in ("undo", "redo") and "edit" in record):
             self._do_apply(edit_from_dict(record["edit"]))
-        elif op == "undo":
-            self._do_undo()
+        elif op == "undo":  # journals written before undo recorded its inverse edit
+            if self._do_undo() is None:
+                raise ProjectError("an undo with nothing to undo")
         elif op == "redo":
-            self._do_redo()
+            if self._do_redo() is None:
+                raise ProjectError("a redo with nothing to redo")
         elif op == "add_video":
-            self._do_add_video(VideoRecord(**record["record"]))
+            self._do_add_video(_record_from_dict(record["record"]))
         elif op == "set_reference":
-            self._do_set_reference([Interval(**d) for d in record["intervals"]], record.get("videos") or [])
+            self._do_set_reference([Interval(**d) for d in record["intervals"]], list(record.get("videos") or []))
         elif op == "settings":
+            if not isinstance(record["settings"], dict):
+                raise ProjectError("settings that are not a JSON object")
             self.settings = dict(record["settings"])
         else:
-            raise ProjectError(f"unknown journal entry {op!r}")
+            raise ProjectError(f"unknown journal entry {str(op)[:40]!r}")
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files of saves that were killed or failed (we hold the lock: nobody else writes them)."""
+        for pattern in _TEMP_PATTERNS:
+            for tmp in self.root.glob(pattern):
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+
+    def _mark_interrupted_runs(self) -> None:
+        from .runs import mark_interrupted  # imported here: listing runs is not needed to edit labels
+
+        try:
+            self.interrupted_runs = mark_interrupted(self.root)
+        except (OSError, PfesError):  # a damaged run folder must not keep the project from opening
+            self.interrupted_runs = []
+
+    def open_notes(self) -> list[str]:
+        """What the user should hear about this open (the CLI prints them, the GUI shows a banner)."""
+        notes = []
+        if self.recovered_edits:
+            notes.append(f"recovered {self.recovered_edits} unsaved edit{'s' if self.recovered_edits != 1 else ''} "
+                         f"from {JOURNAL_NAME}")
+        if self.rejected_edits:
+            where = "kept in " + REJECTED_NAME if not self.readonly else f"left in {JOURNAL_NAME}"
+            notes.append(f"{self.rejected_edits} journal line{'s' if self.rejected_edits != 1 else ''} could not "
+                         f"be used (damaged or invalid) and {'were' if self.rejected_edits != 1 else 'was'} not "
+                         f"replayed; {where}")
+        if self.orphaned_edits:
+            notes.append(f"{self.orphaned_edits} journaled edits belong to another version of {H5_NAME}; kept "
+                         f"as {JOURNAL_NAME}.orphaned-*")
+        if self.interrupted_runs:
+            notes.append(f"training run{'s' if len(self.interrupted_runs) != 1 else ''} "
+                         f"{', '.join(self.interrupted_runs)} stopped without finishing; marked interrupted "
+                         f"(resume with `pfes train --resume RUN_ID`)")
+        return notes
 
     # ---- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> "Project":
@@ -533,11 +357,45 @@ class Project:
             raise ProjectError(f"{self.root} is open read-only")
 
     def _journal_append(self, record: dict) -> None:
+        if self._journal_lost:  # the last save could not start a journal; everything is in project.h5
+            self._journal.reset(self.generation)
+            self._journal_lost = False
         self._journal.append(record)
+
+    @contextlib.contextmanager
+    def all_or_nothing(self):
+        """Run a step (edits and a save, as one CLI command does) whose failure leaves no trace:
+        the journal is cut back to where it was, and the project reloads what is on disk."""
+        self._check_writable()
+        mark = self._journal.mark()
+        try:
+            yield self
+        except BaseException:
+            try:
+                if not self._journal_lost:
+                    self._journal.rollback(mark)
+            except OSError as exc:
+                raise ProjectError(f"{self.journal_path} could not be cut back after the failure "
+                                   f"({exc.strerror or exc}); its last edits reappear on the next open") from None
+            self._reload()
+            raise
+
+    def _reload(self) -> None:
+        """Forget the in-memory state and read the project from disk again (lock kept)."""
+        self._journal.close()
+        fresh = Project(self.root, readonly=False, durable=self._journal.durable)
+        fresh._lock = None
+        fresh._load(None)
+        for name in ("generation", "settings", "_saved_settings", "videos", "labels", "reference", "reviews",
+                     "_dirty", "_journal"):
+            setattr(self, name, getattr(fresh, name))
+        self._undo, self._redo, self._journal_lost = [], [], False
 
     # ---- edits -----------------------------------------------------------------------------
     def apply(self, edit: Edit) -> Edit:
-        """Apply an edit (LabelError when invalid, nothing changed), journal it, push it on the undo stack."""
+        """Apply an edit (LabelError when invalid, nothing changed), journal it, push it on the undo stack.
+
+        When the journal line cannot be written the edit is taken back and ProjectError raised."""
         self._check_writable()
         self._do_apply(edit)
         try:
@@ -555,18 +413,41 @@ class Project:
         self._dirty = True
 
     def undo(self) -> Edit | None:
-        """Revert the last edit; returns it, or None when there is nothing to undo."""
+        """Revert the last edit; returns it, or None when there is nothing to undo.
+
+        The journal records the inverse edit itself (as the GUI does), not "undo": a replay after a
+        save and a crash then repeats exactly what happened, whatever the undo stack held."""
         self._check_writable()
-        edit = self._do_undo()
-        if edit is not None:
-            self._journal_append({"op": "undo"})
+        if not self._undo:
+            return None
+        edit = self._undo[-1]
+        inverse = edit.inverse()
+        inverse.apply(self)
+        try:
+            self._journal_append({"op": "undo", "edit": inverse.to_dict()})
+        except BaseException:
+            edit.apply(self)
+            raise
+        self._undo.pop()
+        self._redo.append(edit)
+        self._dirty = True
         return edit
 
     def redo(self) -> Edit | None:
+        """Re-apply the last undone edit (journaled as the edit itself); None when there is none."""
         self._check_writable()
-        edit = self._do_redo()
-        if edit is not None:
-            self._journal_append({"op": "redo"})
+        if not self._redo:
+            return None
+        edit = self._redo[-1]
+        edit.apply(self)
+        try:
+            self._journal_append({"op": "redo", "edit": edit.to_dict()})
+        except BaseException:
+            edit.inverse().apply(self)
+            raise
+        self._redo.pop()
+        self._undo.append(edit)
+        self._dirty = True
         return edit
 
     def _do_undo(self) -> Edit | None:
@@ -605,7 +486,7 @@ class Project:
         unless all are given. The path is stored relative to the project folder."""
         self._check_writable()
         media = Path(path).expanduser().absolute()
-        vid = _check_video_id(video_id if video_id is not None else (media.stem if media.is_file() else media.name))
+        vid = safe_id(str(video_id if video_id is not None else (media.stem if media.is_file() else media.name)).strip())
         if vid in self.videos:
             raise ProjectError(f"a video with id {vid!r} is already registered (choose another with --id)")
         if int(step) < 1:
@@ -624,8 +505,15 @@ class Project:
         except ValueError:  # another drive on Windows
             rel = media.as_posix()
         record = VideoRecord(vid, rel, float(fps), int(n_frames), str(fingerprint), str(subject or ""), int(step))
+        problem = video_problem(record)
+        if problem:
+            raise VideoError(f"{media}: {problem}")
         self._do_add_video(record)
-        self._journal_append({"op": "add_video", "record": _record_to_dict(record)})
+        try:
+            self._journal_append({"op": "add_video", "record": _record_to_dict(record)})
+        except BaseException:
+            del self.videos[vid]
+            raise
         return record
 
     def _do_add_video(self, record: VideoRecord) -> None:
@@ -641,15 +529,24 @@ class Project:
         p = Path(record.path)
         return p if p.is_absolute() else Path(os.path.normpath(self.root / p))
 
+    def features_file(self, video_id: str) -> Path:
+        """features/<video>.h5, checked to stay inside features/ (see safe_paths)."""
+        return inside(self.features_dir, f"{safe_id(video_id)}.h5")
+
     # ---- reference intervals and settings ------------------------------------------------------
     def set_reference(self, intervals: Iterable[Interval], videos: Iterable[str] = ()) -> None:
         """Replace the reference (ground truth) of every video named in `intervals` or `videos`."""
         self._check_writable()
         intervals = list(intervals)
         videos = list(videos)
+        before = dict(self.reference)
         checked = self._do_set_reference(intervals, videos)
-        self._journal_append({"op": "set_reference", "intervals": [_interval_to_dict(iv) for iv in checked],
-                              "videos": videos})
+        try:
+            self._journal_append({"op": "set_reference", "intervals": [_interval_to_dict(iv) for iv in checked],
+                                  "videos": videos})
+        except BaseException:
+            self.reference = before
+            raise
 
     def _do_set_reference(self, intervals: list[Interval], videos: list[str]) -> list[Interval]:
         checked: list[Interval] = []
@@ -664,8 +561,10 @@ class Project:
             if off >= record.n_frames:
                 raise LabelError(f"reference interval {on}-{off} is past the end of {iv.video!r} "
                                  f"({record.n_frames} frames)")
-            checked.append(Interval(iv.video, parse_class(iv.cls), on, ap, off,
-                                    None if iv.score is None else float(iv.score)))
+            score = None if iv.score is None else float(iv.score)
+            if score is not None and not math.isfinite(score) and not math.isnan(score):
+                raise LabelError(f"reference interval {on}-{off} of {iv.video!r} has score {score}")
+            checked.append(Interval(iv.video, parse_class(iv.cls), on, ap, off, score))
         for v in videos:
             if v not in self.videos:
                 raise LabelError(f"unknown video {v!r}")
@@ -684,52 +583,64 @@ class Project:
         """Merge `values` into settings and journal the result (direct edits of .settings are saved
         on save() but are not crash-safe)."""
         self._check_writable()
+        before = self.settings
         merged = dict(self.settings)
         merged.update(values)
         text = json.dumps(merged, sort_keys=True)  # raises TypeError for non-JSON values, before changing
         self.settings = json.loads(text)
-        self._journal_append({"op": "settings", "settings": self.settings})
+        try:
+            self._journal_append({"op": "settings", "settings": self.settings})
+        except BaseException:
+            self.settings = before
+            raise
 
     # ---- saving ----------------------------------------------------------------------------
     def save(self) -> None:
-        """Write project.h5 atomically, rotate backups, clear the journal."""
+        """Write project.h5 atomically, rotate backups, start a fresh journal.
+
+        On failure (disk full, folder gone read-only) ProjectError says why; project.h5, its backups
+        and the journal are as they were, and no temp file is left."""
         self._check_writable()
         try:
             json.dumps(self.settings)
         except TypeError as exc:
             raise ProjectError(f"settings are not JSON-serialisable: {exc}") from None
         generation = self.generation + 1
-        tmp = self.root / (H5_NAME + ".tmp")
+        image = write_image(generation, self.settings, self.videos, self.labels.all(), self.reference,
+                            self.reviews.all())
         try:
-            _write_h5(tmp, generation, self.settings, self.videos, self.labels.all(), self.reference,
-                      self.reviews.all())
-            _fsync_path(tmp)
+            with atomic.atomic_target(self.h5_path) as tmp:
+                with open(tmp, "wb") as fh:
+                    fh.write(image)
+                self._keep_previous_file()
+            fsync_dir(self.root)
         except OSError as exc:
-            raise ProjectError(f"could not save {self.h5_path}: {exc}") from None
-        if self.h5_path.exists():
-            if self.opened_from_backup is None or self.opened_from_backup == self.h5_path:
-                for k in range(N_BACKUPS, 1, -1):
-                    older = backup_path(self.root, k - 1)
-                    if older.exists():
-                        os.replace(older, backup_path(self.root, k))
-                bak1 = backup_path(self.root, 1)
-                try:
-                    os.link(self.h5_path, bak1)
-                except FileExistsError:
-                    os.unlink(bak1)
-                    os.link(self.h5_path, bak1)
-                except OSError:
-                    shutil.copy2(self.h5_path, bak1)
-            else:
-                # The current file is the damaged one we opened around: keep it aside, not as a backup.
-                os.replace(self.h5_path, self.root / f"{H5_NAME}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-        os.replace(tmp, self.h5_path)
-        _fsync_dir(self.root)
+            raise ProjectError(f"could not save {self.h5_path} ({exc.strerror or exc}); the project on disk "
+                               f"is unchanged and unsaved edits are still in {JOURNAL_NAME}") from None
         self.generation = generation
-        self._journal.reset(generation)
         self._dirty = False
         self.opened_from_backup = None
         self._saved_settings = json.dumps(self.settings, sort_keys=True)
+        try:
+            self._journal.reset(generation)
+        except ProjectError as exc:
+            self._journal_lost = True
+            raise ProjectError(f"{self.h5_path} was saved, but a new journal could not be started ({exc}); "
+                               f"further edits are refused until there is space again") from None
+
+    def _keep_previous_file(self) -> None:
+        """Before the new project.h5 is renamed in: the current one becomes bak1 (bak1 -> bak2 -> bak3),
+        or, when it is the damaged file we opened a backup around, project.h5.damaged-<time>."""
+        if not self.h5_path.exists():
+            return
+        if self.opened_from_backup is not None and self.opened_from_backup != self.h5_path:
+            copy_or_link(self.h5_path, self.root / f"{H5_NAME}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            return
+        for k in range(N_BACKUPS, 1, -1):
+            older = backup_path(self.root, k - 1)
+            if older.exists():
+                os.replace(older, backup_path(self.root, k))
+        copy_or_link(self.h5_path, backup_path(self.root, 1))
 
     def __repr__(self) -> str:
         return f"Project({str(self.root)!r}, videos={len(self.videos)}, labels={len(self.labels)})"

@@ -15,6 +15,7 @@ from typing import Iterable
 
 from .errors import LabelError
 from .labels import Edit, register_edit
+from .safe_paths import id_problem
 from .types import Interval, parse_class
 
 STATUSES = ("accepted", "rejected", "adjusted")
@@ -160,6 +161,9 @@ class SetReview(Edit):
         record = state.videos.get(self.video)
         if record is None:
             raise LabelError(f"unknown video {self.video!r}")
+        problem = id_problem(self.run_id)
+        if problem is not None:  # run ids name folders under runs/
+            raise LabelError(f"invalid run id {self.run_id[:60]!r}: it {problem}")
         if self.status is not None:
             _check_interval(self.onset, self.apex, self.offset, "a proposal")
         if self.status == "adjusted":

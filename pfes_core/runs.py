@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from .types import CLASSES, Interval
 
 CHECKPOINT_FORMAT = "pfes-checkpoint"
 CHECKPOINT_VERSION = 1
-STATUSES = ("running", "done", "cancelled", "failed")
+STATUSES = ("running", "done", "cancelled", "failed", "interrupted")  # interrupted: its process died
 
 
 @dataclass
@@ -103,7 +104,28 @@ def read_json(path: Path):
 def write_status(run_path: Path, status: str, **extra) -> None:
     if status not in STATUSES:
         raise ValueError(status)
+    if status == "running":  # who runs it: a later open can tell a crashed run from a live one
+        extra = {"pid": os.getpid(), "hostname": socket.gethostname(), **extra}
     write_json(Path(run_path) / "status.json", {"status": status, "time": time.time(), **extra})
+
+
+def mark_interrupted(project_root) -> list[str]:
+    """Mark runs still "running" whose process on this host has died as "interrupted" (resumable);
+    returns their ids. Runs of another host, or from before the pid was recorded, are left alone."""
+    from .lock import _pid_alive
+
+    out = []
+    for info in list_runs(project_root):
+        status = _maybe_json(info.path / "status.json", {})
+        if not isinstance(status, dict):
+            continue
+        pid = status.get("pid")
+        if (status.get("status") == "running" and isinstance(pid, int) and not isinstance(pid, bool)
+                and status.get("hostname") == socket.gethostname() and not _pid_alive(pid)):
+            write_status(info.path, "interrupted", interrupted_pid=pid, **{
+                k: v for k, v in status.items() if k not in ("status", "time", "pid", "hostname")})
+            out.append(info.run_id)
+    return out
 
 
 # ----------------------------------------------------------------------------- checkpoints

@@ -114,8 +114,12 @@ class ProjectController(QObject):
             notes.append(f"Recovered {project.recovered_edits} unsaved edit"
                          f"{'s' if project.recovered_edits != 1 else ''} from the journal after "
                          f"an unexpected exit. They are in place; save to keep them in project.h5.")
-        if getattr(project, "replay_errors", None):
-            notes.append(f"{len(project.replay_errors)} journal entries could not be replayed.")
+        if getattr(project, "rejected_edits", 0):
+            notes.append(f"{project.rejected_edits} journal line{'s' if project.rejected_edits != 1 else ''} "
+                         f"could not be used (damaged or invalid); kept in journal.rejected, not replayed.")
+        if getattr(project, "interrupted_runs", None):
+            notes.append(f"Training run {', '.join(project.interrupted_runs)} stopped without finishing; "
+                         f"marked interrupted (resumable).")
         if getattr(project, "opened_from_backup", None) is not None:
             notes.append(f"Opened from backup {project.opened_from_backup.name}.")
         if getattr(project, "readonly", False):
