@@ -7,11 +7,10 @@ are loaded as if clicked, the ground truth sits apart as the reference, features
 from __future__ import annotations
 
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 from .errors import PfesError
+from .lifeline import process_pool
 from .progress import ProgressReporter
 from .synth import manifest_intervals, manifest_points, synthesize
 
@@ -69,7 +68,7 @@ def build_demo_project(path="demo.pfes", seed: int = 0, subjects: int = 4, video
             raise PfesError("feature extraction is not available in this installation "
                             f"({exc}); build with features=False") from None
         if jobs > 1 and len(ids) > 1:
-            with ProcessPoolExecutor(max_workers=min(jobs, len(ids)), mp_context=get_context("spawn")) as pool:
+            with process_pool(min(jobs, len(ids))) as pool:
                 for k, _ in enumerate(pool.map(_extract, [(str(root), v) for v in ids]), 1):
                     progress.emit("features", step=k, total=len(ids))
         else:

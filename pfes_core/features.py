@@ -203,6 +203,7 @@ class _VideoRef:
     fingerprint: str
     features_dir: Path
     fps: float | None
+    n_frames: int | None = None      # reader frames (after step) the registered video has
 
 
 def _video_ref(project_or_root, video_id: str) -> _VideoRef:
@@ -219,9 +220,12 @@ def _ref_from_project(project, video_id: str) -> _VideoRef:
     record = project.videos.get(video_id)
     if record is None:
         raise ProjectError(f"unknown video {video_id!r} in project {project.root}")
-    return _VideoRef(video_id, Path(project.video_path(video_id)), int(record.step or 1),
+    step = int(record.step or 1)
+    n_raw = int(record.n_frames or 0)
+    return _VideoRef(video_id, Path(project.video_path(video_id)), step,
                      str(record.fingerprint or ""), Path(project.features_dir),
-                     float(record.fps) if record.fps else None)
+                     float(record.fps) if record.fps else None,
+                     (n_raw + step - 1) // step if n_raw > 0 else None)
 
 
 def features_path(features_dir: Path, video_id: str) -> Path:
@@ -255,37 +259,90 @@ def save_features(path: Path, feats: Features) -> Path:
     return path
 
 
-def read_features(path: Path) -> Features:
-    """Read a features file; FeatureError when it is not one or is damaged."""
+#: Per-frame shape of each dataset (the frame axis comes first).
+_LAYOUT = {"landmarks": ((68, 2), "f"), "face_found": ((), "biu"), "roi_vectors": ((12, 2), "f"),
+           "model_input": ((17, 10, 2), "f")}
+#: More frames than any recording a lab spots in (a day at 100 fps): a file claiming more is
+#: refused before anything is allocated.
+MAX_FRAMES = 10_000_000
+
+
+def _json_attr(h5, path: Path, name: str) -> dict:
+    try:
+        value = json.loads(h5.attrs[name])
+    except RecursionError:
+        raise FeatureError(f"features file {path} is damaged (attribute {name!r} is nested too "
+                           f"deeply)") from None
+    if not isinstance(value, dict):
+        raise FeatureError(f"features file {path} is damaged (attribute {name!r} is not an object)")
+    return value
+
+
+def _check_layout(h5, path: Path, expected_frames: int | None) -> int:
+    """Frame count of an open features file after checking, from metadata only, that every
+    dataset has it and the right per-frame shape and type (nothing is read or allocated)."""
+    try:
+        n = int(h5.attrs["n_frames"])
+    except (KeyError, TypeError, ValueError, OverflowError):
+        raise FeatureError(f"features file {path} is damaged (no valid n_frames)") from None
+    if not 0 < n <= MAX_FRAMES:
+        raise FeatureError(f"features file {path} is damaged (n_frames {n} is outside "
+                           f"1..{MAX_FRAMES})")
+    if expected_frames is not None and n != int(expected_frames):
+        raise FeatureError(f"features file {path} has {n} frames but the video has "
+                           f"{expected_frames} (damaged, or made for another video)")
+    for name, (tail, kinds) in _LAYOUT.items():
+        ds = h5.get(name)
+        if ds is None or not hasattr(ds, "shape"):
+            raise FeatureError(f"features file {path} is damaged (no {name} dataset)")
+        if tuple(ds.shape) != (n, *tail) or ds.dtype.kind not in kinds:
+            raise FeatureError(f"features file {path} is damaged ({name} is {ds.dtype} "
+                               f"{tuple(ds.shape)}, expected {(n, *tail)})")
+    return n
+
+
+def read_features(path: Path, expected_frames: int | None = None) -> Features:
+    """Read a features file; FeatureError when it is not one, is damaged, or (given
+    `expected_frames`) does not have that many frames. Shapes are checked before reading."""
     import h5py
 
     try:
         with h5py.File(path, "r") as h5:
             if h5.attrs.get("format") != H5_FORMAT:
                 raise FeatureError(f"{path} is not a P-FES features file")
-            return Features(
+            n = _check_layout(h5, path, expected_frames)
+            fps, step = float(h5.attrs["fps"]), int(h5.attrs["step"])
+            if not (np.isfinite(fps) and fps > 0) or step < 1:
+                raise FeatureError(f"features file {path} is damaged (fps {fps}, step {step})")
+            feats = Features(
                 landmarks=h5["landmarks"][()], face_found=h5["face_found"][()].astype(bool),
                 roi_vectors=h5["roi_vectors"][()], model_input=h5["model_input"][()],
-                params=json.loads(h5.attrs["params"]), fingerprint=str(h5.attrs["fingerprint"]),
-                n_frames=int(h5.attrs["n_frames"]), fps=float(h5.attrs["fps"]),
-                step=int(h5.attrs["step"]), video_id=str(h5.attrs["video_id"]),
-                extra=json.loads(h5.attrs["extra"]))
+                params=_json_attr(h5, path, "params"), fingerprint=str(h5.attrs["fingerprint"]),
+                n_frames=n, fps=fps, step=step, video_id=str(h5.attrs["video_id"]),
+                extra=_json_attr(h5, path, "extra"))
     except FeatureError:
         raise
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, OverflowError) as exc:
         raise FeatureError(f"features file {path} is damaged ({exc})") from None
+    for name in ("model_input", "roi_vectors"):
+        if not np.isfinite(getattr(feats, name)).all():
+            raise FeatureError(f"features file {path} is damaged ({name} has NaN or infinite "
+                               f"values)")
+    return feats
 
 
-def _read_attrs(path: Path) -> dict | None:
+def _read_attrs(path: Path, expected_frames: int | None = None) -> dict | None:
+    """What reuse compares (params, fingerprint, step); None when the file is not usable."""
     import h5py
 
     try:
         with h5py.File(path, "r") as h5:
             if h5.attrs.get("format") != H5_FORMAT:
                 return None
-            return {"params": json.loads(h5.attrs["params"]),
+            _check_layout(h5, path, expected_frames)
+            return {"params": _json_attr(h5, path, "params"),
                     "fingerprint": str(h5.attrs["fingerprint"]), "step": int(h5.attrs["step"])}
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, TypeError, OverflowError, FeatureError):
         return None
 
 
@@ -308,7 +365,7 @@ def ensure_features(project_or_root, video_id: str, params: FeatureParams | None
     ref = _video_ref(project_or_root, video_id)
     out = features_path(ref.features_dir, video_id)
     if not force and out.exists():
-        attrs = _read_attrs(out)
+        attrs = _read_attrs(out, ref.n_frames)
         if attrs is not None and attrs["step"] == ref.step and _params_match(attrs["params"], params) \
                 and attrs["fingerprint"] == video_fingerprint(ref.path):
             return out
@@ -318,40 +375,61 @@ def ensure_features(project_or_root, video_id: str, params: FeatureParams | None
     return save_features(out, feats)
 
 
+def _identity(path: Path) -> dict:
+    """What decides staleness (params, fingerprint, step), from attributes only."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            if h5.attrs.get("format") != H5_FORMAT:
+                raise FeatureError(f"{path} is not a P-FES features file")
+            return {"params": _json_attr(h5, path, "params"),
+                    "fingerprint": str(h5.attrs["fingerprint"]), "step": int(h5.attrs["step"])}
+    except FeatureError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, OverflowError) as exc:
+        raise FeatureError(f"features file {path} is damaged ({exc})") from None
+
+
 def load_features(project_or_root, video_id: str) -> Features | None:
-    """Features of `video_id`, or None when they are missing, damaged or stale.
+    """Features of `video_id`, or None when they are missing or stale (`pfes extract` makes them).
 
     Stale: made from other content than the video file now on disk (or, when it cannot be
     reached, than the registered record), with another step, or by an older extractor version.
+    A file that is not stale but damaged, or whose frame count is not the video's, raises
+    FeatureError: training or spotting on it would silently use the wrong frames.
     """
     ref = _video_ref(project_or_root, video_id)
     path = features_path(ref.features_dir, video_id)
     if not path.exists():
         return None
     try:
-        feats = read_features(path)
-    except FeatureError:
-        return None
-    if feats.step != ref.step or feats.params.get("version") != FEATURE_VERSION:
-        return None
-    from .video import video_fingerprint
+        ident = _identity(path)
+        if ident["step"] != ref.step or ident["params"].get("version") != FEATURE_VERSION:
+            return None
+        from .video import video_fingerprint
 
-    # The media now on disk decides; the registered record only when the media is unreachable.
-    try:
-        current = video_fingerprint(ref.path)
-    except Exception:  # noqa: BLE001
-        current = ref.fingerprint
-    if feats.fingerprint != current:
-        return None
-    return feats
+        # The media now on disk decides; the registered record only when it is unreachable.
+        try:
+            current = video_fingerprint(ref.path)
+        except Exception:  # noqa: BLE001
+            current = ref.fingerprint
+        if ident["fingerprint"] != current:
+            return None
+        return read_features(path, ref.n_frames)
+    except FeatureError as exc:
+        raise FeatureError(f"{exc}; `pfes extract` recomputes it") from None
 
 
 def feature_status(project_or_root, video_id: str) -> str:
-    """'ok', 'missing' or 'stale' (for listings such as `pfes info`)."""
+    """'ok', 'missing', 'stale' or 'damaged' (for listings such as `pfes info`)."""
     ref = _video_ref(project_or_root, video_id)
     if not features_path(ref.features_dir, video_id).exists():
         return "missing"
-    return "ok" if load_features(project_or_root, video_id) is not None else "stale"
+    try:
+        return "ok" if load_features(project_or_root, video_id) is not None else "stale"
+    except FeatureError:
+        return "damaged"
 
 
 def describe(feats: Features) -> dict[str, Any]:

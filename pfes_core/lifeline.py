@@ -79,3 +79,20 @@ def exit_with_parent(parent_pid: int | None = None, on_death: Callable[[], None]
 
     threading.Thread(target=poll, daemon=True, name="parent-watch").start()
     return True
+
+
+def _pool_worker_init(parent_pid: int, initializer, initargs) -> None:
+    exit_with_parent(parent_pid)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def process_pool(max_workers: int, initializer: Callable | None = None, initargs: tuple = ()):
+    """A ProcessPoolExecutor of spawned workers (never forked: HDF5 and Qt handles must not be
+    inherited) that exit by themselves when this process dies."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    return ProcessPoolExecutor(max_workers=max_workers, mp_context=get_context("spawn"),
+                               initializer=_pool_worker_init,
+                               initargs=(os.getpid(), initializer, initargs))

@@ -9,6 +9,7 @@ predictions does not import torch (the GUI process stays light).
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import socket
@@ -173,20 +174,73 @@ def read_checkpoint(path: Path, map_location="cpu") -> dict:
         raise TrainingError(f"refused checkpoint {path.name}: not a plain weights file ({first[:160]})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "model" not in payload:
         raise TrainingError(f"refused checkpoint {path.name}: not a P-FES checkpoint")
-    if int(payload.get("version", 0)) > CHECKPOINT_VERSION:
+    try:
+        version = int(payload.get("version", 0))
+    except (TypeError, ValueError):
+        raise TrainingError(f"refused checkpoint {path.name}: its version is not a number") from None
+    if version > CHECKPOINT_VERSION:
         raise TrainingError(f"checkpoint {path.name} is from a newer P-FES Studio")
+    if not isinstance(payload.get("model_config"), dict) or not isinstance(payload["model"], dict):
+        raise TrainingError(f"refused checkpoint {path.name}: no model configuration or weights")
     return payload
+
+
+#: Largest network sizes a checkpoint may declare. The reference is width 256, 4 heads, ffn x2;
+#: width 1024 already means ~50 M parameters. Checked before anything is built, so a crafted
+#: "width 200000" is refused instead of attempting a 480 GB allocation.
+MODEL_LIMITS = {"width": 1024, "heads": 64, "ffn_mult": 8}
+_INT_LIMIT = 4096     # any other integer size a later model version adds
+
+
+def checkpoint_model_config(payload: dict, name: str = "checkpoint"):
+    """The checkpoint's ModelConfig after checking every field's type and range."""
+    from dataclasses import fields
+
+    from .model import ModelConfig
+
+    data = payload["model_config"]
+    values = {}
+    for f in fields(ModelConfig):
+        if f.name not in data:
+            continue
+        value, default = data[f.name], f.default
+        bad = f"refused checkpoint {name}: model_config.{f.name} = {str(value)[:40]!r}"
+        if isinstance(default, bool) or isinstance(default, str):
+            if type(value) is not type(default):
+                raise TrainingError(f"{bad} is not a {type(default).__name__}")
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TrainingError(f"{bad} is not an integer")
+            if not 1 <= value <= MODEL_LIMITS.get(f.name, _INT_LIMIT):
+                raise TrainingError(f"{bad} is outside 1..{MODEL_LIMITS.get(f.name, _INT_LIMIT)}")
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TrainingError(f"{bad} is not a number")
+            if not 0.0 <= float(value) < 1.0:     # the float fields are dropout rates
+                raise TrainingError(f"{bad} is outside [0, 1)")
+        values[f.name] = value
+    try:
+        cfg = ModelConfig(**values)
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(f"refused checkpoint {name}: bad model_config ({exc})") from None
+    if cfg.width % cfg.heads:
+        raise TrainingError(f"refused checkpoint {name}: width {cfg.width} is not a multiple of "
+                            f"heads {cfg.heads}")
+    embed = payload["model"].get("backbone.embed.weight")
+    if embed is not None and tuple(getattr(embed, "shape", ())[:1]) != (cfg.width,):
+        raise TrainingError(f"refused checkpoint {name}: its weights are not of width {cfg.width}")
+    return cfg
 
 
 def load_model(path: Path, device="cpu"):
     """Rebuild the network (a model.SpottingModel) from a checkpoint, in eval mode."""
-    from .model import ModelConfig, SpottingModel
+    from .model import SpottingModel
 
     payload = read_checkpoint(path, map_location=device)
-    model = SpottingModel(ModelConfig.from_dict(payload["model_config"]))
+    model = SpottingModel(checkpoint_model_config(payload, Path(path).name))
     try:
         model.load_state_dict(payload["model"])
-    except RuntimeError as exc:
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         raise TrainingError(f"checkpoint {Path(path).name} does not match the model: {str(exc)[:200]}") from None
     return model.to(device).eval()
 
@@ -240,21 +294,86 @@ def write_predictions(path: Path, outputs: dict[str, tuple[np.ndarray, np.ndarra
     return result
 
 
-def read_predictions(path: Path) -> dict[str, Predictions]:
+#: Bounds on what a predictions file may declare (checked before reading any dataset).
+MAX_PREDICTED_FRAMES = 10_000_000
+MAX_PROPOSALS = 1_000_000
+_PROPOSAL_FIELDS = ("cls", "onset", "apex", "offset", "score")
+
+
+def read_predictions(path: Path, expected_frames: dict[str, int] | None = None) -> dict[str, Predictions]:
+    """Predictions of a run, checked: shapes, proposal fields and ranges (and frame counts when
+    `expected_frames` gives them per video). TrainingError names the file and what is wrong."""
     import h5py
 
     path = Path(path)
     if not path.exists():
         raise TrainingError(f"no predictions at {path}")
+    try:
+        with h5py.File(path, "r") as h5:
+            return _read_prediction_groups(h5, expected_frames or {})
+    except _BadPredictions as exc:
+        raise TrainingError(f"predictions file {path} is damaged ({exc}); rerun `pfes spot`") from None
+    except (OSError, KeyError, ValueError, TypeError, OverflowError) as exc:
+        raise TrainingError(f"predictions file {path} is damaged or not one ({exc}); "
+                            f"rerun `pfes spot`") from None
+
+
+class _BadPredictions(Exception):
+    pass
+
+
+def _read_prediction_groups(h5, expected_frames: dict[str, int]) -> dict[str, Predictions]:
+    import h5py
+
+    videos = h5.get("videos")
+    if not isinstance(videos, h5py.Group):
+        raise _BadPredictions("no videos group")
     out: dict[str, Predictions] = {}
-    with h5py.File(path, "r") as h5:
-        for key in sorted(h5["videos"]):
-            g = h5["videos"][key]
-            vid = str(g.attrs["video_id"])
-            props = [Interval(vid, CLASSES[int(r["cls"])], int(r["onset"]), int(r["apex"]), int(r["offset"]),
-                              None if np.isnan(r["score"]) else float(r["score"])) for r in g["proposals"][()]]
-            fold = str(g.attrs.get("fold", "")) or None
-            out[vid] = Predictions(g["intensity"][()], g["apex"][()], props, fold)
+    for key in sorted(videos):
+        g = videos[key]
+        where = f"videos/{key}"
+        if not isinstance(g, h5py.Group):
+            raise _BadPredictions(f"{where} is not a group")
+        vid = g.attrs.get("video_id")
+        if isinstance(vid, bytes):
+            vid = vid.decode("utf-8", "replace")
+        if not isinstance(vid, str) or not vid:
+            raise _BadPredictions(f"{where} has no video_id")
+        if vid in out:
+            raise _BadPredictions(f"video {vid!r} appears twice")
+        datasets = {name: g.get(name) for name in ("intensity", "apex", "proposals")}
+        for name, ds in datasets.items():
+            if not isinstance(ds, h5py.Dataset):
+                raise _BadPredictions(f"{where}/{name} is missing")
+        n = datasets["intensity"].shape[0] if len(datasets["intensity"].shape) == 1 else -1
+        if not 0 < n <= MAX_PREDICTED_FRAMES or datasets["intensity"].dtype.kind != "f":
+            raise _BadPredictions(f"{where}/intensity is {datasets['intensity'].dtype} "
+                                  f"{datasets['intensity'].shape}, expected float (frames,)")
+        if vid in expected_frames and n != int(expected_frames[vid]):
+            raise _BadPredictions(f"{where}/intensity has {n} frames, video {vid!r} has "
+                                  f"{expected_frames[vid]}")
+        if datasets["apex"].shape != (n, 2) or datasets["apex"].dtype.kind != "f":
+            raise _BadPredictions(f"{where}/apex is {datasets['apex'].shape}, expected ({n}, 2)")
+        props_ds = datasets["proposals"]
+        names = props_ds.dtype.names or ()
+        if len(props_ds.shape) != 1 or props_ds.shape[0] > MAX_PROPOSALS or \
+                any(f not in names for f in _PROPOSAL_FIELDS):
+            raise _BadPredictions(f"{where}/proposals is {props_ds.dtype} {props_ds.shape}, "
+                                  f"expected a list of {', '.join(_PROPOSAL_FIELDS)}")
+        rows = props_ds[()]
+        props = []
+        for k, r in enumerate(rows):
+            cls, on, ap, off = int(r["cls"]), int(r["onset"]), int(r["apex"]), int(r["offset"])
+            score = float(r["score"])
+            if not (0 <= cls < len(CLASSES) and 0 <= on <= ap <= off < n) or np.isinf(score):
+                raise _BadPredictions(f"{where}/proposals row {k} (class {cls}, frames {on}, {ap}, "
+                                      f"{off}) is outside the video's {n} frames or classes")
+            props.append(Interval(vid, CLASSES[cls], on, ap, off, None if np.isnan(score) else score))
+        fold = g.attrs.get("fold", "")
+        if isinstance(fold, bytes):
+            fold = fold.decode("utf-8", "replace")
+        out[vid] = Predictions(datasets["intensity"][()], datasets["apex"][()], props,
+                               str(fold) or None)
     return out
 
 

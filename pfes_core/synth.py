@@ -15,11 +15,9 @@ from __future__ import annotations
 import csv
 import json
 import re
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from multiprocessing import get_context
 from pathlib import Path
 
 import cv2
@@ -27,6 +25,7 @@ import numpy as np
 
 from . import face_warp as fw
 from .errors import PfesError
+from .lifeline import process_pool
 from .progress import ProgressReporter
 from .resources import resource_path
 from .types import MAE, ME, Interval, PointLabel
@@ -455,7 +454,7 @@ def synthesize(out_dir, seed: int = 0, subjects: int = 4, videos_per_subject: in
     total = len(jobs_list)
     progress.emit("render", step=0, total=total)
     if jobs > 1 and total > 1:
-        with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=get_context("spawn")) as pool:
+        with process_pool(min(jobs, total)) as pool:
             for k, _ in enumerate(pool.map(_render_job, jobs_list), 1):
                 progress.emit("render", step=k, total=total)
     else:

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pfes_core.errors import CancelledError, NoFaceError
+from pfes_core.errors import CancelledError, FeatureError, NoFaceError
 from pfes_core.features import (FeatureParams, ensure_features, extract_features, load_features,
                                 read_features)
 from pfes_core.project import Project
@@ -99,9 +99,10 @@ def test_cache_reuse_and_invalidation(project):
     ensure_features(root, "clip")
     fresh = load_features(root, "clip")
     assert fresh is not None and fresh.fingerprint != feats.fingerprint
-    # A damaged file reads as missing and is replaced.
+    # A damaged file is an error naming it (not silently "missing"), and extraction replaces it.
     path.write_bytes(b"garbage")
-    assert load_features(root, "clip") is None
+    with pytest.raises(FeatureError, match="clip.h5 is damaged"):
+        load_features(root, "clip")
     ensure_features(root, "clip")
     assert load_features(root, "clip") is not None
     # An open Project works as well as its folder.

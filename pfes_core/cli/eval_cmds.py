@@ -37,7 +37,8 @@ def _project_root(path) -> Path:
 
 
 def _pick_run(root: Path, run_id: str | None):
-    """RunInfo of `run_id`, or of the latest finished run."""
+    """RunInfo of `run_id`, or of the latest finished run; a run that is not finished (running,
+    cancelled, failed) is refused: its outputs are partial or from an older model."""
     from .. import runs
 
     infos = runs.list_runs(root)
@@ -48,8 +49,17 @@ def _pick_run(root: Path, run_id: str | None):
         return done[-1]
     for r in infos:
         if r.run_id == run_id:
+            if r.status != "done":
+                raise PfesError(f"run {r.run_id} is {r.status}, not finished (resume it with "
+                                f"`pfes train --resume {r.run_id}`, or choose a finished run)")
             return r
     raise PfesError(f"no run {run_id!r} in this project (see `pfes runs`)")
+
+
+def _frames_by_video(project) -> dict[str, int]:
+    """Reader frames (after the step) of each registered video: what predictions must cover."""
+    return {v: (int(r.n_frames) + max(int(r.step or 1), 1) - 1) // max(int(r.step or 1), 1)
+            for v, r in project.videos.items()}
 
 
 def spotting_preset(settings: dict, name: str | None = None):
@@ -77,8 +87,6 @@ def spot_project(project_path, run_id: str | None = None, preset_name: str | Non
     reporter = reporter or ProgressReporter("none")
     root = _project_root(project_path)
     info = _pick_run(root, run_id)
-    if info.status != "done":
-        raise PfesError(f"run {info.run_id} is {info.status}, not finished (resume or retrain it)")
     loso = bool(info.config.get("loso"))
     device = pick_device("auto")
     outputs, fps, fold_of = {}, {}, {}
@@ -138,10 +146,11 @@ def evaluate_run(project_path, run_id: str | None = None, include_unreferenced: 
 
     root = _project_root(project_path)
     info = _pick_run(root, run_id)
-    preds = runs.read_predictions(Path(info.path) / "predictions.h5")
     with Project.open(root, readonly=True) as project:
         truth = {v: list(ivs) for v, ivs in project.reference.items() if ivs}
         known = list(project.videos)
+        frames = _frames_by_video(project)
+    preds = runs.read_predictions(Path(info.path) / "predictions.h5", frames)
     if not truth:
         raise PfesError("the project has no reference intervals to evaluate against "
                         "(import ground truth first)")
@@ -211,8 +220,8 @@ def export_run(project_path, out_file, fmt: str, run_id: str | None = None,
 
     root = _project_root(project_path)
     info = _pick_run(root, run_id)
-    preds = runs.read_predictions(Path(info.path) / "predictions.h5")
     with Project.open(root, readonly=True) as project:
+        preds = runs.read_predictions(Path(info.path) / "predictions.h5", _frames_by_video(project))
         proposals = [iv for v in project.videos if v in preds for iv in preds[v].proposals]
         intervals, counts = reviewed_intervals(proposals, project.reviews, info.run_id, reviewed_only)
         fps = {v: _effective_fps(r) for v, r in project.videos.items()}
