@@ -92,58 +92,121 @@ def install_extensions(window) -> list[str]:
     return list(EXTENSION_MODULES)
 
 
+BUILDING_PREFIX = ".building-"
+
+
+def building_folder(path: Path, pid: int | None = None) -> Path:
+    """The hidden sibling where `--demo` builds before renaming into ``path``."""
+    partial = path.with_name(f"{BUILDING_PREFIX}{pid or os.getpid()}-{path.name}")
+    if partial.suffix != ".pfes":
+        partial = partial.with_name(partial.name + ".pfes")
+    return partial
+
+
+def remove_stale_builds(path: Path) -> list[Path]:
+    """Remove the half-built demo folders of app processes that are gone (killed, crashed).
+
+    A build in progress in another running app (its pid is alive) is left alone."""
+    import shutil
+
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for entry in path.parent.glob(f"{BUILDING_PREFIX}*-{path.name}*"):
+        pid_text = entry.name[len(BUILDING_PREFIX):].split("-", 1)[0]
+        if not pid_text.isdigit() or (int(pid_text) != os.getpid() and _pid_alive(int(pid_text))):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:       # alive, owned by someone else
+        return True
+    return True
+
+
 async def build_demo(window, path: Path) -> bool:
     """Build the demo project with the `pfes demo` worker, behind a cancellable progress dialog.
 
-    It is built in a sibling folder and renamed into place only when complete, so a cancelled or
-    failed build never leaves a half-made demo that later opens without features.
+    It is built in a hidden sibling folder and renamed into place only when complete, so a
+    cancelled or failed build never leaves a half-made demo; the folder is removed whatever
+    happens (finished, failed, cancelled, the app closed), and ones left by killed apps are
+    removed first. The dialog's updates never run the event loop inside this task (dialogs.py).
     """
     import shutil
-
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QProgressDialog
 
     from . import dialogs
     from .jobs import WorkerJob, pfes_command
 
-    partial = path.with_name(f".building-{os.getpid()}-{path.name}")
-    if partial.suffix != ".pfes":
-        partial = partial.with_name(partial.name + ".pfes")
+    remove_stale_builds(path)
+    partial = building_folder(path)
     shutil.rmtree(partial, ignore_errors=True)
     job = WorkerJob(pfes_command("demo", str(partial)), name="build demo")
-    dlg = QProgressDialog("Building the demo project (first start only)...", "Cancel", 0, 0, window)
-    dlg.setWindowTitle("P-FES Studio demo")
-    dlg.setWindowModality(Qt.WindowModality.WindowModal)
-    dlg.setMinimumDuration(0)
-    dlg.setMinimumWidth(460)
+    dlg = dialogs.ProgressDialog(window, "P-FES Studio demo",
+                                 "Building the demo project (first start only)...")
     dlg.canceled.connect(job.cancel)
 
     def on_progress(event: dict) -> None:
         stage = event.get("stage", "")
         message = event.get("message") or ""
-        if event.get("total"):
-            dlg.setMaximum(int(event["total"]))
-            dlg.setValue(min(int(event.get("step", 0)), int(event["total"])))
-        dlg.setLabelText(f"Building the demo project: {stage} {message}".strip())
+        dlg.set_progress(event.get("step"), event.get("total"),
+                         f"Building the demo project: {stage} {message}".strip())
 
     job.progress.connect(on_progress)
-    dlg.show()
-    job.start()
-    result = await job.wait()
-    dlg.close()
-    if not result.get("ok"):
-        shutil.rmtree(partial, ignore_errors=True)
-        if not result.get("cancelled"):
-            dialogs.error(window, "Cannot build the demo project",
-                          result.get("error") or "the demo builder failed",
-                          details="\n".join(result.get("stderr_tail") or []))
-        return False
+    dlg.open()
     try:
-        os.replace(partial, path)
-    except OSError as exc:
-        dialogs.error(window, "Cannot build the demo project", f"cannot move it into {path}: {exc}")
-        return False
-    return True
+        job.start()
+        result = await job.wait()
+        dlg.finish()
+        if not result.get("ok"):
+            if not result.get("cancelled"):
+                dialogs.error(window, "Cannot build the demo project",
+                              result.get("error") or "the demo builder failed",
+                              details=result.get("stderr_tail") or None)
+            return False
+        try:
+            os.replace(partial, path)
+        except OSError as exc:
+            dialogs.error(window, "Cannot build the demo project",
+                          f"cannot move it into {path}: {exc}")
+            return False
+        return True
+    finally:
+        if job.is_running:          # the app is closing while the worker runs: stop it first
+            job.cancel()
+            try:
+                await asyncio.wait_for(job.wait(), job.grace_s + 2.0)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                pass
+        dlg.finish()
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def open_from_event_loop(window, path) -> "asyncio.Future[bool]":
+    """``window.open_project(path)`` run from the Qt event loop, not inside the calling task:
+    opening may ask a question (locked, damaged), and a modal dialog must not nest in a task."""
+    from PySide6.QtCore import QTimer
+
+    future = asyncio.get_event_loop().create_future()
+
+    def go() -> None:
+        try:
+            ok = window.open_project(path)
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            if not future.done():
+                future.set_exception(exc)
+            return
+        if not future.done():
+            future.set_result(ok)
+
+    QTimer.singleShot(0, go)
+    return future
 
 
 def apply_dark_theme(app) -> None:
@@ -195,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow()
     install_excepthook(window)
     install_extensions(window)
-    window.fit_to_screen()
+    if not window.restore_session():
+        window.fit_to_screen()
     window.show()
 
     async def start() -> None:
@@ -205,19 +269,25 @@ def main(argv: list[str] | None = None) -> int:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if not await build_demo(window, path):
                     return
-            window.open_project(path)
+            else:
+                remove_stale_builds(path)
+            await open_from_event_loop(window, path)
         elif args.project:
-            window.open_project(args.project)
+            await open_from_event_loop(window, args.project)
 
     closed = asyncio.Event()
     app.lastWindowClosed.connect(closed.set)
 
     async def run() -> None:
-        await start()
+        starter = asyncio.ensure_future(start())
         if args.quit_after is not None:
+            await starter
             await asyncio.sleep(args.quit_after)
             window.close()
         await closed.wait()
+        if not starter.done():      # closed during the first-start build: stop and clean up
+            starter.cancel()
+            await asyncio.gather(starter, return_exceptions=True)
 
     with loop:
         loop.run_until_complete(run())

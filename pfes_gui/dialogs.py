@@ -2,11 +2,33 @@
 
 Why: tests monkeypatch this module (e.g. ``monkeypatch.setattr(dialogs, "error", record)``) so
 no modal dialog ever blocks a test run, and the wording of errors stays in one place.
+
+No nested event loop inside an asyncio task: a message shown from a coroutine (after a worker
+job) is opened window-modal and returns at once, because ``exec()`` there would let qasync step
+other tasks inside the calling task's step. Progress is shown with ``ProgressDialog``, whose
+updates never process events (QProgressDialog.setValue does, when modal).
 """
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QInputDialog, QLabel,
+                               QMessageBox, QProgressBar, QPushButton, QVBoxLayout, QWidget)
+
+from .worker_calls import in_asyncio_task
+
+_open_boxes: list[QMessageBox] = []     # messages opened without exec(), kept alive until closed
+
+
+def _show(box: QMessageBox) -> None:
+    if in_asyncio_task():
+        box.setWindowModality(Qt.WindowModality.WindowModal if box.parent() is not None
+                              else Qt.WindowModality.ApplicationModal)
+        _open_boxes.append(box)
+        box.finished.connect(lambda _r, b=box: _open_boxes.remove(b) if b in _open_boxes else None)
+        box.open()
+    else:
+        box.exec()
 
 
 def error(parent: QWidget | None, title: str, message: str, details: str | None = None) -> None:
@@ -15,11 +37,57 @@ def error(parent: QWidget | None, title: str, message: str, details: str | None 
                       parent)
     if details:
         box.setDetailedText(details)
-    box.exec()
+    _show(box)
 
 
 def info(parent: QWidget | None, title: str, message: str) -> None:
-    QMessageBox.information(parent, title, message)
+    _show(QMessageBox(QMessageBox.Icon.Information, title, message,
+                      QMessageBox.StandardButton.Ok, parent))
+
+
+class ProgressDialog(QDialog):
+    """A window-modal progress box with Cancel whose updates never run the event loop."""
+
+    canceled = Signal()
+
+    def __init__(self, parent: QWidget | None, title: str, text: str):
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setMinimumWidth(460)
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        layout = QVBoxLayout(self)
+        self.label = QLabel(text)
+        self.label.setWordWrap(True)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 0)
+        cancel = QPushButton("Cancel")
+        cancel.clicked.connect(self.canceled)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(cancel)
+        layout.addWidget(self.label)
+        layout.addWidget(self.bar)
+        layout.addLayout(row)
+        self._finishing = False
+
+    def set_progress(self, step: int | None, total: int | None, text: str | None = None) -> None:
+        if total:
+            self.bar.setRange(0, int(total))
+            self.bar.setValue(min(int(step or 0), int(total)))
+        if text is not None:
+            self.label.setText(text)
+
+
+    def finish(self) -> None:
+        """Close the dialog (the work ended)."""
+        self._finishing = True
+        super().reject()
+
+    def reject(self) -> None:          # Esc / the window's close button: cancel, like the button
+        if self._finishing:
+            super().reject()
+        else:
+            self.canceled.emit()
 
 
 def ask_yes_no(parent: QWidget | None, title: str, question: str, default_yes: bool = True) -> bool:

@@ -6,6 +6,13 @@ The worker is the very command a user runs on a GPU server (`pfes train ... --pr
 it prints one JSON object per line, which `WorkerJob` turns into Qt signals. Everything here runs
 on the qasync event loop: the GUI thread only ever awaits pipes.
 
+Signals are delivered from the Qt event loop, never from inside the job's asyncio task: the
+job posts each emission (a queued relay signal) and the relay emits the public signal later.
+Why: a slot that runs Qt events (a window-modal QProgressDialog.setValue, a modal message box)
+would otherwise let qasync step the other reader task inside this one's step, which asyncio
+refuses ("Cannot enter into task ... while another task ... is being executed") and the job
+hangs. ``wait()`` resolves after ``finished`` was delivered, so every progress event comes first.
+
 Signal contract (every `Job`):
     started()            the process is running
     progress(dict)       one parsed JSON event from the worker (always has "stage")
@@ -28,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any, Hashable, Sequence
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 
 #: Seconds between SIGTERM and SIGKILL when a job is cancelled.
 DEFAULT_GRACE_S = 3.0
@@ -78,9 +85,11 @@ class Job(QObject):
     log = Signal(str)
     error = Signal(str)
     finished = Signal(object)   # dict
+    _posted = Signal(object, object)   # (public signal name, args): the queued relay
 
     def __init__(self, name: str, key: Hashable | None = None, parent: QObject | None = None):
         super().__init__(parent)
+        self._posted.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
         self.name = name
         self.key = key
         self.result: dict | None = None
@@ -114,6 +123,20 @@ class Job(QObject):
     def cancel(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def _post(self, name: str, *args) -> None:
+        """Emit the public signal ``name`` from the event loop, after the current task step."""
+        self._posted.emit(name, args)
+
+    def _deliver(self, name: str, args: tuple) -> None:
+        if name == "finished":
+            result = args[0]
+            self.result = result
+            self.finished.emit(result)
+            if self._done is not None and not self._done.done():
+                self._done.set_result(result)
+            return
+        getattr(self, name).emit(*args)
+
     async def _guarded_run(self) -> None:
         """Run and guarantee `finished` even if the job's own code raises."""
         t0 = time.monotonic()
@@ -121,15 +144,12 @@ class Job(QObject):
             result = await self._run()
         except Exception as exc:  # a bug in the runner must not leave the GUI waiting forever
             message = f"{self.name}: internal error: {exc!r}"
-            self.error.emit(message)
+            self._post("error", message)
             result = {"ok": False, "returncode": None, "cancelled": False, "error": message,
                       "last_event": self.last_event, "run_id": None, "events": 0,
                       "stderr_tail": ""}
         result["seconds"] = round(time.monotonic() - t0, 3)
-        self.result = result
-        if self._done is not None and not self._done.done():
-            self._done.set_result(result)
-        self.finished.emit(result)
+        self._post("finished", result)
 
     async def _run(self) -> dict:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -199,7 +219,7 @@ class WorkerJob(Job):
         try:
             await asyncio.wait_for(asyncio.shield(proc.wait()), self.grace_s)
         except asyncio.TimeoutError:
-            self.log.emit(f"{self.name}: worker ignored SIGTERM for {self.grace_s:g} s; killing it")
+            self._post("log", f"{self.name}: worker ignored SIGTERM for {self.grace_s:g} s; killing it")
             self._signal(getattr(signal, "SIGKILL", signal.SIGTERM))
 
     async def _run(self) -> dict:
@@ -213,9 +233,9 @@ class WorkerJob(Job):
                 start_new_session=hasattr(os, "killpg"))
         except OSError as exc:
             message = f"{self.name}: could not start the worker: {exc}"
-            self.error.emit(message)
+            self._post("error", message)
             return self._result(ok=False, error=message)
-        self.started.emit()
+        self._post("started")
         if self._cancelled:   # cancel() came while the process was being created
             self._signal(signal.SIGTERM)
             self._kill_task = asyncio.get_event_loop().create_task(self._kill_after_grace())
@@ -227,7 +247,7 @@ class WorkerJob(Job):
         ok = self.returncode == 0 and not self._cancelled
         message = None if ok else self._failure_message()
         if message is not None:
-            self.error.emit(message)
+            self._post("error", message)
         return self._result(ok=ok, error=message)
 
     def _result(self, ok: bool, error: str | None) -> dict[str, Any]:
@@ -256,7 +276,7 @@ class WorkerJob(Job):
                 continue
             event = _parse_event(line)
             if event is None:
-                self.log.emit(line)
+                self._post("log", line)
                 continue
             self._n_events += 1
             self.last_event = event
@@ -264,7 +284,7 @@ class WorkerJob(Job):
                 self.run_id = str(event["run_id"])
             if event.get("stage") == "error":
                 self._error_event = str(event.get("message") or "failed")
-            self.progress.emit(event)
+            self._post("progress", event)
 
     async def _read_stderr(self, stream: asyncio.StreamReader) -> None:
         async for raw in _lines(stream):
@@ -272,7 +292,7 @@ class WorkerJob(Job):
             if not line:
                 continue
             self._stderr_tail.append(line)
-            self.log.emit(line)
+            self._post("log", line)
 
 
 async def _lines(stream: asyncio.StreamReader):

@@ -3,6 +3,7 @@
 Each concern lives in its own module with an ``install(window)`` function, wired here in
 ``CONTROLLERS`` order (a change to playback touches playback.py only):
   saving.py        SaveController       window.saver      autosave, Ctrl+S, busy indicator
+  session.py       SessionMemory        window.session    QSettings: layout, recent, positions
   frame_display.py FrameDisplay         window.display    frame view, difference, landmarks
   playback.py      PlaybackController   window.playback   play/pause, speed, loop
   navigation.py    NavigationController window.nav        video/frame, stepping, jumps
@@ -35,7 +36,8 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDia
 
 from pfes_core.errors import PfesError
 
-from . import frame_display, labelling, navigation, playback, project_io, saving, shortcuts
+from . import (frame_display, labelling, navigation, playback, project_io, saving, session,
+               shortcuts)
 from .frame_fetcher import FrameFetcher
 from .frame_view import FrameView
 from .timeline import Timeline
@@ -43,7 +45,7 @@ from .undo_commands import push_edit
 from .video_list import VideoList
 
 #: The window's own controllers, installed in this order (later ones may use earlier ones).
-CONTROLLERS = (saving, frame_display, playback, navigation, labelling, project_io)
+CONTROLLERS = (saving, session, frame_display, playback, navigation, labelling, project_io)
 
 MOUSE_HELP = (
     "<br><b>Mouse (timeline)</b><table cellpadding='3'>"
@@ -89,6 +91,8 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         for module in CONTROLLERS:
             module.install(self)
+        if not annotator:
+            self.annotator = self.session.annotator() or _user_name()
         self._build_actions()
         self.undo_stack.cleanChanged.connect(lambda _clean: self.saver.update_save_state())
         self.update_enabled()
@@ -344,7 +348,13 @@ class MainWindow(QMainWindow):
         self.cheat_sheet.raise_()
         return self.cheat_sheet
 
+    def restore_session(self) -> bool:
+        """Window geometry, docks and table sorts as the annotator left them (call after the
+        extensions added their docks); False on a first start."""
+        return self.session.restore_window()
+
     def closeEvent(self, event) -> None:
+        self.session.save_window()
         if not self.close_project():
             event.ignore()
             return

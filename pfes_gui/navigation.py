@@ -7,7 +7,8 @@ from __future__ import annotations
 import bisect
 import time
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QApplication
 
 from pfes_core.errors import PfesError
 
@@ -15,7 +16,8 @@ from . import dialogs
 
 # Holding an arrow key: after this many auto-repeats the step grows (1 -> 2 -> 5 -> 10 frames).
 ACCEL_STEPS = ((40, 10), (25, 5), (10, 2), (0, 1))
-REPEAT_GAP_S = 0.2          # key events closer than this count as one held key
+# A step action counts as the key's own auto-repeat only right after that key event.
+KEY_EVENT_FRESH_S = 0.25
 
 
 class NavigationController(QObject):
@@ -23,7 +25,11 @@ class NavigationController(QObject):
         super().__init__(window)
         self.w = window
         self._step_repeat = 0
-        self._step_last = (0.0, 0)
+        self._step_last = 0
+        self._last_key = (0.0, False)     # (time, auto-repeat?) of the latest key press
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
         window.timeline.frame_clicked.connect(lambda f: self.seek(f))
         window.video_list.video_selected.connect(self.set_video)
 
@@ -46,7 +52,8 @@ class NavigationController(QObject):
 
     # ---- video ---------------------------------------------------------------------------------
     def set_video(self, video_id: str) -> None:
-        """Show another video of the project (frame 0); overlays of the old one are cleared."""
+        """Show another video of the project at the frame the annotator last had in it (frame 0
+        the first time); overlays of the old one are cleared."""
         w = self.w
         if w.project is None or video_id not in w.project.videos:
             return
@@ -54,11 +61,12 @@ class NavigationController(QObject):
             return
         w.playback.stop()
         w.playback.clear_loop()
+        w.session.remember_frame()
         record = w.project.videos[video_id]
         w.current_video_id = video_id
         w.n_frames = int(record.n_frames)
         w.fps = float(record.fps) or 30.0
-        w.current_frame = 0
+        w.current_frame = min(max(w.session.last_frame(video_id), 0), max(w.n_frames - 1, 0))
         w.timeline.set_video(w.n_frames, w.fps)
         w.timeline.set_labels(w.project.labels.for_video(video_id))
         w.timeline.set_reference(w.project.reference.get(video_id, []))
@@ -70,18 +78,26 @@ class NavigationController(QObject):
             w.display.fetch_failed(video_id, str(exc))
             return
         w.fetcher.set_video(video_id, str(media), record.step, record.fps)
-        w.fetcher.request(0)
+        w.fetcher.request(w.current_frame)
+        w.timeline.set_playhead(w.current_frame)
         w.display.video_switched()
         w.video_list.select(video_id)
         w.display.update_frame_label()
         w.video_changed.emit(video_id)
 
     def switch_video(self, delta: int) -> None:
+        """PgDn / PgUp: the next / previous video in the list's order; stops at either end."""
         ids = self.w.video_list.video_ids()
         if not ids:
             return
-        i = ids.index(self.w.current_video_id) if self.w.current_video_id in ids else -1
-        self.set_video(ids[(i + delta) % len(ids)])
+        if self.w.current_video_id not in ids:
+            self.set_video(ids[0])
+            return
+        i = ids.index(self.w.current_video_id) + delta
+        if not 0 <= i < len(ids):
+            self.w.show_status("This is the last video" if delta > 0 else "This is the first video")
+            return
+        self.set_video(ids[i])
 
     def go_to_frame(self, video_id: str, frame: int) -> None:
         """Show ``frame`` of ``video_id`` (switching video if needed) and put the playhead there."""
@@ -98,21 +114,34 @@ class NavigationController(QObject):
             return
         frame = int(min(max(int(frame), 0), max(w.n_frames - 1, 0)))
         w.current_frame = frame
+        w.session.remember_frame()
         w.timeline.set_playhead(frame)
         w.display.show_current()
         w.display.update_frame_label()
         w.frame_changed.emit(frame)
 
+    def eventFilter(self, obj, event) -> bool:
+        """Note whether the latest key press is the keyboard's auto-repeat (a held key).
+
+        A shortcut fires from the ShortcutOverride that precedes the key press, so both are
+        watched; the flag comes from the window system, not from timing, so fast taps stay taps.
+        """
+        if event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            self._last_key = (time.monotonic(), event.isAutoRepeat())
+        return False
+
+    def _held(self) -> bool:
+        t, auto_repeat = self._last_key
+        self._last_key = (0.0, False)
+        return auto_repeat and time.monotonic() - t < KEY_EVENT_FRESH_S
+
     def step(self, sign: int, base: int) -> None:
-        """Arrow keys: exact steps; a held key (events < REPEAT_GAP_S apart) accelerates."""
-        now = time.monotonic()
-        last_t, last_dir = self._step_last
-        if now - last_t < REPEAT_GAP_S and last_dir == sign * base:
-            self._step_repeat += 1
-        else:
-            self._step_repeat = 0
-        self._step_last = (now, sign * base)
-        factor = next(f for n, f in ACCEL_STEPS if self._step_repeat >= n)
+        """Arrow keys: a tap (or a menu click) moves exactly ``base`` frames; only the key's
+        real auto-repeat (the key held down) accelerates, after ACCEL_STEPS repeats."""
+        held = self._held() and self._step_last == sign * base
+        self._step_repeat = self._step_repeat + 1 if held else 0
+        self._step_last = sign * base
+        factor = next(f for n, f in ACCEL_STEPS if self._step_repeat >= n) if base == 1 else 1
         self.w.playback.stop()
         self.seek(self.w.current_frame + sign * base * factor)
 
@@ -149,16 +178,16 @@ class NavigationController(QObject):
             self.seek(target)
 
     def jump_unreviewed(self) -> None:
-        """Next proposal (by apex, wrapping around) that has no review decision yet."""
+        """Next proposal (by apex, wrapping around) that has no review decision yet; proposals
+        sharing an apex come one after another (Timeline.next_unreviewed)."""
         w = self.w
-        pending = sorted(iv.apex for iv, st in zip(w.timeline.proposals,
-                                                   w.timeline.proposal_status) if st is None)
-        if not pending:
+        target = w.timeline.next_unreviewed(w.current_frame)
+        if target is None:
             w.show_status("Every proposal of this video is reviewed" if w.timeline.proposals
                           else "No proposals for this video")
             return
-        i = bisect.bisect_right(pending, w.current_frame)
-        self.seek(pending[i % len(pending)])
+        self.seek(target.apex)
+        w.timeline.focus_proposal(target)
 
 
 def neighbour(sorted_frames: list[int], frame: int, direction: int) -> int | None:

@@ -30,6 +30,7 @@ class ProjectController(QObject):
         w = self.w
         w.register_action("file.new", self.new_project_dialog, menu)
         w.register_action("file.open", self.open_project_dialog, menu)
+        w.session.install_actions(menu)
         menu.addSeparator()
         w.register_action("file.add_videos", self.add_videos_dialog, menu)
         w.register_action("file.add_image_folder", self.add_image_folder_dialog, menu)
@@ -38,50 +39,72 @@ class ProjectController(QObject):
 
     # ---- life cycle ----------------------------------------------------------------------------
     def open_project(self, path, readonly: bool = False) -> bool:
-        """Open a project folder; every failure ends in a dialog, never an exception."""
+        """Open a project folder; every failure ends in a dialog, never an exception.
+
+        The new project is opened before the current one is closed, so a failed open (not a
+        project, locked, damaged) leaves the current project open and untouched.
+        """
+        w = self.w
+        same = w.project is not None and _same_folder(w.project.root, path)
+        if same and not self.close_project():     # reopening the open project: release it first
+            return False
+        project = self._open_new(path, readonly)
+        if project is None:
+            return False
+        if not self.close_project():
+            project.close()
+            return False
+        self.set_project(project)
+        return True
+
+    def _open_new(self, path, readonly: bool):
+        """Project.open on a worker; None after telling the user why it failed."""
         from pfes_core.project import Project, newest_good_backup
 
         w = self.w
-        if not self.close_project():
-            return False
+        name = Path(path).name
         try:
-            project = w.saver.run_in_worker(lambda: Project.open(path, readonly=readonly),
-                                            f"Opening {Path(path).name}...")
+            return w.saver.run_in_worker(lambda: Project.open(path, readonly=readonly),
+                                         f"Opening {name}...")
         except ProjectLockedError as exc:
-            if not dialogs.ask_yes_no(w, "Project in use",
-                                      f"{exc}\n\nOpen it read-only (no edits)?", default_yes=False):
-                return False
-            return self.open_project(path, readonly=True)
+            if readonly or not dialogs.ask_yes_no(w, "Project in use",
+                                                  f"{exc}\n\nOpen it read-only (no edits)?",
+                                                  default_yes=False):
+                return None
+            return self._open_new(path, readonly=True)
         except ProjectError as exc:
+            if not (Path(path) / "project.h5").exists() and "no project at" in str(exc):
+                dialogs.error(w, "Cannot open project",
+                              f"{path} is not a P-FES project (it has no project.h5). To start "
+                              f"a new project, use File -> New project.")
+                return None
             try:
                 good = newest_good_backup(path)
             except PfesError:
                 good = None
             if good is None or "cannot be read" not in str(exc):
                 dialogs.error(w, "Cannot open project", str(exc))
-                return False
+                return None
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(good["saved"])) \
                 if good.get("saved") else "an earlier save"
             question = (f"{exc}\n\nOpen the newest good backup instead ({good['path'].name}, "
                         f"saved {when}, {good['labels']} labels)? Saving writes it back as "
                         f"project.h5; the damaged file is kept.")
             if not dialogs.ask_yes_no(w, "Project is damaged", question):
-                return False
+                return None
             try:
-                project = w.saver.run_in_worker(
+                return w.saver.run_in_worker(
                     lambda: Project.open(path, readonly=readonly, from_backup=True),
-                    f"Opening the backup of {Path(path).name}...")
+                    f"Opening the backup of {name}...")
             except PfesError as exc2:
                 dialogs.error(w, "Cannot open the backup either", str(exc2))
-                return False
+                return None
         except PfesError as exc:
             dialogs.error(w, "Cannot open project", str(exc))
-            return False
+            return None
         except OSError as exc:
             dialogs.error(w, "Cannot open project", f"{path}: {exc.strerror or exc}")
-            return False
-        self.set_project(project)
-        return True
+            return None
 
     def new_project(self, path) -> bool:
         from pfes_core.project import Project
@@ -111,9 +134,14 @@ class ProjectController(QObject):
         w.project_changed.emit()
         notes = []
         if project.recovered_edits:
-            notes.append(f"Recovered {project.recovered_edits} unsaved edit"
-                         f"{'s' if project.recovered_edits != 1 else ''} from the journal after "
-                         f"an unexpected exit. They are in place; save to keep them in project.h5.")
+            n = project.recovered_edits
+            plural = "s" if n != 1 else ""
+            if not w.readonly() and w.save():
+                notes.append(f"Recovered {n} unsaved edit{plural} from the journal after an "
+                             f"unexpected exit and saved them to project.h5.")
+            else:
+                notes.append(f"Recovered {n} unsaved edit{plural} from the journal after an "
+                             f"unexpected exit. They are in place and stay in the journal.")
         if getattr(project, "rejected_edits", 0):
             notes.append(f"{project.rejected_edits} journal line{'s' if project.rejected_edits != 1 else ''} "
                          f"could not be used (damaged or invalid); kept in journal.rejected, not replayed.")
@@ -124,13 +152,16 @@ class ProjectController(QObject):
             notes.append(f"Opened from backup {project.opened_from_backup.name}.")
         if getattr(project, "readonly", False):
             notes.append("Read-only: another process holds this project; edits are disabled.")
+        # "Save now" only where there is something a save would fix and saving is possible.
+        w.banner_save.setVisible(not w.readonly() and w.saver.is_dirty())
         if notes:
             w.banner_text.setText(" ".join(notes))
             w.banner.show()
         else:
             w.banner.hide()
         if project.videos:
-            w.set_video(next(iter(project.videos)))
+            last = w.session.last_video()
+            w.set_video(last if last is not None else next(iter(project.videos)))
 
     def close_project(self) -> bool:
         """Save and release the open project. False only when the user chose to keep it open."""
@@ -138,6 +169,7 @@ class ProjectController(QObject):
         if w.project is None:
             return True
         w.playback.stop()
+        w.session.store_position()
         w.saver.wait_for_save()
         if w.saver.is_dirty() and not w.readonly():
             project = w.project
@@ -286,6 +318,13 @@ class ProjectController(QObject):
             w.timeline.set_reference(w.project.reference.get(w.current_video_id, []))
         w.show_status(f"Imported reference intervals from {Path(path).name}")
         return True
+
+
+def _same_folder(a, b) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
 
 
 def install(window) -> ProjectController:

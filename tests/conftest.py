@@ -31,6 +31,14 @@ def small_demo_project(tmp_path_factory):
 
 
 # ---- GUI helpers --------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def gui_settings_file(tmp_path, monkeypatch):
+    """Each test gets its own session-memory file (QSettings), never the user's real one."""
+    path = tmp_path / "pfes-gui-settings.ini"
+    monkeypatch.setenv("PFES_GUI_SETTINGS", str(path))
+    return path
+
+
 @pytest.fixture
 def loop(qapp):
     """A qasync loop that counts as running, so pytest-qt's waits also drive asyncio."""

@@ -183,3 +183,61 @@ def test_pfes_command_runs_the_real_cli(qtbot, loop):
     assert wait_done(qtbot, job)["ok"]
     assert any(line.startswith("pfes ") for line in logs)
     assert pfes_command("train", "P")[-2:] == ["--progress", "jsonl"]
+
+
+def test_a_slot_that_runs_qt_events_cannot_hang_the_job(qtbot, loop):
+    """A window-modal progress dialog runs Qt events inside setValue; doing that while the job's
+    reader task is being stepped made asyncio refuse the other reader and the job hang."""
+    from PySide6.QtWidgets import QApplication
+
+    job = WorkerJob(script("""
+        import json, sys
+        for i in range(40):
+            print(json.dumps({"stage": "build", "step": i + 1, "total": 40}), flush=True)
+            print(f"noise {i}", file=sys.stderr, flush=True)
+    """), name="build demo")
+    events, tasks_during = [], []
+
+    def modal_like_slot(event):
+        import asyncio
+
+        tasks_during.append(asyncio.current_task())
+        events.append(event["step"])
+        QApplication.processEvents()          # what QProgressDialog.setValue does when modal
+
+    job.progress.connect(modal_like_slot)
+    job.start()
+    result = wait_done(qtbot, job, timeout_ms=15000)
+    assert result["ok"], result
+    assert events == list(range(1, 41))
+    assert all(t is None for t in tasks_during)     # delivered from the event loop, not a task
+
+
+def test_build_demo_cleans_its_folder_and_stale_ones(qtbot, loop, tmp_path, monkeypatch):
+    """A failed first-start build leaves no .building-* folder; ones of dead apps are removed,
+    a build of a live app is left alone."""
+    import asyncio
+    import os
+
+    from pfes_gui import app, dialogs, jobs
+
+    target = tmp_path / "demo.pfes"
+    dead = app.building_folder(target, pid=2 ** 22 + 12345)     # no such process
+    live = app.building_folder(target, pid=os.getppid())
+    for folder in (dead, live):
+        (folder / "features").mkdir(parents=True)
+    # The worker makes its folder, then fails the way a broken build does.
+    monkeypatch.setattr(jobs, "pfes_command", lambda _sub, out: script(f"""
+        import os, sys
+        os.makedirs({out!r} + "/features")
+        print("error: no space left on device", file=sys.stderr)
+        sys.exit(1)
+    """))
+    shown = []
+    monkeypatch.setattr(dialogs, "error", lambda *a, **k: shown.append(a[1:3]))
+    task = asyncio.ensure_future(app.build_demo(None, target))
+    qtbot.waitUntil(task.done, timeout=20000)
+    assert task.result() is False
+    assert shown and "no space left" in shown[0][1]
+    assert not dead.exists() and not app.building_folder(target).exists()
+    assert live.exists() and not target.exists()

@@ -133,16 +133,39 @@ def test_frame_stepping_is_exact_and_goto(qtbot, window, project_path, calls):
         wait_frame(qtbot, window, target)
 
 
-def test_held_arrow_key_accelerates(qtbot, window, project_path):
+def key_event(win, key, repeat: bool, modifier=None) -> None:
+    """One key press+release through Qt's real shortcut path, with the window system's
+    auto-repeat flag (offscreen keyClick cannot set it)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    mod = modifier if modifier is not None else Qt.KeyboardModifier.NoModifier
+    target = win.focusWidget() or win
+    QTest.simulateEvent(target, True, int(key), mod, "", repeat)
+    QTest.simulateEvent(target, False, int(key), mod, "", repeat)
+
+
+def test_fast_taps_are_exact_and_only_auto_repeat_accelerates(qtbot, window, project_path):
+    from PySide6.QtCore import Qt
+
     window.open_project(project_path)
     wait_frame(qtbot, window, 0)
-    for _ in range(12):          # auto-repeat: events closer than REPEAT_GAP_S
-        window.actions["nav.next_frame"].trigger()
-    assert window.current_frame > 12      # the last repeats stepped 2 frames each
-    qtbot.wait(250)                       # key released: back to exact single steps
+    for _ in range(30):          # 30 quick taps, no pause between them: exactly 30 frames
+        key_event(window, Qt.Key.Key_Right, repeat=False)
+    assert window.current_frame == 30
+    for _ in range(2):           # Shift taps: exactly 10 each
+        key_event(window, Qt.Key.Key_Left, repeat=False, modifier=Qt.KeyboardModifier.ShiftModifier)
+    assert window.current_frame == 10
+    key_event(window, Qt.Key.Key_Right, repeat=False)          # the key goes down...
+    for _ in range(30):                                        # ...and the keyboard repeats it
+        key_event(window, Qt.Key.Key_Right, repeat=True)
+    assert window.current_frame > 10 + 31                      # held: the step grew
     before = window.current_frame
-    window.actions["nav.next_frame"].trigger()
+    key_event(window, Qt.Key.Key_Right, repeat=False)          # a new tap: one frame again
     assert window.current_frame == before + 1
+    window.actions["nav.prev_frame"].trigger()                 # menu / action: one frame
+    window.actions["nav.prev_frame"].trigger()
+    assert window.current_frame == before - 1
 
 
 def test_stepping_from_cache_shows_frame_synchronously(qtbot, window, project_path):
@@ -251,8 +274,81 @@ def test_crash_recovery_notice(qtbot, window, project_path, calls):
     assert window.project.recovered_edits == 3
     assert window.banner.isVisible()
     assert "Recovered 3 unsaved edits" in window.banner_text.text()
+    assert "saved them" in window.banner_text.text()
     assert [lab.frame for lab in window.project.labels.for_video("clip")] == [5, 9, 33]
-    assert window.windowTitle().endswith("P-FES Studio") and window.isWindowModified()
+    # The recovered edits are in project.h5 at once; nothing left for a "Save now" button.
+    assert not window.isWindowModified() and not window.banner_save.isVisible()
+    window.close_project()
+    with Project.open(project_path) as again:
+        assert again.recovered_edits == 0 and len(again.labels) == 3
+    assert calls["error"] == []
+
+
+def test_read_only_banner_has_no_save_button(qtbot, window, project_path, calls):
+    holder = Project.open(project_path)
+    try:
+        calls["answers"].append(True)
+        assert window.open_project(project_path)
+        assert window.project.readonly and window.banner.isVisible()
+        assert "Read-only" in window.banner_text.text()
+        assert not window.banner_save.isVisible()
+    finally:
+        window.close_project()
+        holder.close()
+
+
+def test_failed_open_keeps_the_current_project(qtbot, window, project_path, tmp_path, calls):
+    assert window.open_project(project_path)
+    window.go_to_frame("clip", 7)
+    not_a_project = tmp_path / "photos"
+    not_a_project.mkdir()
+    assert not window.open_project(not_a_project)
+    assert window.project is not None and window.project.root == project_path
+    assert window.current_video_id == "clip" and window.current_frame == 7
+    title, message = calls["error"][-1]
+    assert "File -> New project" in message and "pfes init" not in message
+    assert window.add_label(7, "MaE")          # still open for editing (lock still held)
+
+
+def test_session_restores_layout_video_frame_and_recent(qtbot, calls, tmp_path, video):
+    from pfes_core.project import Project as P
+
+    p = P.create(tmp_path / "two")
+    p.add_video(video, video_id="a")
+    p.add_video(video, video_id="b")
+    p.save()
+    p.close()
+    first = MainWindow(annotator="tester")
+    qtbot.addWidget(first)
+    first.resize(700, 520)
+    first.show()
+    qtbot.waitExposed(first)
+    first.video_dock.hide()
+    assert first.open_project(p.root)
+    first.go_to_frame("a", 40)
+    first.nav.switch_video(+1)                       # PgDn: b starts at frame 0
+    assert first.current_video_id == "b" and first.current_frame == 0
+    first.seek(25)
+    first.nav.switch_video(-1)                       # PgUp: back to a, at frame 40
+    assert first.current_video_id == "a" and first.current_frame == 40
+    first.nav.switch_video(-1)                       # PgUp on the first video does not wrap
+    assert first.current_video_id == "a"
+    first.nav.switch_video(+1)
+    first.close()
+    second = MainWindow(annotator="tester")
+    qtbot.addWidget(second)
+    second.show()
+    assert second.restore_session()
+    assert (second.width(), second.height()) == (700, 520)
+    assert not second.video_dock.isVisible()
+    assert second.session.recent_projects()[0] == str(p.root.resolve())
+    second.session.fill_recent_menu()
+    second.session.recent_menu.actions()[0].trigger()   # File -> Open Recent -> 1
+    assert second.project is not None and second.current_video_id == "b"
+    assert second.current_frame == 25
+    second.nav.switch_video(-1)
+    assert second.current_frame == 40
+    second.close()
     assert calls["error"] == []
 
 
