@@ -2,16 +2,22 @@
 
 Points CSV: header ``video,frame,class`` (``cls`` also accepted) plus optional ``annotator``,
 ``time_s`` (frame / fps, informational, ignored on read), ``created`` and ``modified`` (Unix
-seconds; written so CSV round-trips exactly). Class names are case-insensitive on import.
+seconds; written so CSV round-trips exactly). Class words go through the one class-word table
+(`pfes_core.types.CLASS_WORDS`: MaE, macro, macro-expression, Micro - 1/2, ...). A column the
+file has is kept as written (an empty annotator stays empty, a creation time 0 stays 0); only a
+missing column (or an empty time cell) takes the caller's default.
 Points JSON: ``{"format": "pfes-points", "version": 1, "labels": [{video, frame, class, ...}]}``
 or a bare list of such objects.
 
 Interval tables: ``video,class|cls,onset,apex,offset[,score]``; any other column (subject, au,
-point, ...) is ignored, so the CAS(ME)^2 / SAMM-LV reference tables load as they are. An apex
-that is empty or outside [onset, offset] (SAMM-LV writes 0 for "unknown") becomes the midpoint.
+point, ...) is ignored, so tables in this shape (such as ``resources/timing/``) load as they are.
+An apex that is empty or outside [onset, offset] (SAMM-LV writes 0 or -1 for "unknown") becomes
+the midpoint. The datasets' own workbooks are read by `pfes_core.datasets`; ELAN, BORIS and
+spreadsheets in other columns by `pfes_core.annotation_formats`.
 
-Readers validate everything before returning, so a malformed file raises LabelError naming the
-file and line and nothing reaches the project.
+Readers validate everything before returning (given ``n_frames``, also that every frame lies
+inside its video), so a malformed file raises LabelError naming the file and line and nothing
+reaches the project.
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ def _is_json(path: Path) -> bool:
 def _parse_json(path: Path, text: str):
     try:
         return json.loads(text)
+    except RecursionError:
+        raise _err(path, None, "invalid JSON (nested too deeply)") from None
     except ValueError as exc:
         raise _err(path, getattr(exc, "lineno", None), f"invalid JSON ({getattr(exc, 'msg', exc)})") from None
 
@@ -138,24 +146,40 @@ def _row_dict(path: Path, header: list[str], line: int, fields: list[str]) -> di
 
 
 # ---- points -----------------------------------------------------------------------------------
-def _point(row: dict, cls_key: str) -> PointLabel:
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _point(row: dict, cls_key: str, default_annotator: str, now: float) -> PointLabel:
     video = _parse_video(row.get("video"))
     frame = _parse_int(row.get("frame"), "frame")
     cls = parse_class(row.get(cls_key, "")) if isinstance(row.get(cls_key), str) else None
     if cls is None:
         raise ValueError(f"class {row.get(cls_key)!r} is not a class name")
-    annotator = row.get("annotator", "")
+    annotator = row["annotator"] if "annotator" in row else default_annotator
     if annotator is None:
         annotator = ""
     if not isinstance(annotator, str):
         raise ValueError(f"annotator {annotator!r} is not text")
-    created = _parse_time(row.get("created"), "created")
-    modified = _parse_time(row.get("modified"), "modified")
-    return PointLabel(video, frame, cls, annotator.strip(), created, modified or created)
+    created = now if _blank(row.get("created")) else _parse_time(row.get("created"), "created")
+    modified = created if _blank(row.get("modified")) else _parse_time(row.get("modified"), "modified")
+    return PointLabel(video, frame, cls, annotator.strip(), created, modified)
 
 
-def read_points(path: str | os.PathLike) -> list[PointLabel]:
-    """Point labels from a CSV or JSON file (by extension), in file order; LabelError on any problem."""
+def check_frame(where: str, video: str, frame: int, n_frames: dict[str, int] | None) -> None:
+    """LabelError naming `where` when `frame` lies outside its video (videos not in `n_frames` pass)."""
+    if n_frames is not None and video in n_frames and not 0 <= frame < n_frames[video]:
+        raise LabelError(f"{where}: frame {frame} is outside video {video!r} "
+                         f"({n_frames[video]} frames: 0..{n_frames[video] - 1})")
+
+
+def read_points(path: str | os.PathLike, *, default_annotator: str = "", now: float = 0.0,
+                n_frames: dict[str, int] | None = None) -> list[PointLabel]:
+    """Point labels from a CSV or JSON file (by extension), in file order; LabelError on any problem.
+
+    `default_annotator` / `now` fill the annotator and the creation time only where the file has
+    no such column (or the time cell is empty). `n_frames` ({video: frame count}) makes a frame
+    outside its video an error naming the line; videos not in it are not checked."""
     path = Path(path)
     text = _read_text(path)
     items: list[tuple[int | str, dict]] = []
@@ -189,9 +213,10 @@ def read_points(path: str | os.PathLike) -> list[PointLabel]:
     for line, obj in items:
         where = f"{path}, line {line}" if isinstance(line, int) else f"{path}, label {line}"
         try:
-            label = _point(obj, cls_key_of(obj))
+            label = _point(obj, cls_key_of(obj), default_annotator, now)
         except (ValueError, LabelError) as exc:
             raise LabelError(f"{where}: {exc}") from None
+        check_frame(where, label.video, label.frame, n_frames)
         k = (label.video, label.frame, label.cls)
         if k in seen:
             raise LabelError(f"{where}: duplicate {label.cls} label at frame {label.frame} of "
@@ -256,8 +281,9 @@ def _interval(row: dict, cls_key: str) -> Interval:
     return Interval(video, cls, onset, apex, offset, score)
 
 
-def read_intervals(path: str | os.PathLike) -> list[Interval]:
-    """Reference intervals from a CSV table (or a JSON list of objects); LabelError on any problem."""
+def read_intervals(path: str | os.PathLike, *, n_frames: dict[str, int] | None = None) -> list[Interval]:
+    """Reference intervals from a CSV table (or a JSON list of objects); LabelError on any problem.
+    `n_frames` ({video: frame count}) makes an interval past its video's end an error naming the line."""
     path = Path(path)
     text = _read_text(path)
     items: list[tuple[str, dict, str]] = []
@@ -284,7 +310,9 @@ def read_intervals(path: str | os.PathLike) -> list[Interval]:
     out = []
     for where, obj, key in items:
         try:
-            out.append(_interval(obj, key))
+            iv = _interval(obj, key)
         except (ValueError, LabelError) as exc:
             raise LabelError(f"{where}: {exc}") from None
+        check_frame(where, iv.video, iv.offset, n_frames)
+        out.append(iv)
     return out

@@ -4,10 +4,127 @@ spreadsheets): data a lab already has, into a project."""
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
+import time
+from pathlib import Path
 
+from .. import annotation_formats as af
 from ..datasets import DATASETS, POINT_MODES, TITLES, import_dataset
+from ..errors import LabelError
+from ..labelfiles import check_frame, read_intervals, read_points
+from ..labels import BulkImport
+from ..project import Project
+from ..types import CLASSES
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name available (containers)
+        return ""
+
+
+def _located(args, path: Path, project, fmt: str, n_frames: dict, annotator: str, now: float) -> af.Imported:
+    """Read FILE in `fmt` into located points or intervals, every frame checked against its video."""
+    intervals = bool(args.intervals)
+    if fmt in ("csv", "json"):
+        if intervals:
+            items = read_intervals(path, n_frames=n_frames)
+            return af.Imported(fmt, intervals=[(str(path), iv) for iv in items])
+        items = read_points(path, default_annotator=annotator, now=now, n_frames=n_frames)
+        return af.Imported(fmt, points=[(str(path), lb) for lb in items])
+    mapping = af.parse_mapping(args.map)
+    if fmt == "eaf":
+        result = af.read_eaf(path, project, af.Timeline(project), intervals=intervals, tiers=args.tiers,
+                             mapping=mapping, video=args.video, apex_tier=args.apex_tier)
+    elif fmt == "boris":
+        result = af.read_boris(path, project, af.Timeline(project), intervals=intervals, mapping=mapping,
+                               video=args.video, sheet=args.sheet)
+    else:
+        result = af.read_table(path, intervals=intervals, columns=af.parse_columns(args.columns),
+                               mapping=mapping, sheet=args.sheet, first_frame=args.first_frame, video=args.video)
+    result.points = [(w, lb if lb.annotator else lb.__class__(lb.video, lb.frame, lb.cls, annotator, now, now))
+                     for w, lb in result.points]
+    for where, lb in result.points:
+        check_frame(where, lb.video, lb.frame, n_frames)
+    for where, iv in result.intervals:
+        check_frame(where, iv.video, iv.offset, n_frames)
+    return result
+
+
+def cmd_labels_import(args) -> int:
+    """`pfes labels import`: every format, all rows checked before anything is written."""
+    path = Path(args.file)
+    fmt = af.detect_format(path, af.parse_columns(args.columns)) if args.format == "auto" else args.format
+    annotator = args.annotator if args.annotator is not None else _user()
+    with Project.open(args.project) as project, project.all_or_nothing():  # a failed save leaves no journal line
+        n_frames = {v: r.n_frames for v, r in project.videos.items()}
+        result = _located(args, path, project, fmt, n_frames, annotator, time.time())
+        items = result.intervals if args.intervals else result.points
+        unknown = sorted({x.video for _w, x in items} - set(project.videos))
+        if unknown and not args.skip_unknown:
+            raise LabelError(f"{path}: unknown videos {', '.join(unknown[:5])}"
+                             f"{' ...' if len(unknown) > 5 else ''} (register them first, or --skip-unknown)")
+        kept = [x for _w, x in items if x.video in project.videos]
+        if not kept and not unknown and result.ignored:
+            raise LabelError(f"{path}: nothing in it maps to MaE or ME ({result.ignored} annotations "
+                             f"passed over); choose tiers with --tiers or words with --map WORD=MaE")
+        report = {"file": str(path), "format": fmt, "kind": "intervals" if args.intervals else "points",
+                  "imported": 0, "already_present": 0, "unknown_video_rows_skipped": len(items) - len(kept),
+                  "ignored": result.ignored, "per_class": {c: 0 for c in CLASSES},
+                  "videos": sorted({x.video for x in kept})}
+        if args.intervals:
+            project.set_reference(kept)
+            added = kept
+        else:
+            edit = BulkImport(kept, skip_existing=args.skip_existing)
+            try:
+                project.apply(edit)
+            except LabelError as exc:
+                hint = "" if args.skip_existing else " (use --skip-existing to skip labels already present)"
+                raise LabelError(f"{path}: {exc}{hint if 'already exists' in str(exc) else ''}") from None
+            added = edit.added
+            report["already_present"] = len(kept) - len(added)
+        project.save()
+    report["imported"] = len(added)
+    for x in added:
+        report["per_class"][x.cls] += 1
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    what = "reference intervals" if args.intervals else "labels"
+    extra = [f"{report['already_present']} already present" if report["already_present"] else "",
+             f"{report['unknown_video_rows_skipped']} of unknown videos skipped"
+             if report["unknown_video_rows_skipped"] else "",
+             f"{result.ignored} annotations not mapped to a class passed over" if result.ignored else ""]
+    videos = f" for {len(report['videos'])} videos" if args.intervals else ""
+    print(f"imported {len(added)} {what}{videos}" + "".join(f"; {e}" for e in extra if e))
+    return 0
+
+
+def add_label_import_args(q) -> None:
+    """The format options of `pfes labels import` (the parser itself lives with the labels commands)."""
+    q.add_argument("--format", choices=af.FORMATS, default="auto",
+                   help="auto (default: by extension and content), csv, json, eaf (ELAN), boris, "
+                        "table (a spreadsheet or TSV with --columns)")
+    q.add_argument("--tiers", nargs="+", default=None, metavar="TIER",
+                   help="ELAN: the tiers to read (default: all but apex tiers; '... points' tiers for points)")
+    q.add_argument("--apex-tier", default=None, metavar="TIER",
+                   help="ELAN: tier whose annotations mark apexes (default: tiers named '... apex')")
+    q.add_argument("--map", action="append", default=None, metavar="WORD=CLASS[,...]",
+                   help="map annotation values, tier names or BORIS behaviours to MaE or ME "
+                        "('-' leaves a word out), e.g. --map 'smile=MaE,twitch=ME,blink=-'")
+    q.add_argument("--columns", action="append", default=None, metavar="FIELD=COLUMN[,...]",
+                   help="table: which column holds video, class, frame (points) or onset, apex, offset "
+                        "(intervals), e.g. --columns 'video=Filename,class=Type,frame=Apex'")
+    q.add_argument("--sheet", default=None, help="table/BORIS workbook: sheet name (default: the first)")
+    q.add_argument("--first-frame", type=int, choices=(0, 1), default=0,
+                   help="table: the number of the first frame in the table (default 0)")
+    q.add_argument("--video", default=None, metavar="ID",
+                   help="the project video every row belongs to (ELAN/BORIS/table without a media column)")
+    q.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def cmd_import_dataset(args) -> int:

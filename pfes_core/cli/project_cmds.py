@@ -5,24 +5,23 @@ on disk (and the lock released) when it exits."""
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import time
-from dataclasses import replace
+import sys
 from pathlib import Path
 
-from ..errors import LabelError, ProjectError
-from ..labelfiles import read_intervals, read_points, write_points
-from ..labels import BulkImport
+from ..errors import ProjectError
+from ..labelfiles import write_points
 from ..project import Project, list_backups, project_root, restore_backup
 from ..types import CLASSES
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name available (containers)
-        return ""
+def _open(path, readonly: bool = False) -> Project:
+    """Open a project and say on stderr what the open found (recovered, rejected or orphaned
+    journal edits, interrupted training runs)."""
+    project = Project.open(path, readonly=readonly)
+    for note in project.open_notes():
+        print(f"note: {note}", file=sys.stderr)
+    return project
 
 
 def cmd_init(args) -> int:
@@ -35,7 +34,7 @@ def cmd_init(args) -> int:
 def cmd_add_video(args) -> int:
     if args.id and len(args.videos) > 1:
         raise ProjectError("--id names one video; give one VIDEO with it")
-    with Project.open(args.project) as project:
+    with _open(args.project) as project, project.all_or_nothing():  # all videos, or none
         for video in args.videos:
             record = project.add_video(video, subject=args.subject, video_id=args.id, step=args.step)
             print(f"added {record.id}: {record.n_frames} frames at {record.fps:g} fps ({record.path})")
@@ -45,7 +44,7 @@ def cmd_add_video(args) -> int:
 
 def cmd_labels_import(args) -> int:
     path = Path(args.file)
-    with Project.open(args.project) as project:
+    with _open(args.project) as project, project.all_or_nothing():  # a failed save leaves no journal line
         if args.intervals:
             intervals = read_intervals(path)
             unknown = sorted({iv.video for iv in intervals} - set(project.videos))
@@ -94,7 +93,7 @@ def cmd_labels_export(args) -> int:
 
 
 def cmd_labels_list(args) -> int:
-    with Project.open(args.project, readonly=True) as project:
+    with _open(args.project, readonly=True) as project:
         if args.video and args.video not in project.videos:
             raise ProjectError(f"unknown video {args.video!r}")
         labels = project.labels.for_video(args.video) if args.video else project.labels.all()
@@ -136,12 +135,13 @@ def project_summary(project: Project) -> dict:
         "features": features,
         "runs": runs,
         "unsaved_edits": project.recovered_edits,
+        "rejected_journal_lines": project.rejected_edits,
         "backups": [b["path"].name for b in list_backups(project.root) if b["ok"]],
     }
 
 
 def cmd_info(args) -> int:
-    with Project.open(args.project, readonly=True) as project:
+    with _open(args.project, readonly=True) as project:
         info = project_summary(project)
     if args.json:
         print(json.dumps(info, indent=1))
