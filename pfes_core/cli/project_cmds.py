@@ -13,6 +13,7 @@ from ..errors import ProjectError
 from ..labelfiles import write_points
 from ..project import Project, list_backups, project_root, restore_backup
 from ..types import CLASSES
+from .import_cmds import add_label_import_args, cmd_labels_import
 
 
 def _open(path, readonly: bool = False) -> Project:
@@ -39,45 +40,6 @@ def cmd_add_video(args) -> int:
             record = project.add_video(video, subject=args.subject, video_id=args.id, step=args.step)
             print(f"added {record.id}: {record.n_frames} frames at {record.fps:g} fps ({record.path})")
         project.save()
-    return 0
-
-
-def cmd_labels_import(args) -> int:
-    path = Path(args.file)
-    with _open(args.project) as project, project.all_or_nothing():  # a failed save leaves no journal line
-        if args.intervals:
-            intervals = read_intervals(path)
-            unknown = sorted({iv.video for iv in intervals} - set(project.videos))
-            if unknown and not args.skip_unknown:
-                raise LabelError(f"{path}: unknown videos {', '.join(unknown[:5])}"
-                                 f"{' ...' if len(unknown) > 5 else ''} (register them first, or --skip-unknown)")
-            kept = [iv for iv in intervals if iv.video in project.videos]
-            project.set_reference(kept)
-            project.save()
-            print(f"imported {len(kept)} reference intervals for {len({iv.video for iv in kept})} videos"
-                  + (f"; skipped {len(intervals) - len(kept)} of unknown videos" if unknown else ""))
-            return 0
-        labels = read_points(path)
-        unknown = sorted({lb.video for lb in labels} - set(project.videos))
-        if unknown and not args.skip_unknown:
-            raise LabelError(f"{path}: unknown videos {', '.join(unknown[:5])}"
-                             f"{' ...' if len(unknown) > 5 else ''} (register them first, or --skip-unknown)")
-        now = time.time()
-        default_annotator = args.annotator if args.annotator is not None else _user()
-        kept = [replace(lb, annotator=lb.annotator or default_annotator,
-                        created=lb.created or now, modified=lb.modified or lb.created or now)
-                for lb in labels if lb.video in project.videos]
-        edit = BulkImport(kept, skip_existing=args.skip_existing)
-        try:
-            project.apply(edit)
-        except LabelError as exc:
-            hint = "" if args.skip_existing else " (use --skip-existing to skip labels already present)"
-            raise LabelError(f"{path}: {exc}{hint if 'already exists' in str(exc) else ''}") from None
-        project.save()
-        skipped = len(kept) - len(edit.added)
-        print(f"imported {len(edit.added)} labels"
-              + (f"; {skipped} already present" if skipped else "")
-              + (f"; {len(labels) - len(kept)} of unknown videos skipped" if unknown else ""))
     return 0
 
 
@@ -200,11 +162,18 @@ def register(subparsers) -> None:
     sub.required = True
 
     q = sub.add_parser("import", formatter_class=fmt, help="import points (or reference intervals)",
-                       description="Import point labels from CSV (video,frame,class[,annotator,time_s]) or "
-                                   "JSON. With --intervals, import a reference interval table "
-                                   "(video,class|cls,onset,apex,offset; other columns ignored) that "
-                                   "replaces the reference of the videos it names. All rows are "
-                                   "checked first; on any error nothing is written.")
+                       description="Import point labels, or with --intervals reference intervals (which "
+                                   "replace the reference of the videos they name), from:\n"
+                                   "  csv/json  video,frame,class[,annotator,created,modified] (intervals: "
+                                   "video,class,onset,apex,offset)\n"
+                                   "  eaf       ELAN files: --tiers, --map; times -> frames by the video's "
+                                   "timestamps\n"
+                                   "  boris     BORIS aggregated or tabular event exports: --map behaviours\n"
+                                   "  table     .xlsx/.xls/.tsv/.csv in any columns: --columns, --sheet, "
+                                   "--first-frame\n"
+                                   "Class words such as macro, macro-expression, Macro, micro, "
+                                   "Micro - 1/2 map to MaE/ME. All rows are\nchecked first (frames "
+                                   "inside their video included); on any error nothing is written.")
     q.add_argument("project", metavar="PROJECT_DIR")
     q.add_argument("file", metavar="FILE")
     q.add_argument("--intervals", action="store_true", help="FILE is a reference interval table")
@@ -212,6 +181,7 @@ def register(subparsers) -> None:
     q.add_argument("--skip-existing", action="store_true",
                    help="skip labels already in the project instead of refusing the import")
     q.add_argument("--skip-unknown", action="store_true", help="skip rows of videos not in the project")
+    add_label_import_args(q)
     q.set_defaults(func=cmd_labels_import)
 
     q = sub.add_parser("export", help="export point labels to CSV or JSON (by extension)",
