@@ -4,17 +4,22 @@ Why a dock and not a modal dialog: the annotator keeps labelling while the model
 section 3). The dock only listens to a Job's signals (see jobs.py), so it shows extraction and
 spotting the same way; the loss plot, the epoch and the device fill in when the worker reports
 them (`pfes train --progress jsonl` events carry "epoch", "loss", "metrics", "eta", "device").
+The worker's own libraries (torch, OpenCV, MediaPipe) print warnings and info lines; the log
+shows them only when "library messages" is ticked, so the lines that matter stay visible. The
+loss legend is a row above the plot, never on top of the curves.
 """
 
 from __future__ import annotations
 
+import collections
 import math
+import re
 import time
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QDockWidget, QFormLayout, QHBoxLayout, QLabel, QPlainTextEdit,
-                               QProgressBar, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QDockWidget, QFormLayout, QHBoxLayout, QLabel,
+                               QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from .jobs import Job
 
@@ -22,6 +27,33 @@ from .jobs import Job
 _PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
             "#ff9da7")
 _LOG_LINES = 500
+
+# Lines printed by the worker's libraries rather than by pfes: Python warnings (and the source
+# line warnings print after them), glog/absl lines (I0101 12:00:00..., W0000 ...), level-tagged
+# log lines, and progress bars drawn with carriage returns.
+_NOISE = re.compile(
+    r"(^\S*(Warning|warn)\b.*?:|\b\w*Warning: |^\s+warnings\.warn\(|^\s+(return|self\.|super\()"
+    r"|^[IWD]\d{4} \d\d:\d\d|^WARNING: All log messages before absl|^(INFO|DEBUG|WARNING)[: ]"
+    r"|^\[[^\]]*(INFO|WARN|W |I )[^\]]*\]|\r)")
+
+
+def is_library_noise(line: str) -> bool:
+    """True for a worker line that comes from a library's logging, not from pfes."""
+    if line.startswith("error:") or line.startswith("Traceback") or "Error" in line.split(":")[0]:
+        return False
+    return bool(_NOISE.search(line))
+
+
+def for_the_gui(text: str) -> str:
+    """A worker message without command-line advice the app does not offer (``--resume``)."""
+    out = []
+    for line in text.split("\n"):
+        line = re.sub(r"\s*[;(]?\s*resume (it )?with `?(pfes train )?--resume [^\s`);]+`?\)?", "",
+                      line)
+        if line.count("(") > line.count(")"):
+            line += ")"
+        out.append(line)
+    return "\n".join(out)
 
 
 def format_eta(value) -> str:
@@ -138,7 +170,9 @@ class TrainingDock(QDockWidget):
         self.plot.setLabel("left", "loss")
         self.plot.setLabel("bottom", "logged step")
         self.plot.showGrid(x=True, y=True, alpha=0.3)
-        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.legend_label = QLabel()          # the curves' names, above the plot (never on it)
+        self.legend_label.setObjectName("loss_legend")
+        layout.addWidget(self.legend_label)
         layout.addWidget(self.plot, 1)
 
         self.error_label = QLabel()
@@ -148,12 +182,25 @@ class TrainingDock(QDockWidget):
         self.error_label.hide()
         layout.addWidget(self.error_label)
 
+        self.noise_box = QCheckBox("Show library messages (warnings, info)")
+        self.noise_box.setToolTip("Lines the worker's libraries print (torch, OpenCV, MediaPipe); "
+                                  "hidden by default")
+        self.noise_box.toggled.connect(self._refill_log)
+        self.hidden_label = QLabel()
+        self.hidden_label.setStyleSheet("color: #888;")
+        noise_row = QHBoxLayout()
+        noise_row.addWidget(self.noise_box)
+        noise_row.addStretch(1)
+        noise_row.addWidget(self.hidden_label)
+        layout.addLayout(noise_row)
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(_LOG_LINES)
         self.log_view.setPlaceholderText("worker output")
         self.log_view.setMaximumHeight(120)
         layout.addWidget(self.log_view)
+        self._log_lines: collections.deque[str] = collections.deque(maxlen=_LOG_LINES)
+        self._hidden = 0
         self.setWidget(body)
 
     # -- attaching ---------------------------------------------------------------------------
@@ -194,8 +241,11 @@ class TrainingDock(QDockWidget):
         self.error_label.clear()
         self.error_label.hide()
         self.log_view.clear()
+        self._log_lines.clear()
+        self._hidden = 0
+        self.hidden_label.clear()
         self.plot.clear()
-        self.legend.clear()
+        self.legend_label.clear()
         self.curves.clear()
         self._curve_data.clear()
         self._loss_x = 0
@@ -213,7 +263,7 @@ class TrainingDock(QDockWidget):
         if event.get("video"):
             stage_text += f" - {event['video']}"
         if event.get("message"):
-            stage_text += f": {event['message']}"
+            stage_text += f": {for_the_gui(str(event['message']))}"
         self.stage_label.setText(stage_text)
         if isinstance(total, int) and total > 0 and isinstance(step, int):
             self.progress_bar.setRange(0, total)
@@ -269,15 +319,29 @@ class TrainingDock(QDockWidget):
             curve = self.curves.get(name)
             if curve is None:
                 color = _PALETTE[len(self.curves) % len(_PALETTE)]
-                curve = self.plot.plot(name=name, pen=pg.mkPen(color, width=2))
+                curve = self.plot.plot(pen=pg.mkPen(color, width=2))
+                curve.setObjectName(color)
                 self.curves[name] = curve
+                self.legend_label.setText("&nbsp;&nbsp;".join(
+                    f"<span style='color:{c.objectName()}'>\u2501 {n}</span>"
+                    for n, c in self.curves.items()))
             curve.setData(xs, ys)
 
     def on_log(self, line: str) -> None:
-        self.log_view.appendPlainText(line)
+        self._log_lines.append(line)
+        if self.noise_box.isChecked() or not is_library_noise(line):
+            self.log_view.appendPlainText(line)
+        else:
+            self._hidden += 1
+            self.hidden_label.setText(f"{self._hidden} hidden")
+
+    def _refill_log(self) -> None:
+        show_all = self.noise_box.isChecked()
+        self.log_view.setPlainText("\n".join(line for line in self._log_lines
+                                              if show_all or not is_library_noise(line)))
 
     def on_error(self, message: str) -> None:
-        first, _, rest = message.partition("\n")
+        first, _, rest = for_the_gui(message).partition("\n")
         self.error_label.setText(first)
         self.error_label.setToolTip(rest)
         self.error_label.show()

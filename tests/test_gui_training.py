@@ -35,6 +35,9 @@ FAKE_TRAINING = """
                  eta=(2 - epoch) * 30 + (3 - step) * 10)
         emit(stage="validate", epoch=epoch, metrics={"f1_MaE": 0.1 * epoch, "f1_ME": 0.05})
     print("a stray warning line")
+    print("/venv/torch/nn/modules/conv.py:456: UserWarning: Plan failed", file=sys.stderr)
+    print("  return F.conv2d(input, weight, self.bias)", file=sys.stderr)
+    print("I0000 00:00:1700000000.123 4242 gl_context.cc:357] GL version: 3.2", file=sys.stderr)
     emit(stage="done", run_id="20250101-000000")
 """
 
@@ -59,6 +62,33 @@ def test_dock_shows_progress_losses_device_snapshot(qtbot, loop):
     assert (dock.progress_bar.value(), dock.progress_bar.maximum()) == (1, 1)
     assert "a stray warning line" in dock.log_view.toPlainText()
     assert not dock.cancel_button.isEnabled() and dock.error_label.isHidden()
+    # library noise is hidden (and counted) until asked for
+    shown = dock.log_view.toPlainText()
+    assert "UserWarning" not in shown and "gl_context" not in shown and "F.conv2d" not in shown
+    assert dock.hidden_label.text() == "3 hidden"
+    dock.noise_box.setChecked(True)
+    assert "UserWarning" in dock.log_view.toPlainText()
+    # the legend is a row of its own above the plot, naming every curve
+    assert [name in dock.legend_label.text() for name in ("total", "intensity", "apex")] == [True] * 3
+    assert dock.legend_label.geometry().bottom() <= dock.plot.geometry().top()
+
+
+def test_cancelled_training_does_not_offer_resume(qtbot, loop):
+    dock = TrainingDock()
+    qtbot.addWidget(dock)
+    job = WorkerJob(script("""
+        import json, sys
+        print(json.dumps({"stage": "cancelled", "run_id": "r7",
+                          "message": "training cancelled; resume with --resume r7"}), flush=True)
+        print("error: training cancelled (run r7; resume with --resume r7)", file=sys.stderr)
+        sys.exit(1)
+    """), name="Retrain")
+    dock.attach(job)
+    job.start()
+    qtbot.waitUntil(lambda: job.is_done, timeout=20000)
+    texts = dock.stage_label.text() + dock.error_label.text() + dock.error_label.toolTip()
+    assert "cancelled" in dock.stage_label.text()
+    assert "--resume" not in texts and "resume" not in dock.stage_label.text()
 
 
 def test_dock_shows_a_crash(qtbot, loop):
@@ -151,14 +181,13 @@ def test_retrain_then_spot_from_the_model_menu(qtbot, loop, tmp_path, small_demo
     assert c.run_id is None and mw.timeline.proposals == []
     video = mw.current_video_id
 
-    # a worker that fails shows its one-line reason in the dock (no run to spot with yet)
+    # no trained run yet: Spot offers the label-free motion proposals (no worker, no error)
+    from pfes_core.baseline import BASELINE_ORIGIN, BASELINE_RUN_ID
+
     c.actions["model.spot"].trigger()
-    failed = c.last_job
-    qtbot.waitUntil(lambda: failed.is_done, timeout=60000)
-    assert not failed.result["ok"] and failed.result["returncode"] == 1
-    assert c.dock.error_label.text() == "Spot: no finished training run in this project " \
-                                        "(run `pfes train` first)"
-    assert "failed (exit code 1)" in c.dock.title_label.text()
+    qtbot.waitUntil(lambda: c.run_id == BASELINE_RUN_ID and not c.busy, timeout=60000)
+    assert c.last_job is None and c.origin == BASELINE_ORIGIN and mw.timeline.proposals
+    assert not [n for n in notes if "pfes train" in str(n)]
     n_frames = mw.project.videos[video].n_frames
 
     # a label clicked just before retraining is part of the run (the project is saved first)
