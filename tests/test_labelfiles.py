@@ -182,3 +182,62 @@ def test_malformed_files_raise_label_error_and_leave_project_unchanged(shared_pr
     else:
         project.undo()
     assert project.labels.all() == before[0]
+
+
+# ---- class words, deep JSON, frames outside the video, re-import of an export -----------------
+@pytest.mark.parametrize("word, cls", [("macro", "MaE"), ("macro-expression", "MaE"), ("Macro", "MaE"),
+                                       ("Macro-expression", "MaE"), ("micro", "ME"), ("Micro - 1/2", "ME"),
+                                       ("micro-expression", "ME"), ("MAE", "MaE")])
+def test_dataset_class_words_read_as_classes(tmp_path, word, cls):
+    p = tmp_path / "p.csv"
+    p.write_text(f'video,frame,class\nv,3,"{word}"\n')
+    assert read_points(p)[0].cls == cls
+
+
+def test_deeply_nested_json_is_one_line_error(tmp_path):
+    p = tmp_path / "deep.json"
+    p.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(LabelError, match="nested too deeply") as info:
+        read_points(p)
+    assert "\n" not in str(info.value)
+    with pytest.raises(LabelError, match="nested too deeply"):
+        read_intervals(p)
+
+
+def test_frame_outside_video_names_the_line(tmp_path):
+    p = tmp_path / "p.csv"
+    p.write_text("video,frame,class\nv,3,ME\nw,99,ME\nv,30,MaE\n")
+    with pytest.raises(LabelError, match=r"p.csv, line 4: frame 30 is outside video 'v' \(30 frames"):
+        read_points(p, n_frames={"v": 30})
+    q = tmp_path / "iv.csv"
+    q.write_text("video,class,onset,apex,offset\nv,ME,2,3,4\nv,MaE,20,25,31\n")
+    with pytest.raises(LabelError, match=r"iv.csv, line 3: frame 31 is outside video 'v'"):
+        read_intervals(q, n_frames={"v": 30})
+
+
+def test_reimport_of_an_export_keeps_creation_time_0_and_empty_annotator(tmp_path):
+    from pfes_core.cli import main
+    from pfes_core.project import Project
+    from video_helpers import pattern_frames, write_video
+
+    video = write_video(tmp_path / "v.mp4", pattern_frames(10, w=32, h=24))
+    proj = tmp_path / "p.pfes"
+    assert main(["init", str(proj)]) == 0 and main(["add-video", str(proj), str(video)]) == 0
+    src = tmp_path / "src.csv"
+    src.write_text("video,frame,class,annotator,created,modified\nv,2,ME,,0,0\nv,5,MaE,bo,12.5,13.0\n")
+    assert main(["labels", "import", str(proj), str(src), "--annotator", "importer"]) == 0
+    exported = tmp_path / "out.csv"
+    assert main(["labels", "export", str(proj), str(exported)]) == 0
+    proj2 = tmp_path / "q.pfes"
+    assert main(["init", str(proj2)]) == 0 and main(["add-video", str(proj2), str(video)]) == 0
+    assert main(["labels", "import", str(proj2), str(exported), "--annotator", "someone-else"]) == 0
+    with Project.open(proj2, readonly=True) as p:
+        got = [(lb.frame, lb.cls, lb.annotator, lb.created, lb.modified) for lb in p.labels.all()]
+    assert got == [(2, "ME", "", 0.0, 0.0), (5, "MaE", "bo", 12.5, 13.0)]
+    # a file without those columns still gets the importer's name and the import time
+    bare = tmp_path / "bare.csv"
+    bare.write_text("video,frame,class\nv,7,ME\n")
+    assert main(["labels", "import", str(proj2), str(bare), "--annotator", "zoe"]) == 0
+    with Project.open(proj2, readonly=True) as p:
+        label = p.labels.get("v", 7, "ME")
+    assert label.annotator == "zoe" and label.created > 1e9
