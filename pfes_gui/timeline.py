@@ -6,9 +6,15 @@ Detail view lanes, bottom to top (y in data units, so one ViewBox zooms every la
   reference   ground-truth intervals when the project has them
   labels      the annotator's point labels, one row per class (MaE top, ME below)
 A red playhead spans all lanes. Clicking moves the playhead; double-clicking a label row adds a
-label of that row's class; dragging a marker moves the label; right-click on a marker asks for
-the label menu. The proposal selected in the review panel gets draggable edges in its row
-(``show_edit_span``); a finished drag emits ``proposal_span_edited``.
+label of that row's class; dragging a marker moves the label, also when the playhead stands on
+it (a drag that starts on a marker belongs to the marker, anywhere else on the playhead line to
+the playhead); right-click on a marker asks for the label menu. The proposal selected in the
+review panel gets draggable edges in its own class row (``show_edit_span``; one edge item per
+row, so an ME and a MaE proposal over the same frames never share handles); a finished drag
+emits ``proposal_span_edited``. A proposal adjusted in review is drawn with its adjusted
+boundaries; hovering a proposal bar tells its class, frames, score and review state.
+A one-line legend above the lanes names the curves and says where the proposals come from.
+While the playhead moves, the detail view scrolls to keep it off the edges (``FOLLOW_MARGIN``).
 Curves are clipped to the view and peak-downsampled to one bucket per pixel, spans are culled
 with a binary search and merged into pixel runs when zoomed out, the overview's curve is a
 cached pixmap: a 100,000-frame video pans and zooms in 4-11 ms (benchmarks/RESULTS.md).
@@ -20,16 +26,23 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPen
-from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
+
+from pfes_core.types import CLASSES
 
 from . import INTENSITY_COLOR, PLAYHEAD_COLOR, class_color
 
-# Lane geometry in detail-view data units.
+CLASS_ORDER = {cls: i for i, cls in enumerate(CLASSES)}
+
+# Lane geometry in detail-view data units. The two label rows sit 0.30 apart so that their
+# axis names ("ME", "MaE") stay a text line apart at 1280x720 (0.20 made them touch).
 PROPOSAL_ROWS = {"ME": (1.10, 1.30), "MaE": (1.34, 1.54)}
 REFERENCE_ROWS = {"ME": (1.64, 1.76), "MaE": (1.82, 1.94)}
-LABEL_ROWS = {"ME": 2.08, "MaE": 2.28}
+LABEL_ROWS = {"ME": 2.08, "MaE": 2.38}
 LABEL_HALF_HEIGHT = 0.09
-Y_RANGE = (-0.06, 2.40)
+LABEL_LANE = (1.98, 2.48)
+Y_RANGE = (-0.06, 2.50)
+FOLLOW_MARGIN = 0.1         # keep the moving playhead this fraction of the view off its edges
 DEFAULT_SPAN = 300          # frames shown in the detail view after opening a video
 HIT_PIXELS = 7              # how close (in screen pixels) a click must be to grab a marker
 
@@ -224,6 +237,49 @@ class SpanItem(pg.GraphicsObject):
         painter.restore()
 
 
+class HoverSpanItem(SpanItem):
+    """A SpanItem whose tooltip describes the span under the mouse (narrow bars show no text)."""
+
+    def __init__(self, text_at, hollow: bool = False):
+        super().__init__(hollow)
+        self._text_at = text_at
+        self.setAcceptHoverEvents(True)
+
+    def hoverEvent(self, ev) -> None:
+        if ev.isExit():
+            self.setToolTip("")
+            return
+        pos = ev.pos()                      # item coordinates are view coordinates here
+        self.setToolTip(self._text_at(pos.x(), pos.y()) or "")
+
+
+class PlayheadLine(pg.InfiniteLine):
+    """The playhead: draggable, except where a label marker lies under the mouse.
+
+    The playhead is drawn over the markers, so without this a drag that starts on a label right
+    under the playhead (just after M, or a double-click) scrubbed instead of moving the label."""
+
+    def __init__(self, timeline: "Timeline", **kwargs):
+        super().__init__(**kwargs)
+        self._timeline = timeline
+
+    def _on_marker(self, scene_pos) -> bool:
+        pos = self._timeline.vb.mapSceneToView(scene_pos)
+        return self._timeline.label_at(pos.x(), pos.y()) is not None
+
+    def hoverEvent(self, ev) -> None:
+        if not ev.isExit() and self._on_marker(ev.scenePos()):
+            self.setMouseHover(False)       # leave the drag to the marker (the view box)
+            return
+        super().hoverEvent(ev)
+
+    def mouseDragEvent(self, ev) -> None:
+        if ev.isStart() and self._on_marker(ev.buttonDownScenePos()):
+            ev.ignore()
+            return
+        super().mouseDragEvent(ev)
+
+
 class LaneViewBox(pg.ViewBox):
     """ViewBox that routes clicks, double-clicks, marker drags and right-clicks to the Timeline."""
 
@@ -273,6 +329,7 @@ class Timeline(QWidget):
     label_moved = Signal(object, int)           # PointLabel, new frame (drag finished)
     label_menu_requested = Signal(object, QPoint)   # PointLabel, global position for the menu
     proposal_span_edited = Signal(object, int, int)  # proposal, new onset, new offset (drag done)
+    proposal_focused = Signal(object)           # a proposal the user stepped to (U)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -281,6 +338,9 @@ class Timeline(QWidget):
         self.labels: list = []
         self.proposals: list = []
         self.proposal_status: list[str | None] = []
+        self.proposal_adjusted: list[tuple[int, int, int] | None] = []
+        self.proposal_origin: str | None = None     # e.g. "motion baseline (no model)"
+        self.focused_proposal = None        # the proposal U stepped to last
         self.reference: list = []
         self.intensity: np.ndarray | None = None
         self.apex: np.ndarray | None = None
@@ -342,11 +402,12 @@ class Timeline(QWidget):
             ((REFERENCE_ROWS["ME"][0] + REFERENCE_ROWS["MaE"][1]) / 2, "reference"),
             (LABEL_ROWS["ME"], "ME"), (LABEL_ROWS["MaE"], "MaE"),
         ], []])
+        self._left_axis = plot.getAxis("left")
         plot.getAxis("left").setWidth(64)
         plot.getAxis("bottom").setLabel("frame")
         plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.overview.getPlotItem().getAxis("bottom").enableAutoSIPrefix(False)
-        for lo, hi in ((1.05, 1.59), (1.98, 2.38)):
+        for lo, hi in ((1.05, 1.59), LABEL_LANE):
             band = pg.LinearRegionItem((lo, hi), orientation="horizontal", movable=False,
                                        brush=pg.mkBrush(255, 255, 255, 14), pen=pg.mkPen(None))
             band.setZValue(-100)
@@ -357,7 +418,7 @@ class Timeline(QWidget):
         for item in (self._curve, *self._apex.values()):
             self.detail.addItem(item)
             _fast_curve(item)
-        self._proposal_spans = SpanItem()
+        self._proposal_spans = HoverSpanItem(self.proposal_tooltip)
         self._reference_spans = SpanItem(hollow=True)
         self.detail.addItem(self._proposal_spans)
         self.detail.addItem(self._reference_spans)
@@ -383,25 +444,43 @@ class Timeline(QWidget):
                                          pen=pg.mkPen("#ffff50"))
         self._loop.setVisible(False)
         self.detail.addItem(self._loop)
-        # Draggable edges of the selected proposal, confined to its row of the proposals lane.
-        # No fill (the span keeps its class colour), white edges that light up under the mouse.
-        self._edit_span = pg.LinearRegionItem(
-            movable=True, brush=pg.mkBrush(None), hoverBrush=pg.mkBrush(255, 255, 255, 30),
-            pen=pg.mkPen("#ffffff", width=3), hoverPen=pg.mkPen("#ffff80", width=4))
-        self._edit_span.setZValue(15)
-        self._edit_span.setVisible(False)
-        self._edit_span.setToolTip("Drag an edge (or the span) to adjust this proposal")
-        self._edit_span.sigRegionChangeFinished.connect(self._edit_span_finished)
-        self.detail.addItem(self._edit_span)
-        self._playhead = pg.InfiniteLine(angle=90, movable=True,
-                                         pen=pg.mkPen(PLAYHEAD_COLOR, width=2),
-                                         hoverPen=pg.mkPen("#ffaaaa", width=3))
+        # Draggable edges of the selected proposal, confined to its class row of the proposals
+        # lane: one item per row, built with that row's span (an edge's span changed later
+        # keeps its old hit area and drawing until the view moves, which put a MaE proposal's
+        # handles on the ME bar). No fill (the span keeps its class colour), white edges that
+        # light up under the mouse.
+        self._edit_spans = {}
+        height = Y_RANGE[1] - Y_RANGE[0]
+        for cls, (r0, r1) in PROPOSAL_ROWS.items():
+            item = pg.LinearRegionItem(
+                movable=True, brush=pg.mkBrush(None), hoverBrush=pg.mkBrush(255, 255, 255, 30),
+                pen=pg.mkPen("#ffffff", width=3), hoverPen=pg.mkPen("#ffff80", width=4),
+                span=((r0 - 0.03 - Y_RANGE[0]) / height, (r1 + 0.03 - Y_RANGE[0]) / height))
+            item.setZValue(15)
+            item.setVisible(False)
+            item.setToolTip(f"Drag an edge (or the span) to adjust this {cls} proposal")
+            item.sigRegionChangeFinished.connect(self._edit_span_finished)
+            self.detail.addItem(item)
+            self._edit_spans[cls] = item
+        self._edit_cls = "ME"
+        self._playhead = PlayheadLine(self, angle=90, movable=True,
+                                      pen=pg.mkPen(PLAYHEAD_COLOR, width=2),
+                                      hoverPen=pg.mkPen("#ffaaaa", width=3))
         self._playhead.setZValue(30)
         self._playhead.sigDragged.connect(self._playhead_dragged)
         self.detail.addItem(self._playhead)
         self.vb.sigXRangeChanged.connect(self._detail_range_changed)
 
+        self.legend = QLabel()
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setContentsMargins(6, 0, 6, 0)
+        font = self.legend.font()
+        font.setPointSize(max(font.pointSize() - 1, 7))
+        self.legend.setFont(font)
+        self._update_legend()
+
         layout.addWidget(self.overview)
+        layout.addWidget(self.legend)
         layout.addWidget(self.detail, 1)
 
     # -- data ---------------------------------------------------------------------------------
@@ -437,9 +516,12 @@ class Timeline(QWidget):
             self._label_lines[cls].setData(x=xs, y=ys)
             self._ov_marks[cls].setData(x=frames, y=np.full(len(frames), 1.2 if cls == "MaE" else 1.05))
 
-    def set_predictions(self, intensity=None, apex=None, proposals=()) -> None:
+    def set_predictions(self, intensity=None, apex=None, proposals=(), origin: str | None = None) -> None:
         """Model output for this video: intensity (T,), apex scores (T, 2) as (MaE, ME), and
-        proposals (Interval list). Any of them may be None/empty to clear it."""
+        proposals (Interval list). Any of them may be None/empty to clear it. ``origin`` names
+        proposals that no trained model made (e.g. "motion baseline (no model)"): the legend
+        and the lane name say so."""
+        self.proposal_origin = origin
         self.intensity = None if intensity is None else np.asarray(intensity, dtype=float)
         self.apex = None if apex is None else np.asarray(apex, dtype=float)
         if self.intensity is not None and len(self.intensity):
@@ -456,26 +538,42 @@ class Timeline(QWidget):
         else:
             for item in self._apex.values():
                 item.setData([], [])
-        self.proposals = sorted(proposals or [], key=lambda iv: (iv.onset, iv.offset))
+        self.proposals = sorted(proposals or [], key=lambda iv: (iv.onset, iv.offset, iv.cls))
         self.proposal_status = [None] * len(self.proposals)
+        self.proposal_adjusted = [None] * len(self.proposals)
+        self.focused_proposal = None
         self._draw_proposals()
+        self._update_legend()
 
-    def set_proposal_status(self, statuses) -> None:
+    def set_proposal_status(self, statuses, adjusted=None) -> None:
         """Review state per proposal (same order as ``self.proposals``): None (unreviewed),
-        'accepted', 'rejected' or 'adjusted'. Drives the drawing and 'next unreviewed'."""
+        'accepted', 'rejected' or 'adjusted'; ``adjusted`` gives the reviewer's (onset, apex,
+        offset) per proposal (None where not adjusted) and the bar is drawn there. Drives the
+        drawing and 'next unreviewed'."""
         statuses = list(statuses)
         if len(statuses) != len(self.proposals):
             raise ValueError(f"{len(statuses)} statuses for {len(self.proposals)} proposals")
+        adjusted = list(adjusted) if adjusted is not None else [None] * len(statuses)
+        if len(adjusted) != len(statuses):
+            raise ValueError(f"{len(adjusted)} adjusted spans for {len(statuses)} proposals")
         self.proposal_status = statuses
+        self.proposal_adjusted = adjusted
         self._draw_proposals()
+
+    def shown_span(self, i: int) -> tuple[int, int, int]:
+        """(onset, apex, offset) proposal ``i`` is drawn with: the adjusted one if adjusted."""
+        adj = self.proposal_adjusted[i] if i < len(self.proposal_adjusted) else None
+        iv = self.proposals[i]
+        return tuple(int(v) for v in adj) if adj is not None else (iv.onset, iv.apex, iv.offset)
 
     def _draw_proposals(self) -> None:
         props = self.proposals
+        spans = [self.shown_span(i) for i in range(len(props))]
         marks = {"accepted": "\u2713 ", "adjusted": "\u2713 ", "rejected": "\u2717 "}
         texts = [marks.get(st, "") + (f"{iv.score:.2f}" if iv.score is not None else "")
                  for iv, st in zip(props, self.proposal_status)]
         self._proposal_spans.set_spans(
-            [iv.onset for iv in props], [iv.offset for iv in props],
+            [s[0] for s in spans], [s[2] for s in spans],
             [PROPOSAL_ROWS.get(iv.cls, PROPOSAL_ROWS["ME"])[0] for iv in props],
             [PROPOSAL_ROWS.get(iv.cls, PROPOSAL_ROWS["ME"])[1] for iv in props],
             [class_color(iv.cls) for iv in props], texts, self.proposal_status,
@@ -492,9 +590,86 @@ class Timeline(QWidget):
             [class_color(iv.cls) for iv in ref])
         self._reference_spans.setToolTip("reference intervals (ground truth)")
 
+    # -- proposals: hover text, stepping, legend --------------------------------------------------
+    def proposal_index_at(self, x: float, y: float) -> int | None:
+        """Index of the proposal bar under view position (x, y) (best score on top), or None."""
+        for cls, (r0, r1) in PROPOSAL_ROWS.items():
+            if not r0 <= y <= r1:
+                continue
+            hits = [i for i, iv in enumerate(self.proposals) if iv.cls == cls
+                    and self.shown_span(i)[0] - 0.5 <= x <= self.shown_span(i)[2] + 0.5]
+            if hits:
+                return max(hits, key=lambda i: self.proposals[i].score or 0.0)
+        return None
+
+    def proposal_tooltip(self, x: float, y: float) -> str:
+        """What the hover tooltip of a proposal bar says: class, frames, score, review state."""
+        i = self.proposal_index_at(x, y)
+        if i is None:
+            return ""
+        iv, status = self.proposals[i], self.proposal_status[i]
+        on, ap, off = self.shown_span(i)
+        text = f"{iv.cls} proposal {on}-{off}, apex {ap}"
+        if iv.score is not None:
+            text += f", score {iv.score:.2f}"
+        if status == "adjusted" and (on, off) != (iv.onset, iv.offset):
+            text += f"\nadjusted in review (proposed {iv.onset}-{iv.offset})"
+        elif status:
+            text += f"\n{status} in review"
+        if self.proposal_origin:
+            text += f"\nfrom the {self.proposal_origin}"
+        return text
+
+    def next_unreviewed(self, frame: int):
+        """The next unreviewed proposal by apex after the playhead, wrapping around. Proposals
+        sharing an apex are visited one after another (MaE first, then by onset): the one U focused
+        last is the cursor, so two proposals at one frame are both reached. None if all done."""
+        def key(iv):
+            return (iv.apex, CLASS_ORDER.get(iv.cls, len(CLASS_ORDER)), iv.onset, iv.offset)
+
+        pending = sorted((i for i, st in enumerate(self.proposal_status) if st is None),
+                         key=lambda i: key(self.proposals[i]))
+        if not pending:
+            return None
+        keys = [key(self.proposals[i]) for i in pending]
+        f = self.focused_proposal
+        if f is not None and f.apex == frame:
+            cursor = key(f)
+            after = [k for k, key in enumerate(keys) if key > cursor]
+        else:
+            after = [k for k, key in enumerate(keys) if key[0] > frame]
+        k = after[0] if after else 0
+        return self.proposals[pending[k]]
+
+    def focus_proposal(self, proposal) -> None:
+        """Remember ``proposal`` as the one stepped to, and tell the review side."""
+        self.focused_proposal = proposal
+        self.proposal_focused.emit(proposal)
+
+    def _update_legend(self) -> None:
+        def swatch(color: str, text: str) -> str:
+            return f'<span style="color:{color}">\u2014\u2014</span> {text}'
+
+        parts = [swatch(INTENSITY_COLOR, "intensity"),
+                 swatch(class_color("MaE"), "MaE apex score"),
+                 swatch(class_color("ME"), "ME apex score"),
+                 swatch(PLAYHEAD_COLOR, "playhead")]
+        if self.proposal_origin:
+            parts.append(f'<b style="color:#ffd166">proposals: {self.proposal_origin}</b>')
+        self.legend.setText("&nbsp;&nbsp;&nbsp;".join(parts))
+        lane = "motion" if self.proposal_origin else "proposals"
+        self._left_axis.setTicks([[
+            (0.0, "0"), (1.0, "1"),
+            ((PROPOSAL_ROWS["ME"][0] + PROPOSAL_ROWS["MaE"][1]) / 2, lane),
+            ((REFERENCE_ROWS["ME"][0] + REFERENCE_ROWS["MaE"][1]) / 2, "reference"),
+            (LABEL_ROWS["ME"], "ME"), (LABEL_ROWS["MaE"], "MaE"),
+        ], []])
+
     # -- playhead, view range, loop -------------------------------------------------------------
     def set_playhead(self, frame: int) -> None:
-        """Move the playhead; the detail view pages along when it leaves the visible range."""
+        """Move the playhead; the detail view follows it. A playhead that comes within
+        FOLLOW_MARGIN of an edge scrolls the view just enough to stay that far inside (stepping
+        and playback glide instead of jumping a page), one that lands far outside is centred."""
         self.playhead = int(frame)
         self._playhead.blockSignals(True)
         self._playhead.setValue(self.playhead)
@@ -502,9 +677,18 @@ class Timeline(QWidget):
         self._ov_playhead.setValue(self.playhead)
         lo, hi = self.view_range()
         width = hi - lo
-        if self.playhead < lo or self.playhead > hi:
-            start = self.playhead - 0.1 * width if self.playhead > hi else self.playhead - 0.9 * width
-            start = min(max(start, -0.5), max(self.n_frames - 0.5 - width, -0.5))
+        margin = FOLLOW_MARGIN * width
+        if width >= self.n_frames:              # the whole video is shown: nothing to follow
+            return
+        start = lo
+        if self.playhead < lo - width or self.playhead > hi + width:
+            start = self.playhead - width / 2
+        elif self.playhead > hi - margin:
+            start = self.playhead + margin - width
+        elif self.playhead < lo + margin:
+            start = self.playhead - margin
+        start = min(max(start, -0.5), max(self.n_frames - 0.5 - width, -0.5))
+        if abs(start - lo) > 1e-6:
             self.set_view_range(start, start + width)
 
     def view_range(self) -> tuple[float, float]:
@@ -526,16 +710,20 @@ class Timeline(QWidget):
         self.set_view_range(-0.5, self.n_frames - 0.5)
 
     # -- adjusting a proposal's boundaries -----------------------------------------------------
+    @property
+    def _edit_span(self) -> pg.LinearRegionItem:
+        """The edge item of the row the edited proposal is in."""
+        return self._edit_spans[self._edit_cls]
+
     def show_edit_span(self, proposal, onset: int, offset: int) -> None:
-        """Draggable edges around [onset, offset] in the row of ``proposal``'s class."""
-        row = PROPOSAL_ROWS.get(proposal.cls, PROPOSAL_ROWS["ME"])
-        height = Y_RANGE[1] - Y_RANGE[0]
-        span = ((row[0] - 0.03 - Y_RANGE[0]) / height, (row[1] + 0.03 - Y_RANGE[0]) / height)
+        """Draggable edges around [onset, offset] in the row of ``proposal``'s class (only)."""
+        cls = proposal.cls if proposal.cls in self._edit_spans else "ME"
+        for other, item in self._edit_spans.items():
+            if other != cls:
+                item.setVisible(False)
+        self._edit_cls = cls
         self.edit_proposal = proposal
         item = self._edit_span
-        item.span = span
-        for line in item.lines:
-            line.setSpan(*span)
         item.setBounds((-0.5, self.n_frames - 0.5))
         item.blockSignals(True)
         try:
@@ -548,7 +736,8 @@ class Timeline(QWidget):
 
     def hide_edit_span(self) -> None:
         self.edit_proposal = None
-        self._edit_span.setVisible(False)
+        for item in self._edit_spans.values():
+            item.setVisible(False)
 
     def edit_span_frames(self) -> tuple[int, int]:
         """The (onset, offset) frames the draggable edges stand for now."""
@@ -556,9 +745,11 @@ class Timeline(QWidget):
         onset, offset = self.frame_from_x(lo + 0.5), self.frame_from_x(hi - 0.5)
         return min(onset, offset), max(onset, offset)
 
-    def _edit_span_finished(self, *_args) -> None:
+    def _edit_span_finished(self, item=None, *_args) -> None:
         proposal = self.edit_proposal
         if proposal is None or not self._edit_span.isVisible():
+            return
+        if item is not None and item is not self._edit_span:
             return
         onset, offset = self.edit_span_frames()
         self._edit_span.blockSignals(True)      # snap the edges to whole frames

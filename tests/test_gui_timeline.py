@@ -126,3 +126,117 @@ def test_score_labels_of_overlapping_proposals_do_not_overprint(qtbot, show_wind
     texts = [t[0] for t in tl._proposal_spans.drawn_texts]
     assert "0.80" in texts and "0.61" in texts          # both rows labelled, side by side
     win.close()
+
+
+# ---- drag precedence: a marker under the playhead ---------------------------------------------
+def _label_point(win, frame, cls):
+    from PySide6.QtCore import QPoint
+
+    from pfes_gui.timeline import LABEL_ROWS
+
+    pos = win.timeline.view_pos_for(frame, LABEL_ROWS[cls])
+    return QPoint(round(pos.x()), round(pos.y()))
+
+
+def _drag(qtbot, widget, start, end, steps=8):
+    """A real drag: hover, press, several moves with the button held, release."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    left, none = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    QTest.mouseMove(widget, start)          # hover first: the item under the mouse claims drags
+    qtbot.wait(5)
+    QTest.mousePress(widget, left, none, start)
+    for i in range(1, steps + 1):
+        QTest.mouseMove(widget, start + (end - start) * i / steps)
+        qtbot.wait(5)
+    QTest.mouseRelease(widget, left, none, end)
+
+
+def test_drag_on_a_marker_under_the_playhead_moves_the_label(qtbot, open_window, tmp_path):
+    from video_helpers import pattern_project
+
+    win = open_window(pattern_project(tmp_path / "drag", 120))
+    win.timeline.set_view_range(-0.5, 99.5)
+    win.go_to_frame("face", 20)
+    assert win.add_label(20, "MaE")               # what M does: a label right under the playhead
+    assert win.timeline.playhead == 20
+    vp = win.timeline.detail.viewport()
+    _drag(qtbot, vp, _label_point(win, 20, "MaE"), _label_point(win, 33, "MaE"))
+    qtbot.waitUntil(lambda: [(lab.frame, lab.cls) for lab in win.project.labels.for_video("face")]
+                    == [(33, "MaE")], timeout=3000)
+    assert win.current_frame == 20                 # the playhead stayed
+    # The playhead itself, grabbed off the label rows, still drags (scrubs).
+    _drag(qtbot, vp, win.timeline.view_pos_for(20, 0.5),
+          win.timeline.view_pos_for(50, 0.5))
+    qtbot.waitUntil(lambda: win.current_frame == 50, timeout=3000)
+    assert [(lab.frame, lab.cls) for lab in win.project.labels.for_video("face")] == [(33, "MaE")]
+
+
+# ---- friction: legend, lane names, following the playhead, tooltips on narrow bars ------------
+def test_legend_names_the_curves_and_the_proposal_origin(show_window):
+    from pfes_gui import INTENSITY_COLOR, class_color
+
+    tl = show_window("t").timeline
+    tl.set_video(300, 30.0)
+    text = tl.legend.text()
+    for name, color in (("intensity", INTENSITY_COLOR), ("MaE apex score", class_color("MaE")),
+                        ("ME apex score", class_color("ME"))):
+        assert name in text and color in text
+    assert "motion" not in text
+    tl.set_predictions(None, None, [Interval("v", "ME", 10, 12, 14, 0.5)],
+                       origin="motion baseline (no model)")
+    assert "proposals: motion baseline (no model)" in tl.legend.text()
+    ticks = dict((label, y) for y, label in tl._left_axis._tickLevels[0])
+    assert "motion" in ticks and "proposals" not in ticks
+
+
+def test_lane_names_do_not_collide_at_1280x720(qtbot, show_window):
+    from pfes_gui.timeline import LABEL_ROWS
+
+    win = show_window("t", (1280, 720))
+    tl = win.timeline
+    tl.set_video(300, 30.0)
+    qtbot.wait(20)
+    me = tl.view_pos_for(0, LABEL_ROWS["ME"]).y()
+    mae = tl.view_pos_for(0, LABEL_ROWS["MaE"]).y()
+    line = tl._left_axis.fontMetrics().height() if hasattr(tl._left_axis, "fontMetrics") else \
+        tl.detail.fontMetrics().height()
+    assert abs(me - mae) >= line + 2, (me, mae, line)
+
+
+def test_detail_view_follows_the_playhead_when_zoomed(show_window):
+    from pfes_gui.timeline import FOLLOW_MARGIN
+
+    tl = show_window("t").timeline
+    tl.set_video(1000, 30.0)
+    tl.set_view_range(-0.5, 99.5)
+    starts = []
+    for frame in range(0, 400):           # stepping one frame at a time, as Right does
+        tl.set_playhead(frame)
+        lo, hi = tl.view_range()
+        starts.append(lo)
+        assert lo <= frame <= hi
+        if frame > 100:                   # never closer to the right edge than the margin
+            assert hi - frame >= FOLLOW_MARGIN * (hi - lo) - 1
+    moves = np.diff(starts)
+    assert moves.max() <= 1.01            # it glides a frame at a time, no page jumps
+    assert tl.view_range()[1] - tl.view_range()[0] == pytest.approx(100)
+    tl.set_playhead(900)                  # far away: centred
+    lo, hi = tl.view_range()
+    assert lo < 900 < hi and abs((lo + hi) / 2 - 900) < 2
+
+
+def test_narrow_proposal_bars_tell_their_score_on_hover(show_window):
+    from pfes_gui.timeline import PROPOSAL_ROWS
+
+    tl = show_window("t").timeline
+    tl.set_video(5000, 30.0)
+    tl.set_view_range(-0.5, 4999.5)        # zoomed out: an 11-frame ME bar is ~2 px wide
+    me = Interval("v", "ME", 2000, 2005, 2010, 0.83)
+    tl.set_predictions(None, None, [me, Interval("v", "MaE", 1990, 2000, 2100, 0.4)])
+    tl.set_proposal_status(["accepted" if iv.cls == "MaE" else None for iv in tl.proposals])
+    y_me, y_mae = sum(PROPOSAL_ROWS["ME"]) / 2, sum(PROPOSAL_ROWS["MaE"]) / 2
+    assert tl.proposal_tooltip(2005, y_me) == "ME proposal 2000-2010, apex 2005, score 0.83"
+    assert tl.proposal_tooltip(2050, y_mae).endswith("accepted in review")
+    assert tl.proposal_tooltip(2050, y_me) == ""
