@@ -13,6 +13,12 @@ Apex scores, from duration alone (the baseline has no class model): every maxima
 with intensity above `CLASS_LEVEL` is ME when it is no longer than the preset's ME maximum, else
 MaE; its frames get apex score 1 for that class and 0 for the other. Frames outside such runs get
 0 for both, so the class gate in `spotting.propose` drops them.
+
+A label-free first pass (`project_baseline`): before any model is trained, the same proposals
+for every video with features let the annotator start reviewing (and so labelling) at once.
+Their decisions are kept under the reserved run id `BASELINE_RUN_ID`; the proposals are a pure
+function of the features and the project's spotting preset, so recomputing them finds the same
+proposals and their decisions again.
 """
 
 from __future__ import annotations
@@ -20,8 +26,13 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import FeatureError
-from .spotting import PRESETS, SpottingPreset, _runs, propose
+from .spotting import PRESETS, SpottingPreset, _runs, preset_for_fps, project_preset, propose
 from .types import Interval
+
+#: Run id under which review decisions on the motion proposals are stored (no run folder).
+BASELINE_RUN_ID = "motion-baseline"
+#: How the GUI and exports name where these proposals come from.
+BASELINE_ORIGIN = "motion baseline (no model)"
 
 #: ROI order of Features.roi_vectors (METHOD.md 1.5): brow L 0-2, brow R 3-5, nose 6-7, mouth 8-11.
 GROUPS = ((0, 1, 2), (3, 4, 5), (8, 9, 10, 11))
@@ -82,4 +93,27 @@ def baseline_predict(roi_vectors, preset: SpottingPreset | None = None, video: s
     return a, q, propose(a, q, preset, video=video, fps=fps)
 
 
-__all__ = ["motion_intensity", "duration_apex", "baseline_predict", "GROUPS"]
+def project_baseline(project, video_ids=None) -> tuple[dict, list[str]]:
+    """Motion proposals for the project's videos that have features, with the project's
+    spotting preset scaled to each video's frame rate (as `pfes spot` does).
+
+    Returns ({video: runs.Predictions}, ids of videos skipped for lack of features)."""
+    from .features import load_features
+    from .runs import Predictions
+
+    preset = project_preset(project.settings)
+    out, skipped = {}, []
+    for vid in list(video_ids if video_ids is not None else project.videos):
+        record = project.videos.get(vid)
+        feats = load_features(project, vid) if record is not None else None
+        if feats is None:
+            skipped.append(vid)
+            continue
+        fps = float(record.fps) / max(int(record.step or 1), 1) if record.fps else None
+        a, q, props = baseline_predict(feats.roi_vectors, preset_for_fps(preset, fps), vid, fps)
+        out[vid] = Predictions(a, q, props)
+    return out, skipped
+
+
+__all__ = ["motion_intensity", "duration_apex", "baseline_predict", "project_baseline",
+           "BASELINE_RUN_ID", "BASELINE_ORIGIN", "GROUPS"]

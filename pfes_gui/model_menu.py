@@ -9,6 +9,11 @@ runs/<id>/ that are read in a worker thread.
 Why the project is saved before a retrain: the worker reads project.h5 (never the GUI's memory),
 so a save makes every label clicked so far part of the run's frozen snapshot (runs/<id>/labels.json).
 Labels added while it trains stay in the project and go into the next run.
+
+Spot before the first trained run is the label-free first pass: the non-learned motion proposals
+(pfes_core.baseline) of every video with features, computed in a thread and shown as such (legend,
+lane name, review summary), so review - and with it labelling - can start before any label.
+Their decisions are stored under BASELINE_RUN_ID; once a trained run exists, Spot uses it.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 
+from pfes_core.baseline import BASELINE_ORIGIN, BASELINE_RUN_ID
+
 from . import dialogs, shortcuts
-from .evaluation_view import EvaluationView, evaluate_predictions
+from .evaluation_view import EvaluationView, evaluate_predictions, run_notes
 from .export_dialog import export_intervals, run_export_dialog
 from .jobs import (DEFAULT_GRACE_S, JobConflictError, JobManager, WorkerJob, pfes_command,
                    project_key, run_in_thread)
@@ -40,7 +47,8 @@ TRAIN_GRACE_S = 60.0
 _ROWS = (
     ("model.extract", "", "Extract features (background)", "Model"),
     ("model.train", "Ctrl+T", "Retrain on the saved labels (background)", "Model"),
-    ("model.spot", "Ctrl+Shift+T", "Spot intervals with the latest run (background)", "Model"),
+    ("model.spot", "Ctrl+Shift+T", "Spot intervals with the latest run (before any: motion "
+     "proposals to start reviewing)", "Model"),
     ("model.evaluate", "", "Evaluate against the reference intervals", "Model"),
     ("model.cancel", "", "Cancel the background job", "Model"),
     ("review.accept", "A", "Accept the proposal under the playhead (label at its apex)", "Review"),
@@ -88,6 +96,12 @@ def _latest_done_run(project_root: Path) -> str | None:
     return None
 
 
+def _baseline_predictions(project, video_ids: list[str]) -> tuple[dict, list[str]]:
+    from pfes_core.baseline import project_baseline   # in a worker thread: reads feature files
+
+    return project_baseline(project, video_ids)
+
+
 def _load_predictions(project_root: Path, run_id: str) -> dict:
     from pfes_core.runs import load_predictions   # in a worker thread: it imports torch
 
@@ -105,6 +119,7 @@ class ModelController(QObject):
         self.mw = main_window
         self.jobs = JobManager(self)
         self.run_id: str | None = None
+        self.origin: str | None = None          # BASELINE_ORIGIN for the label-free first pass
         self.predictions: dict = {}
         #: Extra arguments for `pfes train` (e.g. ["--epochs", "1"] in tests).
         self.train_args: list[str] = []
@@ -237,14 +252,14 @@ class ModelController(QObject):
                 self.mw.video_list.refresh()
 
     def retrain(self) -> WorkerJob | None:
-        """Save, then `pfes train PROJECT --preset cpu --progress jsonl` in the background."""
+        """Save, then `pfes train PROJECT --train-preset cpu --progress jsonl` in the background."""
         if not self._writable() or not self._save_first():
             return None
         project = self.mw.project
         n = len(project.labels)
         snapshot = (f"{n} labels saved at {time.strftime('%H:%M:%S')} "
                     f"(the run's snapshot is written by the worker)")
-        argv = pfes_command("train", self._root(), "--preset", "cpu", *self.train_args)
+        argv = pfes_command("train", self._root(), "--train-preset", "cpu", *self.train_args)
         job = self._start("train", "Retrain", argv, snapshot, on_done=self._train_done,
                           grace_s=TRAIN_GRACE_S)
         if job is not None:
@@ -273,14 +288,48 @@ class ModelController(QObject):
             self.mw.show_status(f"Training finished: run {result['run_id']}", 8000)
             self.spawn(self.load_run(result["run_id"]))
 
-    def spot(self) -> WorkerJob | None:
-        """`pfes spot PROJECT --progress jsonl` with the latest finished run; loads the result."""
+    def spot(self):
+        """`pfes spot PROJECT --progress jsonl` with the latest finished run; loads the result.
+        Before the first finished run: the motion proposals (returns the asyncio task)."""
         if self.mw.project is None:
             return None
+        if _latest_done_run(self._root()) is None:
+            return self.spawn(self.load_baseline())
         if self._writable() and not self._save_first():
             return None
         return self._start("spot", "Spot", pfes_command("spot", self._root()),
                            on_done=self._spot_done)
+
+    async def load_baseline(self, quiet: bool = False) -> bool:
+        """Show the motion proposals of every video with features (no model needed)."""
+        project, root = self.mw.project, self._root()
+        if project is None:
+            return False
+        self._loading += 1
+        try:
+            preds, skipped = await run_in_thread(_baseline_predictions, project,
+                                                 list(project.videos))
+        except Exception as exc:   # PfesError, OSError, a damaged feature file: say so
+            self.mw.show_status(f"Cannot compute motion proposals: {exc}", 10000)
+            return False
+        finally:
+            self._loading -= 1
+        if self._root() != root:
+            return False
+        if not preds:
+            if not quiet:
+                text = ("No video has features yet, so there is nothing to spot. Run Model -> "
+                        "Extract features first; Spot then shows motion proposals to review "
+                        "(no trained model needed), and Model -> Retrain learns from your labels.")
+                self.mw.show_status(text.split(". ")[0], 10000)
+                dialogs.info(self.mw, "Spot", text)
+            return False
+        self.set_predictions(BASELINE_RUN_ID, preds, origin=BASELINE_ORIGIN)
+        n = sum(len(p.proposals) for p in preds.values())
+        self.mw.show_status(
+            f"{n} motion proposals in {len(preds)} videos (no trained model yet; review them "
+            f"to add labels)" + (f"; {len(skipped)} without features" if skipped else ""), 10000)
+        return True
 
     def _spot_done(self, job, result) -> None:
         if result.get("ok"):
@@ -308,6 +357,10 @@ class ModelController(QObject):
             if run_id is None:
                 run_id = await run_in_thread(_latest_done_run, root)
                 if run_id is None:
+                    # no trained run: bring back the motion proposals the annotator reviewed
+                    project = self.mw.project
+                    if project is not None and project.reviews.for_run(BASELINE_RUN_ID):
+                        return await self.load_baseline(quiet=True)
                     return False
             try:
                 predictions = await run_in_thread(_load_predictions, root, run_id)
@@ -321,10 +374,12 @@ class ModelController(QObject):
         finally:
             self._loading -= 1
 
-    def set_predictions(self, run_id: str | None, predictions: dict) -> None:
+    def set_predictions(self, run_id: str | None, predictions: dict,
+                        origin: str | None = None) -> None:
         self.run_id = run_id
+        self.origin = origin
         self.predictions = dict(predictions or {})
-        self.review.set_run(run_id, self.predictions)
+        self.review.set_run(run_id, self.predictions, origin)
         self._show_video(self.mw.current_video_id)
         self._update_video_list()
         self._update_enabled()
@@ -337,7 +392,7 @@ class ModelController(QObject):
         if pred is None:
             timeline.set_predictions(None, None, [])
             return
-        timeline.set_predictions(pred.intensity, pred.apex, pred.proposals)
+        timeline.set_predictions(pred.intensity, pred.apex, pred.proposals, origin=self.origin)
         self._statuses_changed()
 
     def _statuses_changed(self) -> None:
@@ -345,7 +400,13 @@ class ModelController(QObject):
         project = self.mw.project
         props = list(getattr(timeline, "proposals", []))
         if props and hasattr(timeline, "set_proposal_status"):
-            timeline.set_proposal_status([status_of(project, self.run_id, p) for p in props])
+            decisions = [project.reviews.get(p.video, self.run_id, p.cls, p.onset, p.offset)
+                         if project is not None and self.run_id is not None else None
+                         for p in props]
+            timeline.set_proposal_status(
+                [d.status if d is not None else None for d in decisions],
+                [d.adjusted if d is not None and d.status == "adjusted" else None
+                 for d in decisions])
         self._update_video_list()
 
     def _update_video_list(self) -> None:
@@ -386,11 +447,13 @@ class ModelController(QObject):
             self.evaluation.raise_()
             return None
         reference = {v: list(ivs) for v, ivs in project.reference.items()}
-        predictions, run_id = dict(self.predictions), self.run_id
+        predictions, run_id, root = dict(self.predictions), self.run_id, self._root()
+        labels = [(lab.video, int(lab.frame), lab.cls) for lab in project.labels.all()]
 
         async def go():
             report = await run_in_thread(evaluate_predictions, predictions, reference, run_id)
-            self.evaluation.show_report(report, run_id)
+            notes = await run_in_thread(run_notes, root, run_id, labels, list(report.per_video))
+            self.evaluation.show_report(report, run_id, notes)
             self.evaluation.show()
             self.evaluation.raise_()
             self.evaluation_done.emit(report)

@@ -48,19 +48,34 @@ def decision_of(project, run_id: str | None, proposal: Interval):
                                proposal.offset)
 
 
+def linked_label(project, proposal: Interval, adjusted: tuple[int, int, int] | None = None):
+    """The annotator's label this accept stands for: a label of the proposal's class inside its
+    (adjusted) interval, the one nearest the apex; None when there is none.
+
+    Why: a label two frames off the apex is the same expression clicked by hand. Adding one
+    more label at the apex would give the next training run two points for one event."""
+    on, ap, off = adjusted if adjusted is not None else (proposal.onset, proposal.apex,
+                                                         proposal.offset)
+    inside = [lab for lab in project.labels.in_range(proposal.video, on, off)
+              if lab.cls == proposal.cls]
+    return min(inside, key=lambda lab: (abs(lab.frame - ap), lab.frame)) if inside else None
+
+
 def review_edits(project, run_id: str, proposal: Interval, status: str | None,
                  annotator: str = "", adjusted: tuple[int, int, int] | None = None) -> list:
     """The pfes_core edits for one review decision, in apply order.
 
-    accepted/adjusted: a point label at the (adjusted) apex unless one of that class is already
-    there, then the decision; rejected or None (clear): the decision only. A label that an earlier
+    accepted/adjusted: a point label at the (adjusted) apex unless a label of that class already
+    lies inside the (adjusted) interval (`linked_label`: the accept then stands for that label),
+    then the decision; rejected or None (clear): the decision only. A label that an earlier
     accept added is never deleted implicitly: it may be the annotator's own click (undo removes it).
     """
     edits: list = []
     if status in KEPT:
-        apex = adjusted[1] if (status == ADJUSTED and adjusted is not None) else proposal.apex
+        span = adjusted if (status == ADJUSTED and adjusted is not None) else None
+        apex = span[1] if span is not None else proposal.apex
         validate_label(project, proposal.video, apex, proposal.cls)
-        if project.labels.get(proposal.video, apex, proposal.cls) is None:
+        if linked_label(project, proposal, span) is None:
             edits.append(AddLabel(proposal.video, apex, proposal.cls, annotator))
     edits.append(SetReview.for_proposal(run_id, proposal, status,
                                         adjusted=adjusted if status == ADJUSTED else None,
@@ -89,6 +104,9 @@ def apply_review(main_window, run_id: str, proposal: Interval, status: str | Non
     project = main_window.project
     if project is None or getattr(project, "readonly", False) or run_id is None:
         return False
+    linked = None
+    if status in KEPT:
+        linked = linked_label(project, proposal, adjusted if status == ADJUSTED else None)
     try:
         edits = review_edits(project, run_id, proposal, status,
                              getattr(main_window, "annotator", ""), adjusted)
@@ -106,6 +124,10 @@ def apply_review(main_window, run_id: str, proposal: Interval, status: str | Non
     if pushed < len(edits):
         stack.undo()   # rolls back what the macro applied (nothing, or the label)
         return False
+    if linked is not None:
+        main_window.show_status(
+            f"{describe(status, proposal, adjusted).split(' (')[0]}: linked to the {linked.cls} "
+            f"label at frame {linked.frame} inside it (no new label added)", 8000)
     return True
 
 

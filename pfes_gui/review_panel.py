@@ -4,6 +4,9 @@ Why one table over all videos (not per video): the reviewer sorts by score and w
 top, across videos; selecting a row jumps the main window to the proposal's apex. Decisions are
 undoable project edits (review_commands.py). The queue lists likely misses (proposals nobody
 labelled) and suspicious labels (labels the model sees no motion at), each jumping to its frame.
+An adjusted proposal shows the reviewer's boundaries in its Onset/Apex/Offset cells ("104 -> 107"),
+sorted by the adjusted value. Proposals of the label-free first pass (the motion baseline, shown
+before any model is trained) are named as such in the summary line.
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDockWidget, QHBoxL
 from pfes_core.types import Interval
 
 from . import class_color
-from .review_commands import (ACCEPTED, ADJUSTED, REJECTED, apply_review, decision_of,
-                              likely_misses, status_of, suspicious_labels)
+from .review_commands import (ACCEPTED, ADJUSTED, KEPT, REJECTED, apply_review, decision_of,
+                              likely_misses, linked_label, status_of, suspicious_labels)
 
 COLUMNS = ("Video", "Class", "Onset", "Apex", "Offset", "Score", "Status")
 COL_VIDEO, COL_CLASS, COL_ONSET, COL_APEX, COL_OFFSET, COL_SCORE, COL_STATUS = range(len(COLUMNS))
 ROLE_PROPOSAL = Qt.ItemDataRole.UserRole + 1
+NO_RUN_TEXT = ("No proposals yet. Model -> Spot: before any model is trained it shows motion "
+               "proposals (features needed: Model -> Extract features) to review; "
+               "Model -> Retrain once there are labels.")
 STATUS_COLORS = {ACCEPTED: "#59a14f", ADJUSTED: "#59a14f", REJECTED: "#e15759"}
 
 
@@ -57,6 +63,7 @@ class ReviewPanel(QDockWidget):
         self.setObjectName("ReviewPanel")
         self.mw = main_window
         self.run_id: str | None = None
+        self.origin: str | None = None      # set for proposals no trained model made
         self.predictions: dict = {}
         self._rows: dict[tuple, int] = {}
         self._syncing = False
@@ -65,7 +72,7 @@ class ReviewPanel(QDockWidget):
         # -- proposals tab
         page = QWidget()
         layout = QVBoxLayout(page)
-        self.summary_label = QLabel("No predictions yet (Model -> Retrain, then Spot).")
+        self.summary_label = QLabel(NO_RUN_TEXT)
         self.summary_label.setWordWrap(True)
         layout.addWidget(self.summary_label)
         filters = QHBoxLayout()
@@ -123,6 +130,9 @@ class ReviewPanel(QDockWidget):
         self.adjust_button.clicked.connect(self.adjust_current)
         adjust.addWidget(self.adjust_button)
         layout.addLayout(adjust)
+        self.note_label = QLabel("")         # what the last decision did beyond the obvious
+        self.note_label.setWordWrap(True)
+        layout.addWidget(self.note_label)
         tabs.addTab(page, "Proposals")
 
         # -- queue tab
@@ -131,6 +141,7 @@ class ReviewPanel(QDockWidget):
         qlayout.addWidget(QLabel("Double-click a row to jump there."))
         self.queue = QTreeWidget()
         self.queue.setHeaderLabels(("What", "Video", "Frame", "Class", "Why"))
+        self.queue.setToolTip("Hover a row for its whole text")
         self.queue.setRootIsDecorated(True)
         self.queue.itemDoubleClicked.connect(self._queue_jump)
         self.queue.itemActivated.connect(self._queue_jump)
@@ -144,12 +155,16 @@ class ReviewPanel(QDockWidget):
         main_window.labels_changed.connect(self.refresh_statuses)
         main_window.video_changed.connect(self._video_changed)
         main_window.timeline.proposal_span_edited.connect(self._span_dragged)
+        main_window.timeline.proposal_focused.connect(lambda p: self.select(p, jump=False))
         self._update_buttons()
 
     # ------------------------------------------------------------------------ data in
-    def set_run(self, run_id: str | None, predictions: dict) -> None:
-        """Show the proposals of `run_id` ({video: Predictions}); None clears the table."""
+    def set_run(self, run_id: str | None, predictions: dict, origin: str | None = None) -> None:
+        """Show the proposals of `run_id` ({video: Predictions}); None clears the table.
+        ``origin`` names proposals no trained model made (the motion baseline)."""
         self.run_id = run_id
+        self.origin = origin
+        self.note_label.setText("")
         self.predictions = dict(predictions or {})
         self.model.removeRows(0, self.model.rowCount())
         self._rows.clear()
@@ -159,6 +174,7 @@ class ReviewPanel(QDockWidget):
             for p in pred.proposals:
                 self._rows[_key(p)] = self.model.rowCount()
                 self.model.appendRow(self._make_row(p, status_of(project, run_id, p)))
+                self._show_bounds(self._rows[_key(p)], p)
         self.table.setSortingEnabled(True)
         self._filters_changed()
         self.refresh_queue()
@@ -183,6 +199,22 @@ class ReviewPanel(QDockWidget):
         self._style_status(row[COL_STATUS], status)
         return row
 
+    def _show_bounds(self, row: int, p: Interval) -> None:
+        """Onset/Apex/Offset cells: the proposal's frames, or 'proposed -> adjusted' where the
+        reviewer moved them (sorted by the value in force)."""
+        d = decision_of(self.mw.project, self.run_id, p)
+        adjusted = d.adjusted if (d is not None and d.status == ADJUSTED and d.adjusted) else None
+        for col, k, value in ((COL_ONSET, 0, p.onset), (COL_APEX, 1, p.apex),
+                              (COL_OFFSET, 2, p.offset)):
+            item = self.model.item(row, col)
+            now = adjusted[k] if adjusted is not None else value
+            text = f"{value} \u2192 {now}" if now != value else str(value)
+            if item.text() != text:
+                item.setText(text)
+                item.setData(now, Qt.ItemDataRole.UserRole)
+                item.setToolTip(f"proposed {value}, adjusted in review to {now}"
+                                if now != value else "")
+
     def _style_status(self, item: QStandardItem, status: str | None) -> None:
         item.setText(status or "")
         item.setData(status or "", Qt.ItemDataRole.UserRole)
@@ -197,6 +229,7 @@ class ReviewPanel(QDockWidget):
             item = self.model.item(row, COL_STATUS)
             if item.text() != (status or ""):
                 self._style_status(item, status)
+            self._show_bounds(row, p)
         self.proxy.invalidate()
         self.refresh_queue()
         self._update_summary()
@@ -215,6 +248,9 @@ class ReviewPanel(QDockWidget):
             for q in items:
                 child = QTreeWidgetItem([q.kind, q.video, str(q.frame), q.cls, q.reason])
                 child.setData(0, Qt.ItemDataRole.UserRole, (q.video, q.frame))
+                whole = f"{q.kind} at {q.video} frame {q.frame} ({q.cls}): {q.reason}"
+                for col in range(5):     # the Why column is cut in a narrow dock
+                    child.setToolTip(col, whole)
                 top.addChild(child)
             top.setExpanded(True)
         for col in range(4):
@@ -222,7 +258,7 @@ class ReviewPanel(QDockWidget):
 
     def _update_summary(self) -> None:
         if self.run_id is None:
-            self.summary_label.setText("No predictions yet (Model -> Retrain, then Spot).")
+            self.summary_label.setText(NO_RUN_TEXT)
             return
         counts = {ACCEPTED: 0, ADJUSTED: 0, REJECTED: 0}
         total = self.model.rowCount()
@@ -231,8 +267,9 @@ class ReviewPanel(QDockWidget):
             if st in counts:
                 counts[st] += 1
         done = sum(counts.values())
+        what = (f"Proposals from the {self.origin}" if self.origin else f"Run {self.run_id}")
         self.summary_label.setText(
-            f"Run {self.run_id}: {total} proposals, {done} reviewed "
+            f"{what}: {total} proposals, {done} reviewed "
             f"({counts[ACCEPTED]} accepted, {counts[ADJUSTED]} adjusted, "
             f"{counts[REJECTED]} rejected)")
 
@@ -358,8 +395,17 @@ class ReviewPanel(QDockWidget):
         if proposal is None:
             self.mw.show_status("No proposal selected or under the playhead")
             return False
+        linked = None
+        if status in KEPT and self.mw.project is not None:
+            linked = linked_label(self.mw.project, proposal,
+                                  adjusted if status == ADJUSTED else None)
         ok = apply_review(self.mw, self.run_id, proposal, status, adjusted)
         if ok:
+            self.note_label.setText(
+                f"{status.capitalize()} {proposal.cls} proposal {proposal.onset}-"
+                f"{proposal.offset} ({proposal.video}): linked to the {linked.cls} label at "
+                f"frame {linked.frame} already inside it; no new label added."
+                if linked is not None else "")
             self.decision_made.emit()
             self.select(proposal, jump=False)
             if advance and status is not None:

@@ -3,7 +3,8 @@
 Columns: video id, MaE and ME label counts, whether features are extracted, proposals from the
 latest predictions and how many of them are reviewed. Counts come from the project (cheap, in
 memory); the prediction/review columns are filled by the review side through ``set_predictions``
-and ``set_reviewed`` because only it knows which run is shown.
+and ``set_reviewed`` because only it knows which run is shown; the list keeps them, so a rebuild
+(a video added) shows them again instead of blanking every row.
 """
 
 from __future__ import annotations
@@ -51,10 +52,15 @@ class VideoList(QTableWidget):
             self.horizontalHeaderItem(col).setForeground(QColor(class_color(cls)))
         self._rows: dict[str, int] = {}
         self._project = None
+        self._proposals: dict[str, int | None] = {}          # video -> proposals shown
+        self._reviewed: dict[str, tuple[int, int]] = {}      # video -> (reviewed, total)
         self.itemSelectionChanged.connect(self._selection_changed)
 
     def set_project(self, project) -> None:
-        """Rebuild every row from the project (None clears the list)."""
+        """Rebuild every row from the project (None clears the list). The prediction and review
+        columns of the same project keep their values (another project starts blank)."""
+        if project is not self._project:
+            self._proposals, self._reviewed = {}, {}
         self._project = project
         self.blockSignals(True)
         self.setRowCount(0)
@@ -72,8 +78,11 @@ class VideoList(QTableWidget):
                     cell = QTableWidgetItem("")
                     cell.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                     self.setItem(row, col, cell)
-                self.setItem(row, COL_PROPOSALS, _centred("-"))
-                self.setItem(row, COL_REVIEWED, _centred("-"))
+                n = self._proposals.get(video_id)
+                self.setItem(row, COL_PROPOSALS, _centred("-" if n is None else str(n)))
+                done = self._reviewed.get(video_id)
+                self.setItem(row, COL_REVIEWED, _centred("-" if done is None
+                                                         else f"{done[0]}/{done[1]}"))
         self.blockSignals(False)
         self.refresh()
 
@@ -98,11 +107,17 @@ class VideoList(QTableWidget):
 
     def set_predictions(self, video_id: str, n_proposals: int | None) -> None:
         """Number of proposals the shown run made for a video (None: no predictions)."""
+        self._proposals[video_id] = n_proposals
+        if n_proposals is None:
+            self._reviewed.pop(video_id, None)
         row = self._rows.get(video_id)
         if row is not None:
             self.item(row, COL_PROPOSALS).setText("-" if n_proposals is None else str(n_proposals))
+            if n_proposals is None:
+                self.item(row, COL_REVIEWED).setText("-")
 
     def set_reviewed(self, video_id: str, n_reviewed: int, n_total: int) -> None:
+        self._reviewed[video_id] = (int(n_reviewed), int(n_total))
         row = self._rows.get(video_id)
         if row is not None:
             self.item(row, COL_REVIEWED).setText(f"{n_reviewed}/{n_total}")

@@ -57,3 +57,33 @@ def test_baseline_finds_mae_and_me():
 def test_bad_shape():
     with pytest.raises(FeatureError):
         motion_intensity(np.zeros((10, 10, 2)))
+
+
+def test_project_baseline_proposes_for_videos_with_features(small_demo_project, tmp_path):
+    """The label-free first pass: motion proposals per video from its saved features; a video
+    without features is reported as skipped; the same features give the same proposals."""
+    import shutil
+
+    from pfes_core.baseline import project_baseline
+    from pfes_core.project import Project
+
+    root = tmp_path / "p.pfes"
+    shutil.copytree(small_demo_project, root)
+    with Project.open(root, readonly=True) as project:
+        ids = list(project.videos)
+        first, skipped = project_baseline(project)
+        again, _ = project_baseline(project)
+        truth = [iv for v in ids for iv in project.reference.get(v, [])]
+    assert skipped == [] and sorted(first) == sorted(ids)
+    props = [p for pred in first.values() for p in pred.proposals]
+    assert props and all(p.video in ids and p.onset <= p.apex <= p.offset for p in props)
+    assert {p.cls for p in props} <= {"MaE", "ME"}
+    assert [p for pred in again.values() for p in pred.proposals] == props
+    # the motion really is where the synthetic expressions are: most proposals hit one
+    hits = sum(any(t.video == p.video and t.onset <= p.apex <= t.offset for t in truth)
+               for p in props)
+    assert hits >= len(props) / 2
+    (root / "features" / f"{ids[0]}.h5").unlink()
+    with Project.open(root, readonly=True) as project:
+        preds, skipped = project_baseline(project)
+    assert skipped == [ids[0]] and list(preds) == ids[1:]
