@@ -211,6 +211,7 @@ def read_eaf(path, project, timeline: Timeline, *, intervals: bool, tiers=None, 
                     for s, e, *_ in eaf.get_annotation_data_for_tier(t))
     out = Imported("eaf")
     for tier in chosen:
+        annotator = str(eaf.tiers[tier][2].get("ANNOTATOR") or "")
         for start, end, value, *_ in eaf.get_annotation_data_for_tier(tier):
             where = f"{path}, tier {tier!r}, {start / 1000:.3f} s"
             cls = classify(_candidates(str(value), tier), mapping)
@@ -231,7 +232,7 @@ def read_eaf(path, project, timeline: Timeline, *, intervals: bool, tiers=None, 
                 out.intervals.append((where, Interval(video, cls, on, min(max(apex, on), off), off)))
             else:
                 frame = timeline.frame_at(video, (t0 + t1) / 2)
-                out.points.append((where, PointLabel(video, frame, cls)))
+                out.points.append((where, PointLabel(video, frame, cls, annotator)))
     return out
 
 

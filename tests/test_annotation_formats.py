@@ -118,3 +118,36 @@ def test_spreadsheet_with_a_column_mapping(vfr_project, tmp_path):
     assert out.returncode == 1
     assert "coding.xlsx, sheet 'coding', row 6: frame 25 is outside video 'face' (20 frames" in out.stderr
     assert len(labels(vfr_project)) == 2
+
+
+def test_eaf_round_trip_points_and_intervals(tmp_path):
+    """What P-FES writes to ELAN (pfes_core.exports) reads back identical (a constant-rate video: the
+    writer times frames as frame / fps)."""
+    from pfes_core.exports import write_intervals
+    from pfes_core.project import Project
+    from pfes_core.types import Interval
+
+    write_video(tmp_path / "face.mp4", pattern_frames(20, w=64, h=48), fps=30)
+    project = tmp_path / "p.pfes"
+    assert pfes("init", project).returncode == 0
+    assert pfes("add-video", project, tmp_path / "face.mp4").returncode == 0
+
+    src = tmp_path / "pts.csv"
+    src.write_text("video,frame,class,annotator\nface,0,MaE,ana\nface,9,ME,ana\nface,10,MaE,ana\nface,19,ME,ana\n")
+    assert pfes("labels", "import", project, src).returncode == 0
+    out = pfes("labels", "export", project, tmp_path / "points.eaf")
+    assert out.returncode == 0, out.stderr
+    assert pfes("init", tmp_path / "q.pfes").returncode == 0
+    assert pfes("add-video", tmp_path / "q.pfes", tmp_path / "face.mp4").returncode == 0
+    out = pfes("labels", "import", tmp_path / "q.pfes", tmp_path / "points.eaf")
+    assert out.returncode == 0, out.stderr
+    assert labels(tmp_path / "q.pfes") == labels(project)
+
+    intervals = [Interval("face", "MaE", 0, 3, 9), Interval("face", "ME", 8, 10, 12), Interval("face", "MaE", 15, 19, 19)]
+    with Project.open(project, readonly=True) as p:
+        fps = p.videos["face"].fps
+    write_intervals(tmp_path / "spots.eaf", intervals, "eaf", {"run_id": "r1", "label_snapshot": "x"},
+                    fps={"face": fps}, media={"face": tmp_path / "face.mp4"})
+    out = pfes("labels", "import", tmp_path / "q.pfes", tmp_path / "spots.eaf", "--intervals")
+    assert out.returncode == 0, out.stderr
+    assert reference(tmp_path / "q.pfes") == [(iv.video, iv.cls, iv.onset, iv.apex, iv.offset) for iv in intervals]
