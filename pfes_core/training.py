@@ -555,11 +555,13 @@ def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: Tr
                 if cancel is not None and cancel.is_set():
                     raise CancelledError("training cancelled")
                 predictions[v.video_id] = predict_video(state.model, v.model_input, config.predict_chunk, dev)
+                reporter.emit("predict", step=len(predictions), total=sum(len(pv) for _, _, pv in plan),
+                              video=v.video_id)
             fold_metrics.append({"fold": fold, "epochs": state.epoch,
                                  "final_loss": state.history[-1]["loss"] if state.history else None,
                                  "train_videos": [v.video_id for v in train_videos],
                                  "predicted_videos": [v.video_id for v in pred_videos]})
-        reporter.emit("predict", message="proposals", step=0, total=len(predictions))
+        reporter.emit("proposals", message=f"proposals for {len(predictions)} videos")
         runs.write_predictions(run_dir / "predictions.h5", predictions,
                                {v.video_id: v.fps for v in videos}, preset=spotting_preset, fold_of={
                                    v.video_id: f for f, _, pv in plan for v in pv})
