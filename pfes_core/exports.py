@@ -141,7 +141,7 @@ def export_targets(path, fmt: str, videos: Iterable[str] = ()) -> list[Path]:
     return [path]
 
 
-def _check_targets(path, targets: list[Path], overwrite: bool) -> None:
+def check_targets(path, targets: list[Path], overwrite: bool) -> None:
     """Clear errors before anything is written: a folder given as the file, a missing folder,
     an existing file without `overwrite`."""
     text = os.fspath(path)
@@ -224,7 +224,7 @@ def write_intervals(path, intervals, fmt: str = "csv", provenance: dict | None =
     subjects = subjects or {}
     if fmt == "eaf":
         return _write_eaf(path, pairs, prov, fps, list(points or []), media or {}, overwrite)
-    _check_targets(path, export_targets(path, fmt), overwrite)
+    check_targets(path, export_targets(path, fmt), overwrite)
     path = Path(path)
     if fmt == "csv":
         text = _table(CSV_COLUMNS, ([iv.video, subjects.get(iv.video, ""), iv.cls, iv.onset, iv.apex,
@@ -492,7 +492,7 @@ def _write_eaf(path, pairs: list[tuple[Interval, str]], prov: dict, fps, points:
     if not videos:
         videos = list(fps) if isinstance(fps, dict) and fps else [str(prov.get("video", ""))]
     targets = _eaf_files(Path(path), videos)
-    _check_targets(path, targets, overwrite)
+    check_targets(path, targets, overwrite)
     rates = {v: _fps_for(fps, v) for v in videos}
     for video, target in zip(videos, targets):
         mine = [p for p in pairs if p[0].video == video]
@@ -513,7 +513,7 @@ def write_points_eaf(path, labels: Iterable[PointLabel], fps: float | dict,
     if not names:
         raise ExportError("no labels to export")
     targets = _eaf_files(Path(path), names)
-    _check_targets(path, targets, overwrite)
+    check_targets(path, targets, overwrite)
     prov = dict(provenance or {"app_version": __version__})
     media = media or {}
     rates = {v: _fps_for(fps, v) for v in names}
@@ -525,5 +525,5 @@ def write_points_eaf(path, labels: Iterable[PointLabel], fps: float | dict,
 
 
 __all__ = ["FORMATS", "SUFFIXES", "CSV_COLUMNS", "MEGC_COLUMNS", "COLUMN_HELP", "REVIEW_STATUSES",
-           "ExportError", "make_provenance", "columns", "provenance_path", "export_targets",
+           "ExportError", "make_provenance", "columns", "provenance_path", "export_targets", "check_targets",
            "write_intervals", "read_intervals", "eaf_document", "write_points_eaf"]

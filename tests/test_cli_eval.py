@@ -95,7 +95,9 @@ def test_export_applies_reviews(project_with_run, tmp_path, capsys):
     doc = ET.parse(tmp_path / "s.a.eaf").getroot()
     md = doc.find("HEADER/MEDIA_DESCRIPTOR")
     assert md.get("MEDIA_URL").endswith("/a.mp4") and md.get("MIME_TYPE") == "video/mp4"
-    ts = sorted(int(e.get("TIME_VALUE")) for e in doc.iter("TIME_SLOT"))
+    slots = {e.get("TIME_SLOT_ID"): int(e.get("TIME_VALUE")) for e in doc.iter("TIME_SLOT")}
+    ts = sorted(slots[a.get(ref)] for t in doc.iter("TIER") if t.get("TIER_ID") in ("MaE", "ME")
+                for a in t.iter("ALIGNABLE_ANNOTATION") for ref in ("TIME_SLOT_REF1", "TIME_SLOT_REF2"))
     assert ts == [4000, 5240, 12000, 12440]  # 25 fps: 40 ms per frame, offsets at frame end
 
     assert main(["export", str(root), str(tmp_path / "m.csv"), "--format", "megc"]) == 0

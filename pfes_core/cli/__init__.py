@@ -7,6 +7,12 @@ interrupted). Anything the code did not expect prints ``error: internal error: .
 A command started with ``--progress jsonl`` (the GUI's workers) or with ``PFES_EXIT_WITH_PARENT=1``
 ends when the process that started it dies: nobody is left to read its progress. SIGTERM is
 handled like Ctrl-C, so a cancelled or orphaned command cleans up as an interrupted one does.
+
+Output conventions: results go to stdout (``--json`` where a command has results), progress and
+errors to stderr; progress bars are drawn only when stderr is a terminal (`pfes_core.progress`).
+A closed stdout (``pfes info --json | head``) ends the command quietly with status 141. The
+native libraries' log lines are filtered out of stderr unless ``--verbose``
+(`pfes_core.native_logs`). ``pfes completion bash|zsh|tcsh`` prints a completion script.
 """
 
 from __future__ import annotations
@@ -41,11 +47,48 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pfes {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error (as PFES_DEBUG=1 does)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="let the libraries' own log lines (MediaPipe, TFLite, absl) through")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    _register_completion(sub)
     return parser
+
+
+def _register_completion(sub) -> None:
+    p = sub.add_parser("completion", help="print a shell completion script (bash, zsh, tcsh)",
+                       description="Print the completion script for SHELL, generated from this "
+                                   "parser by shtab. Bash: `pfes completion bash > "
+                                   "~/.local/share/bash-completion/completions/pfes` (new shells "
+                                   "complete commands, options and paths). Zsh: write it as `_pfes` "
+                                   "into a folder on your $fpath.")
+    p.add_argument("shell", choices=("bash", "zsh", "tcsh"))
+    p.set_defaults(func=_cmd_completion)
+
+
+def _cmd_completion(args) -> int:
+    try:
+        import shtab
+    except ImportError:
+        raise PfesError("shell completion needs the shtab package (pip install shtab)") from None
+    parser = build_parser()
+    parser.prog = "pfes"
+    print(shtab.complete(parser, shell=args.shell))
+    return 0
+
+
+def _stdout_gone() -> int:
+    """The reader of stdout went away (`pfes info --json | head`): stop quietly, as a program
+    killed by SIGPIPE would (exit status 141), with no traceback at exit either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # in-process callers with a fake stdout
+        pass
+    return 141
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -90,12 +133,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = bool(args.debug or os.environ.get("PFES_DEBUG"))
+    from ..native_logs import install, quiet_python_loggers
+
+    quiet_python_loggers(args.verbose)
+    if argv is None and not args.verbose:  # run as the `pfes` program: stderr is ours to filter
+        install()
     previous = None
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGTERM"):
         previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
         _watch_parent(args)
     try:
         result = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows up here, not as a traceback at exit
+    except BrokenPipeError:
+        return _stdout_gone()
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -3,7 +3,7 @@
 - spot: re-predicts every video that has features with the run's checkpoint(s) (a
   leave-one-subject-out run uses each subject's own fold model, so a video is never scored by a
   model that trained on it), turns outputs into proposals with the project's spotting preset
-  (``settings["spotting"]``: ``{"preset": NAME, <field>: value, ...}``, `--preset` wins over the
+  (``settings["spotting"]``: ``{"preset": NAME, <field>: value, ...}``, `--spot-preset` wins over the
   name) and rewrites ``runs/<run>/predictions.h5``.
 - evaluate: MEGC metrics of the run's proposals against ``project.reference``. Only videos with
   reference intervals are scored unless ``--include-unreferenced`` (then a video without any
@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from ..errors import FeatureError, PfesError
 from ..progress import ProgressReporter
+from .options import add_deprecated_alias
 from ..types import Interval
 
 
@@ -125,7 +127,7 @@ def spot_project(project_path, run_id: str | None = None, preset_name: str | Non
 def _cmd_spot(args) -> int:
     reporter = ProgressReporter(args.progress)
     try:
-        run_id, preds = spot_project(args.project, args.run, args.preset, reporter)
+        run_id, preds = spot_project(args.project, args.run, args.spot_preset, reporter)
     except PfesError as exc:
         if args.progress == "jsonl":
             reporter.emit("error", message=str(exc))
@@ -187,33 +189,33 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-def reviewed_intervals(proposals: list[Interval], reviews, run_id: str,
-                       reviewed_only: bool = False) -> tuple[list[Interval], dict]:
-    """Apply review decisions (see module docstring). Returns (intervals, counts of decisions)."""
+def _review_rows(proposals: list[Interval], reviews, run_id: str, reviewed_only: bool = False):
+    """(intervals, their review states, counts of decisions); the rule of the module docstring."""
     out: list[Interval] = []
+    states: list[str] = []
     counts = {"accepted": 0, "rejected": 0, "adjusted": 0, "unreviewed": 0}
     for p in proposals:
         d = reviews.get(p.video, run_id, p.cls, p.onset, p.offset) if reviews is not None else None
-        status = d.status if d is not None else None
-        if status == "rejected":
-            counts["rejected"] += 1
+        status = d.status if d is not None else "unreviewed"
+        counts[status] += 1
+        if status == "rejected" or (status == "unreviewed" and reviewed_only):
             continue
-        if status == "adjusted":
-            counts["adjusted"] += 1
-            out.append(d.interval())
-        elif status == "accepted":
-            counts["accepted"] += 1
-            out.append(p)
-        else:
-            counts["unreviewed"] += 1
-            if not reviewed_only:
-                out.append(p)
+        out.append(d.interval() if status == "adjusted" else p)
+        states.append(status)
+    return out, states, counts
+
+
+def reviewed_intervals(proposals: list[Interval], reviews, run_id: str,
+                       reviewed_only: bool = False) -> tuple[list[Interval], dict]:
+    """Apply review decisions (see module docstring). Returns (intervals, counts of decisions)."""
+    out, _states, counts = _review_rows(proposals, reviews, run_id, reviewed_only)
     return out, counts
 
 
-def export_run(project_path, out_file, fmt: str, run_id: str | None = None,
-               reviewed_only: bool = False) -> tuple[list[Path], int]:
-    """Write a run's (reviewed) intervals; returns (files written, number of intervals)."""
+def export_run_report(project_path, out_file, fmt: str, run_id: str | None = None,
+                      reviewed_only: bool = False, overwrite: bool = True) -> dict:
+    """Write a run's (reviewed) intervals; returns what was written, as `pfes export --json`
+    prints it: ``{"files", "format", "run_id", "intervals", "reviews"}``."""
     from .. import __version__, runs
     from ..exports import write_intervals
     from ..project import Project
@@ -223,24 +225,38 @@ def export_run(project_path, out_file, fmt: str, run_id: str | None = None,
     with Project.open(root, readonly=True) as project:
         preds = runs.read_predictions(Path(info.path) / "predictions.h5", _frames_by_video(project))
         proposals = [iv for v in project.videos if v in preds for iv in preds[v].proposals]
-        intervals, counts = reviewed_intervals(proposals, project.reviews, info.run_id, reviewed_only)
+        intervals, states, counts = _review_rows(proposals, project.reviews, info.run_id,
+                                                 reviewed_only)
         fps = {v: _effective_fps(r) for v, r in project.videos.items()}
-        media = {v: project.video_path(v).as_uri() for v in project.videos
-                 if project.video_path(v).is_absolute()}
+        subjects = {v: r.subject for v, r in project.videos.items()}
+        media = {v: project.video_path(v) for v in project.videos
+                 if not project.video_path(v).is_dir()}
+        points = project.labels.all() if fmt == "eaf" else None
     prov = {"run_id": info.run_id, "label_snapshot": info.label_snapshot.get("sha256") or "",
             "app_version": __version__, "project": str(root),
             "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "reviews": counts, "reviewed_only": bool(reviewed_only),
             "frames": "project frame indices after subsampling step, onset/offset inclusive"}
-    if fmt == "eaf":
-        prov["media"] = media
-    files = write_intervals(out_file, intervals, fmt, prov, fps=fps)
-    return files, len(intervals)
+    files = write_intervals(out_file, intervals, fmt, prov, fps=fps, review=states,
+                            subjects=subjects, points=points, media=media, overwrite=overwrite)
+    return {"files": [str(f) for f in files], "format": fmt, "run_id": info.run_id,
+            "intervals": len(intervals), "reviews": counts}
+
+
+def export_run(project_path, out_file, fmt: str, run_id: str | None = None,
+               reviewed_only: bool = False, overwrite: bool = True) -> tuple[list[Path], int]:
+    """Write a run's (reviewed) intervals; returns (files written, number of intervals)."""
+    report = export_run_report(project_path, out_file, fmt, run_id, reviewed_only, overwrite)
+    return [Path(f) for f in report["files"]], report["intervals"]
 
 
 def _cmd_export(args) -> int:
-    files, n = export_run(args.project, args.out_file, args.format, args.run, args.reviewed_only)
-    print(f"wrote {n} intervals to {', '.join(str(f) for f in files)}")
+    report = export_run_report(args.project, args.out_file, args.format, args.run,
+                               args.reviewed_only, overwrite=args.force)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(f"wrote {report['intervals']} intervals to {', '.join(report['files'])}")
     return 0
 
 
@@ -250,9 +266,10 @@ def register(subparsers) -> None:
                                           "model and write runs/<run>/predictions.h5.")
     p.add_argument("project", metavar="PROJECT_DIR")
     p.add_argument("--run", default=None, help="run id (default: latest finished run)")
-    p.add_argument("--preset", default=None,
+    p.add_argument("--spot-preset", dest="spot_preset", default=None,
                    help="spotting preset: default, casme2, samm_lv, casme3 (default: project "
-                        "setting, else 'default')")
+                        "setting, else 'default'; was --preset, which still works)")
+    add_deprecated_alias(p, "--preset", "--spot-preset", "spot_preset")
     p.add_argument("--progress", default="bar", choices=("bar", "jsonl", "none"))
     p.set_defaults(func=_cmd_spot)
 
@@ -266,12 +283,23 @@ def register(subparsers) -> None:
                    help="also score videos without reference intervals (as expression-free)")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = subparsers.add_parser("export", help="write spotted intervals (csv, json, eaf, megc)",
-                              description="Export a run's intervals with review decisions applied.")
+    p = subparsers.add_parser(
+        "export", help="write spotted intervals (csv, json, eaf, megc)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Export a run's intervals with review decisions applied.\n\n"
+                    "  csv   video,subject,class,onset,apex,offset,score,review (header first)\n"
+                    "  megc  subject,video,onset,offset,type (MEGC spot-then-recognise scorer)\n"
+                    "  json  intervals with provenance\n"
+                    "  eaf   ELAN: interval, apex and point-label tiers; one file per video\n\n"
+                    "CSV and MEGC files get their provenance in NAME.provenance.json beside them. "
+                    "An existing file is not replaced without --force; the folder must exist.")
     p.add_argument("project", metavar="PROJECT_DIR")
     p.add_argument("out_file", metavar="OUT_FILE")
     p.add_argument("--format", required=True, choices=("csv", "json", "eaf", "megc"))
     p.add_argument("--run", default=None, help="run id (default: latest finished run)")
     p.add_argument("--reviewed-only", action="store_true",
                    help="only proposals accepted or adjusted in review")
+    p.add_argument("--force", action="store_true",
+                   help="replace OUT_FILE (and its provenance sidecar) if it exists")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(func=_cmd_export)

@@ -7,12 +7,14 @@ leave a consistent run with status "cancelled" that `--resume RUN_ID` continues.
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
 import time
 
 from ..errors import CancelledError, PfesError
+from .options import add_deprecated_alias
 
 
 def register(subparsers) -> None:
@@ -20,15 +22,24 @@ def register(subparsers) -> None:
                               description="Train on every labelled video with features; writes runs/<run-id>/ "
                                           "and predictions for every video with features.")
     p.add_argument("project", metavar="PROJECT_DIR")
-    p.add_argument("--preset", choices=("cpu", "paper"), default="cpu",
-                   help="cpu: small model, minutes on a laptop (default); paper: the reference setup")
+    p.add_argument("--train-preset", dest="train_preset", choices=("cpu", "paper"), default="cpu",
+                   help="cpu: small model, minutes on a laptop (default); paper: the reference setup "
+                        "(was --preset, which still works)")
+    add_deprecated_alias(p, "--preset", "--train-preset", "train_preset", ("cpu", "paper"))
+    p.add_argument("--json", action="store_true",
+                   help="print the finished run as JSON on stdout (run id, device, folds, losses)")
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epoch count")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     p.add_argument("--loso", action="store_true", help="leave-one-subject-out: one model per held-out subject")
     p.add_argument("--mode", choices=("default", "faithful"), default="default",
-                   help="faithful: the reference (dropout 0.7 on logits, pseudo-labels from train-mode "
-                        "outputs, GIM constants in frames as published); default: pseudo-labels from "
-                        "clean outputs that keep the reliable frames reliable, duration clip in seconds")
+                   help="faithful: the published method number for number (reference backbone, dropout "
+                        "0.7 on logits, pseudo-labels from train-mode outputs, its edge/overlap and loss "
+                        "rules, padding); default: pseudo-labels from clean outputs that keep the reliable "
+                        "frames reliable, duration clip in seconds (docs/REFERENCE.md lists every difference)")
+    p.add_argument("--dataset", choices=("casme2", "samm-lv", "casme3"), default=None,
+                   help="the published loss weights of this dataset (SAMM-LV: sparsity 0.3, IAC 2e-6; else "
+                        "2.5, 1.4e-5) and, unless the project sets one, its spotting preset; default: the "
+                        "project's settings (dataset, or the import's), else CAS(ME)^2 weights")
     p.add_argument("--ablation", choices=("full", "hard", "gim-no-iac"), default="full")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", metavar="RUN_ID", default=None, help="continue a cancelled or crashed run (with its own config and label snapshot)")
@@ -67,12 +78,16 @@ def cmd_train(args) -> int:
             except ValueError:  # not the main thread (in-process callers)
                 pass
     try:
+        if args.json and args.progress == "jsonl":
+            raise PfesError("--json prints the result on stdout, where --progress jsonl writes its "
+                            "events; use one of them")
         if args.warm_start and args.resume:
             raise PfesError("--warm-start starts a new run; --resume continues one (use one of them)")
         epochs = args.epochs if args.epochs is not None or not args.warm_start else WARM_EPOCHS
-        config = TrainConfig.from_preset(args.preset, epochs=epochs, device=args.device, loso=args.loso,
+        config = TrainConfig.from_preset(args.train_preset, epochs=epochs, device=args.device, loso=args.loso,
                                          mode=args.mode, ablation=args.ablation, seed=args.seed,
-                                         reviews=not args.no_reviews, warm_start=args.warm_start)
+                                         reviews=not args.no_reviews, warm_start=args.warm_start,
+                                         dataset=args.dataset)
         run_id = train(args.project, config, reporter, cancel=cancel, resume=args.resume)
     except CancelledError as exc:
         reporter.close()
@@ -87,14 +102,25 @@ def cmd_train(args) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     reporter.close()
-    if args.progress != "jsonl":
+    if args.json:
+        print(json.dumps(run_summary(args.project, run_id), indent=1))
+    elif args.progress != "jsonl":
         print(f"run {run_id} finished (see `pfes runs {args.project}`)")
     return 0
 
 
-def cmd_runs(args) -> int:
-    import json
+def run_summary(project, run_id: str) -> dict:
+    """What `pfes train --json` prints about the run it finished."""
+    from .. import runs
+    from .eval_cmds import _project_root
 
+    info = next(r for r in runs.list_runs(_project_root(project)) if r.run_id == run_id)
+    return {"run_id": info.run_id, "status": info.status, "path": str(info.path),
+            "epochs_done": info.epochs_done, "folds_started": info.folds_started,
+            "label_snapshot": info.label_snapshot, "config": info.config, "metrics": info.metrics}
+
+
+def cmd_runs(args) -> int:
     from .. import runs
     from .eval_cmds import _project_root
 

@@ -43,14 +43,34 @@ def cmd_add_video(args) -> int:
     return 0
 
 
+def export_points(path, labels, fps: dict, media: dict, videos: list, overwrite: bool) -> list[Path]:
+    """Point labels to `path` by its extension (.eaf: `exports.write_points_eaf`, else
+    `labelfiles.write_points`), with the export checks: no folder as the file, no missing
+    folder, no silent overwrite."""
+    from ..exports import ExportError, check_targets, write_points_eaf
+
+    if str(path).lower().endswith(".eaf"):
+        return write_points_eaf(path, labels, fps, media=media, videos=videos, overwrite=overwrite)
+    check_targets(path, [Path(path)], overwrite)
+    try:
+        return [write_points(path, labels, fps=fps, overwrite=overwrite)]
+    except FileExistsError:
+        raise ExportError(f"{path} already exists; not overwritten (use --force to replace it)") from None
+
+
 def cmd_labels_export(args) -> int:
     with Project.open(args.project, readonly=True) as project:
         labels = project.labels.for_video(args.video) if args.video else project.labels.all()
         if args.video and args.video not in project.videos:
             raise ProjectError(f"unknown video {args.video!r}")
         fps = {v.id: v.fps for v in project.videos.values()}
-    out = write_points(args.file, labels, fps=fps)
-    print(f"wrote {len(labels)} labels to {out}")
+        media = {v: project.video_path(v) for v in project.videos if not project.video_path(v).is_dir()}
+    out = export_points(args.file, labels, fps, media, [args.video] if args.video else [],
+                        overwrite=args.force)
+    if args.json:
+        print(json.dumps({"files": [str(f) for f in out], "labels": len(labels)}, indent=1))
+    else:
+        print(f"wrote {len(labels)} labels to {', '.join(str(f) for f in out)}")
     return 0
 
 
@@ -184,11 +204,17 @@ def register(subparsers) -> None:
     add_label_import_args(q)
     q.set_defaults(func=cmd_labels_import)
 
-    q = sub.add_parser("export", help="export point labels to CSV or JSON (by extension)",
-                       description="Write the project's point labels to FILE (.csv or .json).")
+    q = sub.add_parser("export", help="export point labels to CSV, JSON or ELAN EAF (by extension)",
+                       description="Write the project's point labels to FILE: .csv "
+                                   "(video,frame,class,annotator,time_s,created,modified), .json, or "
+                                   ".eaf (ELAN tiers 'MaE points' and 'ME points'; one file per video, "
+                                   "FILE.<video>.eaf when there are several). An existing file is not "
+                                   "replaced without --force.")
     q.add_argument("project", metavar="PROJECT_DIR")
     q.add_argument("file", metavar="FILE")
     q.add_argument("--video", default=None, help="only this video")
+    q.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    q.add_argument("--json", action="store_true", help="print what was written as JSON")
     q.set_defaults(func=cmd_labels_export)
 
     q = sub.add_parser("list", help="print point labels", description="Print point labels, sorted by video and frame.")
