@@ -229,7 +229,10 @@ def _ref_from_project(project, video_id: str) -> _VideoRef:
 
 
 def features_path(features_dir: Path, video_id: str) -> Path:
-    return Path(features_dir) / f"{video_id}.h5"
+    """features/<video>.h5; a video id that would lead elsewhere is refused (pfes_core.safe_paths)."""
+    from .safe_paths import inside, safe_id
+
+    return inside(features_dir, f"{safe_id(video_id)}.h5")
 
 
 def save_features(path: Path, feats: Features) -> Path:

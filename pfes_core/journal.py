@@ -72,6 +72,7 @@ class JournalContents(NamedTuple):
     valid_bytes: int          # length of the content up to the last complete line
     rejected: list[bytes]     # complete lines that are not usable records (garbage, bit flips)
     raw: list[bytes]          # the line of each record, to keep it verbatim if replay refuses it
+    line_numbers: list[int]   # 1-based line of each record, for messages
 
 
 def read_journal(path: str | os.PathLike) -> JournalContents:
@@ -82,16 +83,18 @@ def read_journal(path: str | os.PathLike) -> JournalContents:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return JournalContents(None, [], 0, [], [])
+        return JournalContents(None, [], 0, [], [], [])
     except OSError as exc:
         raise ProjectError(f"{path} cannot be read ({exc.strerror or exc}); move it away to open "
                            f"the project without its unsaved edits") from None
     header: dict | None = None
     records: list[dict] = []
     raw: list[bytes] = []
+    numbers: list[int] = []
     rejected: list[bytes] = []
     good_end = 0
     pos = 0
+    number = 0
     while pos < len(data):
         nl = data.find(b"\n", pos)
         if nl < 0:
@@ -99,6 +102,7 @@ def read_journal(path: str | os.PathLike) -> JournalContents:
         line = data[pos:nl]
         pos = nl + 1
         good_end = pos
+        number += 1
         if not line.strip():
             continue
         obj = decode_line(line)
@@ -109,7 +113,8 @@ def read_journal(path: str | os.PathLike) -> JournalContents:
         else:
             records.append(obj)
             raw.append(line)
-    return JournalContents(header, records, good_end, rejected, raw)
+            numbers.append(number)
+    return JournalContents(header, records, good_end, rejected, raw, numbers)
 
 
 def header_line(generation: int) -> bytes:

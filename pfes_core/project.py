@@ -69,7 +69,7 @@ def _record_from_dict(d: dict) -> VideoRecord:
                          dict(d.get("extra") or {}))
     problem = video_problem(record)
     if problem:
-        raise ProjectError(f"add_video {record.id[:60]!r}: {problem}")
+        raise ProjectError(f"invalid video record: {problem}")
     return record
 
 
@@ -217,12 +217,14 @@ class Project:
         rejected = list(contents.rejected)
         kept: list[bytes] = []
         if matches:
-            for record, raw in zip(contents.records, contents.raw):
+            for record, raw, number in zip(contents.records, contents.raw, contents.line_numbers):
                 try:
                     self._replay(record)
                 except (PfesError, KeyError, TypeError, ValueError, AttributeError, IndexError,
                         OverflowError) as exc:
-                    self.replay_errors.append(f"{str(record.get('op'))[:20]}: {exc}")
+                    detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+                    self.replay_errors.append(f"{JOURNAL_NAME} line {number} ({str(record.get('op'))[:20]}): "
+                                              f"{detail[:300]}")
                     rejected.append(raw)
                     continue
                 kept.append(raw)
@@ -280,6 +282,8 @@ class Project:
                 raise ProjectError("a redo with nothing to redo")
         elif op == "add_video":
             self._do_add_video(_record_from_dict(record["record"]))
+        elif op == "remove_video":
+            self._do_remove_video(str(record["video"]))
         elif op == "set_reference":
             self._do_set_reference([Interval(**d) for d in record["intervals"]], list(record.get("videos") or []))
         elif op == "settings":
@@ -520,6 +524,25 @@ class Project:
         if record.id in self.videos:
             raise ProjectError(f"a video with id {record.id!r} is already registered")
         self.videos[record.id] = record
+        self._dirty = True
+
+    def remove_video(self, video_id: str) -> None:
+        """Forget a video with its point labels, reference intervals and review decisions
+        (journaled; undo history is cleared). The media and features files stay on disk."""
+        self._check_writable()
+        if video_id not in self.videos:
+            raise ProjectError(f"unknown video {video_id!r}")
+        self._journal_append({"op": "remove_video", "video": video_id})
+        self._do_remove_video(video_id)
+
+    def _do_remove_video(self, video_id: str) -> None:
+        if self.videos.pop(video_id, None) is None:
+            raise ProjectError(f"unknown video {video_id!r}")
+        self.labels = LabelStore([lab for lab in self.labels.all() if lab.video != video_id])
+        self.reference.pop(video_id, None)
+        self.reviews = ReviewStore([d for d in self.reviews.all() if d.video != video_id])
+        self._undo.clear()
+        self._redo.clear()
         self._dirty = True
 
     def video_path(self, video_id: str) -> Path:
