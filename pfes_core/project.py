@@ -50,7 +50,7 @@ def probe_video(path: Path) -> tuple[float, int, str]:
     """(fps, measured frame count, content fingerprint) of a video file or image folder."""
     from .video import open_video, video_fingerprint
 
-    reader = open_video(path, step=1)
+    reader = open_video(path, step=1, check_frames=True)   # every image of a folder, too
     try:
         return float(reader.fps), int(reader.n_frames), video_fingerprint(path)
     finally:

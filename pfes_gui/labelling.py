@@ -84,30 +84,33 @@ class LabelController(QObject):
             return []
         return w.project.labels.at(w.current_video_id, w.current_frame)
 
-    def delete_at_playhead(self) -> None:
-        w = self.w
+    def _single_at_playhead(self, verb: str):
+        """The one label at the playhead, or None after saying why the key did nothing.
+
+        Del and T act alike: on a frame that holds both an MaE and an ME label neither key
+        guesses which one is meant; the marker's right-click menu picks one."""
         here = self.labels_at_playhead()
         if not here:
-            w.show_status("No label at the playhead")
-            return
-        if len(here) == 1:
-            self.delete_label(here[0])
-            return
-        w.undo_stack.beginMacro(f"Delete {len(here)} labels at {w.current_frame}")
-        try:
-            for lab in here:
-                self.delete_label(lab)
-        finally:
-            w.undo_stack.endMacro()
+            self.w.show_status(f"No label at frame {self.w.current_frame} to {verb}", 4000)
+            return None
+        if len(here) > 1:
+            self.w.show_status(f"Frame {self.w.current_frame} holds both an MaE and an ME label; "
+                               f"nothing changed. Right-click the marker you mean to {verb} it.",
+                               6000)
+            return None
+        return here[0]
+
+    def delete_at_playhead(self) -> None:
+        lab = self._single_at_playhead("delete")
+        if lab is not None and self.delete_label(lab):
+            self.w.show_status(f"Deleted the {lab.cls} label at frame {lab.frame} (Ctrl+Z brings "
+                               f"it back)", 4000)
 
     def retype_at_playhead(self) -> None:
-        here = self.labels_at_playhead()
-        if len(here) != 1:
-            self.w.show_status("No label at the playhead" if not here else
-                               "Both classes are labelled here; right-click a marker to change one")
-            return
-        lab = here[0]
-        self.retype_label(lab, other_class(lab.cls))
+        lab = self._single_at_playhead("change")
+        if lab is not None and self.retype_label(lab, other_class(lab.cls)):
+            self.w.show_status(f"The label at frame {lab.frame} is now {other_class(lab.cls)} "
+                               f"(was {lab.cls})", 4000)
 
     # ---- the marker's menu ---------------------------------------------------------------------
     def label_menu(self, label) -> QMenu:

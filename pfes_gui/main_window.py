@@ -34,9 +34,9 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDia
                                QProgressBar, QPushButton, QSpinBox, QSplitter, QTextBrowser,
                                QToolBar, QVBoxLayout, QWidget)
 
-from pfes_core.errors import PfesError
+from pfes_core.errors import LabelError, PfesError
 
-from . import (frame_display, labelling, navigation, playback, project_io, saving, session,
+from . import (dialogs, frame_display, labelling, navigation, playback, project_io, saving, session,
                shortcuts)
 from .frame_fetcher import FrameFetcher
 from .frame_view import FrameView
@@ -308,12 +308,22 @@ class MainWindow(QMainWindow):
             return False
         try:
             push_edit(self.undo_stack, self.project, edit, self.labelling.edit_applied,
-                      self.saver.wait_for_save)
-        except PfesError as exc:
+                      self.saver.wait_for_save, on_error=self.edit_failed)
+        except LabelError as exc:         # a refused edit (duplicate, out of range): say why
             self.show_status(str(exc), 6000)
             QApplication.beep()
             return False
+        except PfesError as exc:          # the journal cannot be written (disk full...)
+            self.edit_failed(exc)
+            return False
         return True
+
+    def edit_failed(self, exc: Exception) -> None:
+        """An edit, undo or redo the project could not record: nothing changed; say so."""
+        dialogs.error(self, "Edit not recorded",
+                      f"{exc}\n\nNothing else is affected: every earlier edit is kept. Free "
+                      f"some disk space (or fix the folder's permissions) and do it again.")
+        self.saver.update_save_state()
 
     def readonly(self) -> bool:
         return self.project is None or bool(getattr(self.project, "readonly", False))
@@ -322,10 +332,12 @@ class MainWindow(QMainWindow):
         has_project = self.project is not None
         writable = has_project and not self.readonly()
         for action_id in ("file.add_videos", "file.add_image_folder", "file.import_labels",
-                          "file.import_reference", "file.save", "label.add_mae", "label.add_me",
-                          "label.retype", "label.delete"):
+                          "file.import_reference", "file.save", "file.remove_video",
+                          "label.add_mae", "label.add_me", "label.retype", "label.delete"):
             if action_id in self.actions:
                 self.actions[action_id].setEnabled(writable)
+        if "file.export_points" in self.actions:
+            self.actions["file.export_points"].setEnabled(has_project)
         if hasattr(self, "export_action"):
             self.export_action.setEnabled(has_project and self._export_handler is not None)
 

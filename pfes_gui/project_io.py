@@ -36,6 +36,9 @@ class ProjectController(QObject):
         w.register_action("file.add_image_folder", self.add_image_folder_dialog, menu)
         w.register_action("file.import_labels", self.import_labels_dialog, menu)
         w.register_action("file.import_reference", self.import_reference_dialog, menu)
+        menu.addSeparator()
+        w.register_action("file.export_points", self.export_points_dialog, menu)
+        w.register_action("file.remove_video", self.remove_video_dialog, menu)
 
     # ---- life cycle ----------------------------------------------------------------------------
     def open_project(self, path, readonly: bool = False) -> bool:
@@ -287,7 +290,7 @@ class ProjectController(QObject):
             labels = read_points(path)
             edit = BulkImport(labels, skip_existing=True)
             push_edit(w.undo_stack, w.project, edit, w.labelling.edit_applied,
-                      w.saver.wait_for_save)
+                      w.saver.wait_for_save, on_error=w.edit_failed)
         except (PfesError, OSError) as exc:
             dialogs.error(w, "Cannot import labels", str(exc))
             return False
@@ -317,6 +320,88 @@ class ProjectController(QObject):
         if w.current_video_id is not None:
             w.timeline.set_reference(w.project.reference.get(w.current_video_id, []))
         w.show_status(f"Imported reference intervals from {Path(path).name}")
+        return True
+
+
+    # ---- export and removal ----------------------------------------------------------------------
+    def export_points_dialog(self) -> None:
+        w = self.w
+        if w.project is None:
+            return
+        start = str(Path(w.project.root).parent / f"{Path(w.project.root).stem}-points.csv")
+        path = dialogs.get_save_file(w, "Export point labels", "CSV (*.csv);;JSON (*.json);;"
+                                     "ELAN, one file per video (*.eaf)", start)
+        if path:
+            self.export_points(path)
+
+    def export_points(self, path) -> list[Path]:
+        """Every point label of the project to CSV/JSON/EAF, as `pfes labels export` writes them
+        (the file dialog already asked before replacing a file)."""
+        from pfes_core.cli.project_cmds import export_points
+
+        w = self.w
+        project = w.project
+        labels = project.labels.all()
+        fps = {v.id: v.fps for v in project.videos.values()}
+        media = {}
+        for vid in project.videos:
+            try:
+                media_path = project.video_path(vid)
+            except PfesError:
+                continue
+            if not media_path.is_dir():
+                media[vid] = media_path
+        try:
+            files = export_points(path, labels, fps, media, list(project.videos), overwrite=True)
+        except (PfesError, OSError) as exc:
+            dialogs.error(w, "Export failed", str(exc))
+            return []
+        w.show_status(f"Exported {len(labels)} point labels to "
+                      f"{', '.join(f.name for f in files[:3])}{' ...' if len(files) > 3 else ''}", 6000)
+        return files
+
+    def remove_video_dialog(self) -> None:
+        w = self.w
+        vid = w.current_video_id
+        if w.project is None or vid is None or w.readonly():
+            return
+        counts = w.project.labels.counts().get(vid, {})
+        n_labels = sum(counts.values())
+        n_reviews = len(w.project.reviews.for_video(vid))
+        question = (f"Remove video {vid} from the project?\n\nIts {n_labels} point label"
+                    f"{'s' if n_labels != 1 else ''}, its reference intervals and {n_reviews} review "
+                    f"decision{'s' if n_reviews != 1 else ''} are removed with it. This cannot be "
+                    f"undone (Ctrl+Z). The video file and its extracted features stay on disk; "
+                    f"export the point labels first if you may need them.")
+        if dialogs.ask_yes_no(w, "Remove video", question, default_yes=False):
+            self.remove_video(vid)
+
+    def remove_video(self, video_id: str) -> bool:
+        """Remove a video (journaled by the project); the window moves to a neighbour video."""
+        w = self.w
+        ids = w.video_list.video_ids()
+        w.playback.stop()
+        w.saver.wait_for_save()
+        try:
+            w.project.remove_video(video_id)
+        except (PfesError, OSError) as exc:
+            dialogs.error(w, "Cannot remove video", str(exc))
+            return False
+        w.undo_stack.clear()                 # earlier edits may refer to the removed video
+        w.session.positions["frames"].pop(video_id, None)
+        rest = [v for v in ids if v != video_id]
+        if w.current_video_id == video_id:
+            w.current_video_id = None
+            w.frame_view.clear("Choose a video in the list (or File -> Add videos)")
+            w.timeline.set_video(1, w.fps)
+        w.video_list.set_project(w.project)
+        w.saver.mark_dirty()
+        w.project_changed.emit()
+        if w.current_video_id is None and rest:
+            i = ids.index(video_id) if video_id in ids else 0
+            w.set_video(rest[min(i, len(rest) - 1)])
+        w.labels_changed.emit()
+        w.show_status(f"Removed video {video_id}", 6000)
         return True
 
 

@@ -37,6 +37,7 @@ class SaveController(QObject):
         self.save_task: IoTask | None = None     # the background save in flight, if any
         self.busy_depth = 0
         self.saves_started = 0                    # counters for tests and the status bar
+        self.failure_shown: str | None = None     # the save error last shown in a dialog
         self.io_done.connect(self._io_task_done)
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setSingleShot(True)
@@ -96,7 +97,7 @@ class SaveController(QObject):
         try:
             self.run_in_worker(project.save, "Saving...")
         except (PfesError, OSError) as exc:
-            self._save_failed(exc)
+            self._save_failed(exc, asked=True)
             return False
         self._save_succeeded()
         return True
@@ -159,17 +160,23 @@ class SaveController(QObject):
 
     def _save_succeeded(self) -> None:
         # Nothing changed the project during the write (wait_for_save), so it is clean now.
+        self.failure_shown = None
         self.w.undo_stack.setClean()
         self.update_save_state()
         self.w.show_status("Saved", 2000)
         self.w.save_finished.emit(True)
 
-    def _save_failed(self, exc) -> None:
+    def _save_failed(self, exc, asked: bool = False) -> None:
+        """A dialog, never a traceback. An autosave that fails the same way again only updates
+        the status bar (no dialog every few seconds); Ctrl+S always answers."""
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        dialogs.error(self.w, "Save failed",
-                      f"Could not write project.h5: {reason}\n\nNothing is lost: every edit is "
-                      f"kept in the journal and in this window. Free some disk space (or fix the "
-                      f"permissions) and save again (Ctrl+S).")
+        if asked or reason != self.failure_shown:
+            self.failure_shown = reason
+            dialogs.error(self.w, "Save failed",
+                          f"Could not write project.h5: {reason}\n\nNothing is lost: every edit "
+                          f"is kept in the journal and in this window. Free some disk space (or "
+                          f"fix the permissions) and save again (Ctrl+S).")
+        self.w.show_status("Save failed; edits are kept in the journal", 8000)
         self.update_save_state()
         self.w.save_finished.emit(False)
 

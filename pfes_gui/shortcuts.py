@@ -36,6 +36,8 @@ _DEFAULTS: tuple[tuple[str, str, str, str], ...] = (
     ("file.add_image_folder", "", "Add a folder of numbered images as a video", "File"),
     ("file.import_labels", "Ctrl+I", "Import point labels (CSV/JSON)", "File"),
     ("file.import_reference", "Ctrl+Shift+I", "Import reference intervals (CSV)", "File"),
+    ("file.export_points", "Ctrl+Shift+E", "Export point labels (CSV, JSON or ELAN)", "File"),
+    ("file.remove_video", "", "Remove the current video from the project", "File"),
     ("file.save", "Ctrl+S", "Save the project now", "File"),
     ("file.export", "Ctrl+E", "Export spotted intervals", "File"),
     ("file.quit", "Ctrl+Q", "Quit", "File"),

@@ -217,3 +217,94 @@ def test_undo_in_another_video_shows_that_video(qtbot, window, tmp_path):
     assert labels(window) == []
     press(qtbot, window, "Ctrl+Shift+Z")
     assert labels(window) == [(33, "ME")]
+
+
+def test_delete_and_retype_agree_on_a_frame_with_both_classes(qtbot, window):
+    window.go_to_frame("face", 30)
+    press(qtbot, window, "M")
+    press(qtbot, window, "E")
+    for key in ("Delete", "T"):               # neither key guesses which label is meant
+        press(qtbot, window, key)
+        assert labels(window) == [(30, "MaE"), (30, "ME")]
+        assert "both an MaE and an ME label" in window.statusBar().currentMessage()
+    window.go_to_frame("face", 50)
+    press(qtbot, window, "E")
+    press(qtbot, window, "T")
+    assert labels(window)[-1] == (50, "MaE")
+    assert "now MaE (was ME)" in window.statusBar().currentMessage()
+    press(qtbot, window, "Delete")
+    assert (50, "MaE") not in labels(window)
+    assert "Deleted the MaE label at frame 50" in window.statusBar().currentMessage()
+
+
+def test_export_point_labels_from_the_file_menu(qtbot, window, tmp_path, monkeypatch):
+    from pfes_core.labelfiles import read_points
+    from pfes_gui import dialogs
+
+    for frame, cls in ((12, "M"), (40, "E")):
+        window.go_to_frame("face", frame)
+        press(qtbot, window, cls)
+    out = tmp_path / "points.csv"
+    monkeypatch.setattr(dialogs, "get_save_file", lambda *a, **k: str(out))
+    window.actions["file.export_points"].trigger()
+    assert [(lab.video, lab.frame, lab.cls) for lab in read_points(out)] == \
+        [("face", 12, "MaE"), ("face", 40, "ME")]
+
+
+def test_remove_video_asks_then_removes_it_durably(qtbot, window, tmp_path, monkeypatch,
+                                                   errors):
+    from pfes_core.project import Project
+    from pfes_gui import dialogs
+
+    second = write_video(tmp_path / "other.mp4", pattern_frames(40, w=96, h=64, seed=1), fps=30)
+    window.add_videos([second])
+    qtbot.waitUntil(lambda: "other" in window.project.videos, timeout=10000)
+    window.go_to_frame("face", 20)
+    press(qtbot, window, "M")
+    asked = []
+    monkeypatch.setattr(dialogs, "ask_yes_no",
+                        lambda _p, title, q, default_yes=True: asked.append(q) or False)
+    window.actions["file.remove_video"].trigger()          # "No": nothing happens
+    assert "face" in window.project.videos and "1 point label" in asked[-1]
+    monkeypatch.setattr(dialogs, "ask_yes_no", lambda *a, **k: True)
+    window.actions["file.remove_video"].trigger()
+    assert list(window.project.videos) == ["other"] and window.current_video_id == "other"
+    assert len(window.project.labels) == 0 and window.video_list.video_ids() == ["other"]
+    root = window.project.root
+    # The removal is journaled: a crash now (no save) still opens without the video.
+    journal = (root / "journal.jsonl").read_text()
+    assert '"remove_video"' in journal
+    with Project.open(root, readonly=True) as replayed:      # what a crash would reopen
+        assert list(replayed.videos) == ["other"] and len(replayed.labels) == 0
+    assert errors == []
+
+
+def test_disk_full_on_an_edit_or_a_save_is_a_dialog_and_loses_nothing(qtbot, window,
+                                                                     monkeypatch, errors):
+    import errno
+
+    from pfes_core import journal
+
+    window.go_to_frame("face", 10)
+    press(qtbot, window, "M")
+    real_write = journal._write_all
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(journal, "_write_all", full)
+    press(qtbot, window, "E")                                  # the edit cannot be recorded
+    assert labels(window) == [(10, "MaE")]
+    assert errors and errors[-1][0] == "Edit not recorded" and "No space left" in errors[-1][1]
+    press(qtbot, window, "Ctrl+Z")                             # neither can its undo
+    qtbot.waitUntil(lambda: len(errors) == 2, timeout=2000)
+    assert labels(window) == [(10, "MaE")]
+    window.project.save = full                                 # and project.h5 cannot be written
+    assert not window.save()
+    assert errors[-1][0] == "Save failed" and "No space left" in errors[-1][1]
+    assert window.isWindowModified()
+    monkeypatch.setattr(journal, "_write_all", real_write)
+    del window.project.save
+    press(qtbot, window, "E")                                  # space again: all works
+    assert labels(window) == [(10, "MaE"), (10, "ME")]
+    assert window.save() and not window.isWindowModified()
