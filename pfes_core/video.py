@@ -109,6 +109,70 @@ def list_image_frames(folder: str | os.PathLike) -> list[Path]:
     return files
 
 
+def image_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG, JPEG or BMP file's header without decoding it; None when the
+    file is none of these or its header is damaged. Reads a few bytes (JPEG: the markers up to
+    the frame header), so checking thousands of frames takes a fraction of a second."""
+    import struct
+
+    with open(path, "rb") as fh:
+        head = fh.read(26)
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+            w, h = struct.unpack(">II", head[16:24])
+        elif head[:2] == b"BM" and len(head) >= 26:
+            if struct.unpack("<I", head[14:18])[0] == 12:
+                w, h = struct.unpack("<HH", head[18:22])
+            else:
+                w, h = struct.unpack("<ii", head[18:26])
+        elif head[:2] == b"\xff\xd8":
+            w = h = 0
+            fh.seek(2)
+            while True:
+                byte = fh.read(1)
+                while byte == b"\xff":
+                    byte = fh.read(1)
+                if not byte:
+                    return None
+                marker = byte[0]
+                if marker in (0x01, *range(0xD0, 0xD8)):
+                    continue
+                size = fh.read(2)
+                if len(size) < 2 or marker == 0xD9:
+                    return None
+                length = struct.unpack(">H", size)[0]
+                if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                    sof = fh.read(5)
+                    if len(sof) < 5:
+                        return None
+                    h, w = struct.unpack(">HH", sof[1:5])
+                    break
+                if length < 2:
+                    return None
+                fh.seek(length - 2, os.SEEK_CUR)
+        else:
+            return None
+    w, h = abs(int(w)), abs(int(h))
+    return (w, h) if w > 0 and h > 0 else None
+
+
+def check_image_folder(files: list[Path], size: tuple[int, int]) -> None:
+    """VideoError naming the first frame file that cannot be read, is not an image, or whose
+    size differs from `size` (the first frame's). Headers only; see `image_size`."""
+    for k, f in enumerate(files):
+        try:
+            found = image_size(f)
+        except OSError as exc:
+            raise VideoError(f"cannot read image frame {k} ({f.name}) in {f.parent}: "
+                             f"{exc.strerror or exc}") from None
+        if found is None:
+            raise VideoError(f"image frame {k} ({f.name}) in {f.parent} is not a readable PNG, "
+                             f"JPEG or BMP image")
+        if found != tuple(size):
+            raise VideoError(f"image frame {k} ({f.name}) in {f.parent} is {found[0]}x{found[1]}, "
+                             f"the first frame is {size[0]}x{size[1]} (a video's frames must all "
+                             f"have one size)")
+
+
 def video_fingerprint(path: str | os.PathLike) -> str:
     """A fast content fingerprint: file size + hashes of the first and last MiB; folders: names+sizes.
 
@@ -195,7 +259,8 @@ class VideoReader:
 class FolderReader(VideoReader):
     """Numbered image files (CAS(ME)^2, SAMM ship frames); the frame rate is given, not stored."""
 
-    def __init__(self, path: Path, step: int, cache_mb: float, fps: float | None):
+    def __init__(self, path: Path, step: int, cache_mb: float, fps: float | None,
+                 check_frames: bool = False):
         super().__init__(path, step, cache_mb)
         self.files = list_image_frames(path)
         if not self.files:
@@ -203,6 +268,9 @@ class FolderReader(VideoReader):
         first = self._read(0)
         self.size = (first.shape[1], first.shape[0])
         self._cache.put(0, first)
+        if check_frames:
+            check_image_folder(self.files, self.size)
+            self._read(len(self.files) - 1)
         self.n_raw = len(self.files)
         self.n_frames = (self.n_raw + self.step - 1) // self.step
         self.raw_fps = float(fps) if fps else DEFAULT_FOLDER_FPS
@@ -246,14 +314,7 @@ class FileReader(VideoReader):
         import av
 
         self._av = av
-        try:
-            self._container = av.open(str(path))
-        except av.error.EOFError:
-            raise VideoError(f"{path.name} ends before any video frame (empty or truncated "
-                             f"video)") from None
-        except av.error.FFmpegError as exc:
-            raise VideoError(f"{path.name} is not a readable video (truncated or not a video file:"
-                             f" {_reason(exc)})") from None
+        self._container = _open_container(path)
         if not self._container.streams.video:
             self._container.close()
             raise VideoError(f"{path.name} has no video stream")
@@ -498,7 +559,7 @@ class FileReader(VideoReader):
         if start >= stop:
             return
         raw_start, raw_stop = start * self.step, (stop - 1) * self.step + 1
-        container = av.open(str(self.path))
+        container = _open_container(self.path)
         try:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
@@ -553,6 +614,21 @@ def _ahead_loop(ref: "weakref.ref[FileReader]", cond: threading.Condition) -> No
         del reader
 
 
+def _open_container(path: Path):
+    """av.open with every way a damaged or foreign file can fail turned into a VideoError
+    (broken metadata text included: it is decoded leniently, it is never needed)."""
+    import av
+
+    try:
+        return av.open(str(path), metadata_errors="replace")
+    except av.error.EOFError:
+        raise VideoError(f"{path.name} ends before any video frame (empty or truncated "
+                         f"video)") from None
+    except (av.error.FFmpegError, UnicodeError, ValueError) as exc:
+        raise VideoError(f"{path.name} is not a readable video (truncated or not a video file:"
+                         f" {_reason(exc)})") from None
+
+
 def _frames_by_index(frames, pts_to_raw: dict) -> Iterator[tuple[int, object]]:
     for frame in frames:
         ts = frame.pts
@@ -569,19 +645,22 @@ def _reason(exc: Exception) -> str:
 
 
 def open_video(path: str | os.PathLike, step: int = 1, *, fps: float | None = None,
-               cache_mb: float = DEFAULT_CACHE_MB, allow_truncated: bool = False) -> VideoReader:
+               cache_mb: float = DEFAULT_CACHE_MB, allow_truncated: bool = False,
+               check_frames: bool = False) -> VideoReader:
     """Open a video file or a folder of numbered images for frame-exact reading.
 
     `step` subsamples by an integer (200 fps SAMM-LV -> step 7); `fps` is the frame rate of an image
     folder (folders store none; 30 is assumed). A truncated file raises VideoError saying where
     reading stopped, unless `allow_truncated`, which gives a reader over the readable frames
-    (`reader.truncated`, `reader.warning`).
+    (`reader.truncated`, `reader.warning`). `check_frames` (registering a video): an image
+    folder's every file must be a readable image of the first frame's size (headers checked,
+    first and last frames decoded); video files are always demuxed whole, their tail decoded.
     """
     path = Path(path)
     if not path.exists():
         raise VideoError(f"video not found: {path}")
     if path.is_dir():
-        return FolderReader(path, step, cache_mb, fps)
+        return FolderReader(path, step, cache_mb, fps, check_frames)
     if path.stat().st_size == 0:
         raise VideoError(f"{path.name} is an empty file (0 bytes)")
     return FileReader(path, step, cache_mb, allow_truncated)
