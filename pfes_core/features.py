@@ -22,6 +22,13 @@ from .errors import CancelledError, FeatureError, ProjectError
 # Bump when the extraction algorithm changes in a way that changes its output: old caches go stale.
 FEATURE_VERSION = 1
 H5_FORMAT = "pfes-features"
+# Units stored with each array of a features file (frames are rows: reader frames after the step).
+FEATURE_UNITS = {"landmarks": "pixels (x, y) in the full frame",
+                 "face_found": "bool (False: landmarks interpolated)",
+                 "roi_vectors": "face-crop pixels / 20 (flow clipped to +-10 px: -0.5 to 0.5), "
+                                "motion from frame t-1 to t",
+                 "model_input": "face-crop pixels / 20 (-0.5 to 0.5), flow accumulated from the "
+                                "window's first frame"}
 
 
 @dataclass(frozen=True)
@@ -259,6 +266,8 @@ def save_features(path: Path, feats: Features) -> Path:
             chunk = (min(256, max(1, feats.n_frames)),) + feats.model_input.shape[1:]
             h5.create_dataset("model_input", data=feats.model_input.astype(np.float32),
                               chunks=chunk, **opts)
+            for name, unit in FEATURE_UNITS.items():  # docs/PROJECT_FORMAT.md
+                h5[name].attrs["units"] = unit
     return path
 
 

@@ -68,12 +68,24 @@ def _strings(values: Iterable[str]) -> np.ndarray:
     return np.array(list(values), dtype=object)
 
 
+# The unit of each numeric column, kept as the dataset's "units" attribute so other tools need no
+# guessing (docs/PROJECT_FORMAT.md).
+UNITS = {"fps": "frames per second", "n_frames": "frames", "step": "frames",
+         "frame": "frame index (0-based)", "onset": "frame index (0-based)",
+         "apex": "frame index (0-based)", "offset": "frame index (0-based, inclusive)",
+         "adjusted": "frame index (0-based): onset, apex, offset", "score": "1 (0 to 1; NaN: none)",
+         "created": "seconds since 1970-01-01 UTC", "modified": "seconds since 1970-01-01 UTC",
+         "time": "seconds since 1970-01-01 UTC"}
+
+
 def _write_columns(group: h5py.Group, columns: dict[str, np.ndarray]) -> None:
     for name, data in columns.items():
         if data.dtype == object:
             group.create_dataset(name, data=data, dtype=_STR)
         else:
             group.create_dataset(name, data=data)
+            if name in UNITS:
+                group[name].attrs["units"] = UNITS[name]
 
 
 def _index(values: list[str]) -> tuple[list[str], np.ndarray]:
