@@ -59,12 +59,14 @@ def make_project(tmp_path: Path, features: bool = True, run_status: str | None =
 
 
 def tree_state(*folders: Path) -> dict:
-    """Every file under `folders` with its size and mtime: equal before and after = nothing written."""
+    """Every path under `folders` with a hash of its content: equal before and after = nothing
+    created, removed or changed (opening a project may rewrite a file with the same bytes)."""
+    import hashlib
+
     state = {}
     for folder in folders:
         for p in sorted(Path(folder).rglob("*")):
-            st = p.lstat()
-            state[str(p)] = (p.is_dir(), st.st_size, st.st_mtime_ns)
+            state[str(p)] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
     return state
 
 
@@ -84,3 +86,26 @@ def assert_one_error(code: int, err: str, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
     return lines[0]
+
+
+def write_checkpoint(path: Path, **config_overrides) -> Path:
+    """An (untrained) small model saved as a checkpoint; `config_overrides` replace entries of the
+    stored model_config afterwards, as a crafted file would."""
+    import torch
+
+    from pfes_core.model import ModelConfig, SpottingModel
+
+    cfg = ModelConfig(width=32, heads=2)
+    model = SpottingModel(cfg)
+    payload = {"format": runs.CHECKPOINT_FORMAT, "version": runs.CHECKPOINT_VERSION, "epoch": 1,
+               "model_config": {**cfg.to_dict(), **config_overrides}, "train_config": "{}",
+               "history": "[]", "model": model.state_dict(), "optimizer": {}, "scheduler": {}}
+    torch.save(payload, path)
+    return path
+
+
+def finished_run(root: Path):
+    """The project's last run (made by `make_project`), with a checkpoint beside its predictions."""
+    info = runs.list_runs(root)[-1]
+    write_checkpoint(info.path / "checkpoint.pt")
+    return info
