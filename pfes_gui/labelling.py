@@ -8,7 +8,6 @@ it at once and the QUndoStack gives undo/redo.
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, QPoint
-from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMenu
 
 from pfes_core.types import CLASSES
@@ -29,7 +28,7 @@ class LabelController(QObject):
         undo = w.undo_stack.createUndoAction(w, "&Undo")
         redo = w.undo_stack.createRedoAction(w, "&Redo")
         for action, action_id in ((undo, "edit.undo"), (redo, "edit.redo")):
-            action.setShortcut(QKeySequence(shortcuts.get(action_id).key))
+            action.setShortcuts(shortcuts.key_sequences(action_id))
             action.setObjectName(action_id)
             w.actions[action_id] = action
             w.addAction(action)

@@ -4,6 +4,7 @@ Each concern lives in its own module with an ``install(window)`` function, wired
 ``CONTROLLERS`` order (a change to playback touches playback.py only):
   saving.py        SaveController       window.saver      autosave, Ctrl+S, busy indicator
   session.py       SessionMemory        window.session    QSettings: layout, recent, positions
+  preferences.py   PreferencesDialog    (Edit menu)       annotator name, rebindable keys
   frame_display.py FrameDisplay         window.display    frame view, difference, landmarks
   playback.py      PlaybackController   window.playback   play/pause, speed, loop
   navigation.py    NavigationController window.nav        video/frame, stepping, jumps
@@ -36,8 +37,8 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDia
 
 from pfes_core.errors import LabelError, PfesError
 
-from . import (dialogs, frame_display, labelling, navigation, playback, project_io, saving, session,
-               shortcuts)
+from . import (dialogs, frame_display, labelling, navigation, playback, preferences, project_io,
+               saving, session, shortcuts)
 from .frame_fetcher import FrameFetcher
 from .frame_view import FrameView
 from .timeline import Timeline
@@ -45,7 +46,8 @@ from .undo_commands import push_edit
 from .video_list import VideoList
 
 #: The window's own controllers, installed in this order (later ones may use earlier ones).
-CONTROLLERS = (saving, session, frame_display, playback, navigation, labelling, project_io)
+CONTROLLERS = (saving, session, preferences, frame_display, playback, navigation, labelling,
+               project_io)
 
 MOUSE_HELP = (
     "<br><b>Mouse (timeline)</b><table cellpadding='3'>"
@@ -207,6 +209,8 @@ class MainWindow(QMainWindow):
         self.register_action("file.quit", self.close, fm)
 
         self.labelling.install_actions(self.edit_menu, self.labels_menu)
+        self.edit_menu.addSeparator()
+        self.register_action("edit.preferences", self.open_preferences, self.edit_menu)
         self.nav.install_actions(self.nav_menu)
         self.nav_menu.addSeparator()
         self.playback.install_actions(self.nav_menu)
@@ -249,8 +253,7 @@ class MainWindow(QMainWindow):
         """
         row = shortcuts.get(action_id)
         action = QAction(row.description, self)
-        if row.key:
-            action.setShortcut(QKeySequence(row.key))
+        action.setShortcuts(shortcuts.key_sequences(action_id))
         action.setCheckable(checkable)
         action.setObjectName(action_id)
         if callback is not None:

@@ -597,3 +597,55 @@ def test_pfes_gui_starts_on_a_project_and_quits(project_path):
     with Project.open(project_path, readonly=True) as p:   # the lock was released on close
         assert list(p.videos) == ["clip"]
     Project.open(project_path).close()
+
+
+def test_preferences_rebind_keys_refuse_conflicts_and_survive_a_restart(qtbot, project_path,
+                                                                        calls):
+    from PySide6.QtCore import Qt
+
+    first = MainWindow(annotator="tester")
+    qtbot.addWidget(first)
+    first.show()
+    dlg = first.preferences_dialog()
+    dlg.set_key("nav.next_frame", "M")                 # M adds an MaE label: refused
+    dlg.accept()
+    assert dlg.result() == 0 and "Two actions share a key" in dlg.problem.text()
+    assert "Add a macro-expression" in dlg.problem.text()
+    assert shortcuts.get("nav.next_frame").key == "Right"
+    dlg.set_key("nav.next_frame", "K")
+    dlg.name_edit.setText("Ada L.")
+    dlg.accept()
+    assert dlg.result() == 1 and shortcuts.get("nav.next_frame").key == "K"
+    assert first.annotator == "Ada L."
+    first.close()
+
+    second = MainWindow()                              # a restart: keys and name come back
+    qtbot.addWidget(second)
+    second.show()
+    qtbot.waitExposed(second)
+    second.activateWindow()
+    assert second.annotator == "Ada L."
+    assert second.open_project(project_path)
+    wait_frame(qtbot, second, 0)
+    key_event(second, Qt.Key.Key_K, repeat=False)
+    assert second.current_frame == 1
+    key_event(second, Qt.Key.Key_Right, repeat=False)  # the old key is free now
+    assert second.current_frame == 1
+    assert second.add_label(1, "ME") and second.project.labels.all()[0].annotator == "Ada L."
+    sheet = second.show_cheat_sheet()
+    assert ">K<" in second.cheat_sheet_text.toHtml() or "K</" in second.cheat_sheet_text.toHtml()
+    sheet.close()
+    second.close()
+    shortcuts.apply_user_keys({})                      # leave the process-wide table as built
+
+
+def test_altgr_keys_have_alternates(qtbot, window, project_path):
+    from PySide6.QtCore import Qt
+
+    for action_id in ("label.next", "label.prev"):
+        assert len(shortcuts.get(action_id).keys) == 2
+    window.open_project(project_path)
+    wait_frame(qtbot, window, 0)
+    window.add_label(30, "MaE")
+    key_event(window, Qt.Key.Key_N, repeat=False)      # N: next label, no AltGr needed
+    assert window.current_frame == 30
