@@ -56,11 +56,16 @@ def child_config(project_root, request):
     parent_dir = runs.run_dir(project_root, parent_id)
     parent = TrainConfig.from_dict(runs.read_json(parent_dir / "config.json"))
     done = int(runs.read_checkpoint(runs.checkpoint_path(parent_dir))["epoch"])
+    return fine_tune_config(parent, done, request.epochs, parent_id, seed=request.seed,
+                            device=request.device, reviews=request.reviews)
+
+
+def fine_tune_config(parent, parent_epochs: int, epochs: int, parent_id: str, **overrides):
+    """The parent's config continued for `epochs` more epochs at the warm lr (constant)."""
     lr = parent.lr if parent.warm_start else parent.lr * WARM_LR_FACTOR
-    total = done + request.epochs
-    child = replace(parent, epochs=total, start_epoch=done, warm_start=parent_id, lr=lr,
-                    lr_step=total + 1, seed=request.seed, device=request.device,
-                    reviews=request.reviews, loso=False)
+    total = parent_epochs + epochs
+    child = replace(parent, epochs=total, start_epoch=parent_epochs, warm_start=parent_id, lr=lr,
+                    lr_step=total + 1, loso=False, **overrides)
     child.validate()
     return child
 
@@ -79,4 +84,5 @@ def load_parent_into(parent_dir: Path, state, device="cpu") -> None:
     state.epoch = int(payload["epoch"])
 
 
-__all__ = ["WARM_EPOCHS", "WARM_LR_FACTOR", "resolve_parent", "child_config", "load_parent_into"]
+__all__ = ["WARM_EPOCHS", "WARM_LR_FACTOR", "resolve_parent", "child_config", "fine_tune_config",
+           "load_parent_into"]

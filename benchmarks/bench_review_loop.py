@@ -1,0 +1,337 @@
+"""Review-loop benchmark: a simulated annotator labels a few videos, then reviews proposals.
+
+Split per subject (videos in id order): the first video carries its point labels (what the
+annotator clicked); the second is the review pool (spotted and reviewed); the rest are test videos
+never shown to the annotator. Round 0 trains from scratch on the labelled videos. Each review
+round then: spots the review pool, lets an oracle judge up to K proposals, highest score first
+(accept: IoU >= 0.5 with a not-yet-found ground truth of the same class, which adds a point label
+at the proposal's apex, as the app's Accept does; reject: everything else), and trains again.
+
+Variants of the training after a review round:
+- warm+decisions: fine-tune the last model (warm start) with labels and decisions (the app's quick round);
+- warm, labels only: the same without decisions (ablation: accepted labels only, no negatives, no span priors);
+- full+decisions: retrain from scratch with labels and decisions.
+
+Per round: F1 on the test videos, ground truths found in the review pool, annotator actions
+(accepts + rejects; plus the initial clicks) per expression found, training seconds. References:
+labelling every expression by hand (3 actions: onset, apex, offset) and reviewing the non-learned
+motion baseline's proposals with the same budget.
+
+Run: python benchmarks/bench_review_loop.py --project /tmp/loop/bench.pfes --seed 11 --subjects 6
+     --videos 3 --seconds 30 --train-seeds 1 --json /tmp/loop/s1.json --no-append
+then --from-json FILE... to pool seeds into one table (appended to RESULTS.md unless --no-append).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from pfes_core.metrics import evaluate, pool
+from pfes_core.spotting import interval_iou, preset_for_fps, preset_from_settings, propose
+from pfes_core.types import CLASSES, Interval
+
+HAND_ACTIONS = 3
+VARIANTS = {
+    "warm_dec": ("warm start + decisions", {"warm": True, "reviews": True}),
+    "warm_nodec": ("warm start, labels only", {"warm": True, "reviews": False}),
+    "full_dec": ("full retrain + decisions", {"warm": False, "reviews": True}),
+}
+
+
+def build_project(args) -> Path:
+    from pfes_core.demo import build_demo_project
+
+    target = Path(args.project)
+    if (target / "project.h5").exists():
+        return target
+    return build_demo_project(target, seed=args.seed, subjects=args.subjects,
+                              videos_per_subject=args.videos, seconds=args.seconds, jobs=args.jobs)
+
+
+def load(root: Path):
+    from pfes_core.features import load_features
+    from pfes_core.project import Project
+    from pfes_core.training import load_project_videos
+
+    videos, _, _ = load_project_videos(root)
+    with Project.open(root, readonly=True) as project:
+        truth = {v: list(project.reference.get(v, [])) for v in project.videos}
+        rois = {v.video_id: np.asarray(load_features(project, v.video_id).roi_vectors) for v in videos}
+    by_subject: dict[str, list] = {}
+    for v in sorted(videos, key=lambda v: v.video_id):
+        by_subject.setdefault(v.subject, []).append(v)
+    labelled, review, test = [], [], []
+    for vs in by_subject.values():
+        labelled.append(vs[0])
+        review.append(vs[1])
+        test.extend(vs[2:])
+    for v in review + test:
+        v.points = []                         # never labelled by the annotator
+    return labelled, review, test, truth, rois
+
+
+def spot(model, videos, preset, chunk):
+    from pfes_core.inference import predict_video
+
+    out = {}
+    for v in videos:
+        a, q = predict_video(model, v.model_input, chunk, "cpu")
+        out[v.video_id] = propose(a, q, preset_for_fps(preset, v.fps), v.video_id, v.fps)
+    return out
+
+
+class Oracle:
+    """Judges proposals against the ground truth; remembers what it found and decided."""
+
+    def __init__(self, truth: dict[str, list[Interval]]):
+        self.truth = truth
+        self.found: set[tuple] = set()
+        self.decided: list[tuple[str, Interval]] = []    # (status, proposal)
+        self.actions = 0
+
+    def _match(self, p: Interval):
+        best, best_iou = None, 0.0
+        for t in self.truth.get(p.video, []):
+            iou = interval_iou(p, t)
+            if t.cls == p.cls and iou >= 0.5 and iou > best_iou:
+                best, best_iou = t, iou
+        return best
+
+    def _seen(self, p: Interval) -> bool:
+        """A proposal the annotator already judged (same class, IoU >= 0.5 with a decided span)."""
+        return any(d.video == p.video and d.cls == p.cls and interval_iou(p, d) >= 0.5 for _, d in self.decided)
+
+    def review(self, proposals: dict[str, list[Interval]], budget: int) -> dict:
+        ranked = sorted((p for ps in proposals.values() for p in ps), key=lambda p: -(p.score or 0.0))
+        acc = rej = 0
+        for p in ranked:
+            if acc + rej >= budget:
+                break
+            if self._seen(p):
+                continue
+            t = self._match(p)
+            key = None if t is None else (t.video, t.cls, t.onset, t.offset)
+            if key is not None and key not in self.found:
+                self.found.add(key)
+                self.decided.append(("accepted", p))
+                acc += 1
+            else:
+                self.decided.append(("rejected", p))
+                rej += 1
+        self.actions += acc + rej
+        return {"accepted": acc, "rejected": rej}
+
+    def decisions(self):
+        from pfes_core.reviews import ReviewDecision
+
+        return [ReviewDecision(p.video, "bench", p.cls, p.onset, p.apex, p.offset, p.score, status, None,
+                               "oracle", float(i)) for i, (status, p) in enumerate(self.decided)]
+
+    def points(self, video: str) -> list[tuple[int, int]]:
+        return sorted({(p.apex, CLASSES.index(p.cls)) for s, p in self.decided if s == "accepted" and p.video == video})
+
+
+def training_set(labelled, review, oracle: Oracle, use_reviews: bool):
+    from pfes_core.review_supervision import attach_reviews
+    from pfes_core.training import VideoData
+
+    videos = [VideoData(v.video_id, v.model_input, list(v.points), v.subject, v.fps) for v in labelled]
+    for v in review:
+        videos.append(VideoData(v.video_id, v.model_input, oracle.points(v.video_id), v.subject, v.fps))
+    if use_reviews:
+        attach_reviews(videos, oracle.decisions())
+    return videos
+
+
+def report(pred, truth, ids) -> dict:
+    rep = evaluate(pred, truth, videos=ids)
+    return {"f1": rep.overall.f1, "mae": rep.f1("MaE"), "me": rep.f1("ME"), "tp": rep.overall.tp,
+            "fp": rep.overall.fp, "n_gt": rep.overall.n_gt}
+
+
+def run_seed(args, labelled, review, test, truth, seed: int) -> dict:
+    from pfes_core.training import TrainConfig, build_state, train_on_arrays
+    from pfes_core.warm_start import fine_tune_config
+
+    preset = preset_from_settings()
+    base = TrainConfig.from_preset("cpu", device="cpu", seed=seed)
+    if args.epochs:
+        base = replace(base, epochs=args.epochs)
+    test_ids = [v.video_id for v in test]
+    n_clicks = sum(len(v.points) for v in labelled)
+    t0 = time.monotonic()
+    state0 = train_on_arrays(labelled, base, device="cpu")
+    t_first = time.monotonic() - t0
+    first = report(spot(state0.model, test, preset, base.predict_chunk), truth, test_ids)
+    print(f"seed {seed} round 0: F1 {first['f1']:.3f} (MaE {first['mae']:.3f}, ME {first['me']:.3f}), "
+          f"{t_first:.0f} s", flush=True)
+    out = {"round0": {**first, "seconds": t_first}, "clicks": n_clicks, "variants": {}}
+    for key in args.variants:
+        name, opts = VARIANTS[key]
+        oracle = Oracle(truth)
+        state, cfg = state0, base
+        rows = []
+        for r in range(1, args.rounds + 1):
+            decided = oracle.review(spot(state.model, review, preset, cfg.predict_chunk), args.budget)
+            videos = training_set(labelled, review, oracle, opts["reviews"])
+            t = time.monotonic()
+            if opts["warm"]:
+                cfg = fine_tune_config(cfg, state.epoch, args.warm_epochs, f"round{r - 1}",
+                                       reviews=opts["reviews"])
+                new = build_state(cfg, "cpu")
+                new.model.load_state_dict(state.model.state_dict())
+                new.epoch = state.epoch
+                state = train_on_arrays(videos, cfg, state=new, device="cpu")
+            else:
+                cfg = replace(base, reviews=opts["reviews"])
+                state = train_on_arrays(videos, cfg, device="cpu")
+            secs = time.monotonic() - t
+            res = report(spot(state.model, test, preset, cfg.predict_chunk), truth, test_ids)
+            row = {"round": r, **res, **decided, "found": len(oracle.found), "actions": oracle.actions,
+                   "seconds": secs}
+            rows.append(row)
+            print(f"seed {seed} {name} round {r}: F1 {res['f1']:.3f} (MaE {res['mae']:.3f}, "
+                  f"ME {res['me']:.3f}), found {len(oracle.found)}, actions {oracle.actions}, "
+                  f"{secs:.0f} s", flush=True)
+        out["variants"][key] = rows
+    return out
+
+
+def baseline_review(review, truth, rois, budget_total: int) -> dict:
+    from pfes_core.baseline import baseline_predict
+
+    preset = preset_from_settings()
+    props = {v.video_id: baseline_predict(rois[v.video_id], preset_for_fps(preset, v.fps), v.video_id, v.fps)[2]
+             for v in review}
+    oracle = Oracle(truth)
+    oracle.review(props, budget_total)
+    return {"found": len(oracle.found), "actions": oracle.actions}
+
+
+def baseline_test(test, truth, rois) -> dict:
+    from pfes_core.baseline import baseline_predict
+
+    preset = preset_from_settings()
+    pred = {v.video_id: baseline_predict(rois[v.video_id], preset_for_fps(preset, v.fps), v.video_id, v.fps)[2]
+            for v in test}
+    return report(pred, truth, [v.video_id for v in test])
+
+
+def tables(doc: dict) -> str:
+    seeds = doc["seeds"]
+    n_review_gt = doc["meta"]["review_gt"]
+    lines = ["| workflow | round | test F1 (overall) | MaE | ME | found in review pool | "
+             "review actions | actions per found | train s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def pooled(rows):
+        tp, fp, gt = (sum(r[k] for r in rows) for k in ("tp", "fp", "n_gt"))
+        return 2 * tp / max(tp + fp + gt, 1)
+
+    def per_found(actions, found):
+        return f"{actions / found:.2f}" if found else "- (none found)"
+
+    def mean(rows, k):
+        return float(np.mean([r[k] for r in rows]))
+
+    r0 = [s["round0"] for s in seeds]
+    lines.append(f"| first training (labels of 1 video/subject) | 0 | {pooled(r0):.3f} | {mean(r0, 'mae'):.3f} | "
+                 f"{mean(r0, 'me'):.3f} | 0 / {n_review_gt} | 0 | - | {mean(r0, 'seconds'):.0f} |")
+    for key in doc["variants"]:
+        name = VARIANTS[key][0]
+        for r in range(doc["rounds"]):
+            rows = [s["variants"][key][r] for s in seeds]
+            found, actions = mean(rows, "found"), mean(rows, "actions")
+            lines.append(f"| {name} | {r + 1} | {pooled(rows):.3f} | {mean(rows, 'mae'):.3f} | {mean(rows, 'me'):.3f} | "
+                         f"{found:.1f} / {n_review_gt} | {actions:.1f} | "
+                         f"{per_found(actions, found)} | {mean(rows, 'seconds'):.0f} |")
+    b = doc["baseline_review"]
+    lines.append(f"| review motion-baseline proposals (same total budget) | - | {doc['baseline_test']['f1']:.3f} | "
+                 f"{doc['baseline_test']['mae']:.3f} | {doc['baseline_test']['me']:.3f} | {b['found']} / {n_review_gt} | "
+                 f"{b['actions']} | {per_found(b['actions'], b['found'])} | - |")
+    lines.append(f"| label every expression by hand | - | - | - | - | {n_review_gt} / {n_review_gt} | "
+                 f"{HAND_ACTIONS * n_review_gt} | {HAND_ACTIONS:.2f} | - |")
+    per_seed = ", ".join(f"seed {s['seed']}: " + " / ".join(
+        f"{s['round0']['f1']:.3f}" if i == 0 else f"{s['variants'][k][i - 1]['f1']:.3f}"
+        for k in doc["variants"][:1] for i in range(doc["rounds"] + 1)) for s in seeds)
+    return "\n".join(lines) + f"\n\nPer training seed, test F1 by round ({doc['variants'][0]}): {per_seed}\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--project", default="/tmp/pfes_loop/bench.pfes")
+    ap.add_argument("--seed", type=int, default=11, help="data seed (a fresh one: never used for tuning)")
+    ap.add_argument("--subjects", type=int, default=6)
+    ap.add_argument("--videos", type=int, default=3, help="videos per subject (>= 3: labelled, review, test)")
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--train-seeds", default="1")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--budget", type=int, default=20, help="proposals reviewed per round")
+    ap.add_argument("--warm-epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=0, help="override the cpu preset's epochs (first training)")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--from-json", nargs="+", metavar="FILE", help="pool the seeds of earlier runs into one table")
+    ap.add_argument("--no-append", action="store_true")
+    args = ap.parse_args(argv)
+    args.variants = [v for v in args.variants.split(",") if v]
+    command = "python benchmarks/bench_review_loop.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.from_json:
+        docs = [json.loads(Path(f).read_text()) for f in args.from_json]
+        doc = {**docs[0], "seeds": [s for d in docs for s in d["seeds"]],
+               "commands": [d["command"] for d in docs] + [command]}
+    else:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        root = build_project(args)
+        labelled, review, test, truth, rois = load(root)
+        review_gt = sum(len(truth[v.video_id]) for v in review)
+        t0 = time.monotonic()
+        seeds = []
+        for s in [int(x) for x in args.train_seeds.split(",") if x]:
+            seeds.append({"seed": s, **run_seed(args, labelled, review, test, truth, s)})
+        doc = {"command": command, "commands": [command], "variants": args.variants, "rounds": args.rounds,
+               "budget": args.budget, "seeds": seeds,
+               "baseline_review": baseline_review(review, truth, rois, args.budget * args.rounds),
+               "baseline_test": baseline_test(test, truth, rois),
+               "meta": {"videos": len(labelled) + len(review) + len(test), "labelled": len(labelled),
+                        "review": len(review), "test": len(test), "review_gt": review_gt,
+                        "test_gt": sum(len(truth[v.video_id]) for v in test),
+                        "clicks": sum(len(v.points) for v in labelled), "seconds": args.seconds,
+                        "data_seed": args.seed, "minutes": (time.monotonic() - t0) / 60}}
+        if args.json:
+            Path(args.json).write_text(json.dumps(doc, indent=1))
+    table = tables(doc)
+    print(table)
+    if not args.no_append:
+        import torch
+
+        m = doc["meta"]
+        text = (f"\n## Review loop, simulated annotator ({datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')})\n\n"
+                f"- machine: {platform.machine()}, {platform.system()} {platform.release()}, python "
+                f"{platform.python_version()}, torch {torch.__version__}, 1 torch thread per process, "
+                f"2 CPU cores shared with other work\n"
+                + "".join(f"- command: `{c}`\n" for c in doc["commands"])
+                + f"- data: data seed {m['data_seed']} (fresh), {m['videos']} videos x {m['seconds']:.0f} s at 25 fps; "
+                f"per subject 1 labelled ({m['clicks']} point labels in all), 1 review, the rest test "
+                f"({m['test_gt']} GT in test videos, {m['review_gt']} in the review pool); budget "
+                f"{doc['budget']} proposals per round, {doc['rounds']} rounds; training seeds "
+                f"{[s['seed'] for s in doc['seeds']]} (F1 pooled over seeds, other columns averaged)\n\n{table}\n")
+        with open(Path(__file__).with_name("RESULTS.md"), "a", encoding="utf-8") as fh:
+            fh.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
