@@ -34,6 +34,11 @@ class GimConstants:
     apex_neg_margin: int = 6                      # apex negatives within +-6 of expression frames
     gauss_eps: float = 1e-6
     keep_reliable: bool = False                   # widen sigma so the n reliable frames keep y >= theta
+    # The reference's edge and overlap behaviour (faithful mode). Every window it builds (label,
+    # apex search, reliable count) ends before the last frame, so that frame is never labelled;
+    # a later window of the same class overwrites an earlier one instead of taking the maximum.
+    skip_last_frame: bool = False
+    overwrite_overlaps: bool = False
 
     def scaled_durations(self, fps: float | None, ref_fps: float = 30.0) -> "GimConstants":
         """The duration clip converted from frames at `ref_fps` to frames at `fps` (unchanged when
@@ -93,14 +98,16 @@ def gim_duration(n_reliable: int, cls: int, c: GimConstants) -> int:
     return int(min(hi, max(lo, round(n_reliable * c.duration_scale))))
 
 
-def _span(lo: int, hi: int, n: int) -> tuple[int, int]:
-    return max(lo, 0), min(hi, n - 1)
+def _span(lo: int, hi: int, n: int, c: GimConstants | None = None) -> tuple[int, int]:
+    """[lo, hi] clipped to the video (to its second-to-last frame with `skip_last_frame`)."""
+    last = n - 2 if c is not None and c.skip_last_frame else n - 1
+    return max(lo, 0), min(hi, last)
 
 
 def pseudo_apex(a: np.ndarray, point: int, cls: int, c: GimConstants) -> int:
     """argmax of a in [p - k/4, p + k/4] (NaN frames never win)."""
     k = c.k[cls]
-    lo, hi = _span(point - k // 4, point + k // 4, len(a))
+    lo, hi = _span(point - k // 4, point + k // 4, len(a), c)
     seg = np.nan_to_num(a[lo:hi + 1], nan=-np.inf)
     return lo + int(np.argmax(seg))
 
@@ -152,31 +159,34 @@ def make_pseudo_labels(points: list[tuple[int, int]], a: np.ndarray, h: np.ndarr
     theta = reliable_threshold(epoch, c)
     instances = []
     for p, cls in points:
-        if not 0 <= p < n:
+        if not 0 <= p < n or (c.skip_last_frame and n < 2):     # a 1-frame video has no labelable frame
             continue
         if ph == "hard":
             off_lo, off_hi = c.hard_window[cls]
-            lo, hi = _span(p + off_lo, p + off_hi, n)
+            lo, hi = _span(p + off_lo, p + off_hi, n, c)
             vals = np.ones(hi - lo + 1)
             centre = p
         elif ph == "soft":
             d = c.soft_d[0] if epoch < c.soft_switch else c.soft_d[1]
             r = c.soft_scale[cls] * d
-            lo, hi = _span(p - r, p + r, n)
+            lo, hi = _span(p - r, p + r, n, c)
             centre = p
             vals = gaussian_labels(h, centre, lo, hi, c.gauss_eps)
         else:
             centre = pseudo_apex(a, p, cls, c)
             k = c.k[cls]
-            rlo, rhi = _span(centre - k // 2, centre + k // 2, n)
+            rlo, rhi = _span(centre - k // 2, centre + k // 2, n, c)
             n_rel = int(np.sum(np.nan_to_num(a[rlo:rhi + 1], nan=-1.0) > theta))
             dur = gim_duration(n_rel, cls, c)
             if durations and (p, cls) in durations:
                 dur = int(durations[(p, cls)])
-            lo, hi = _span(centre - dur // 2, centre + dur // 2, n)
+            lo, hi = _span(centre - dur // 2, centre + dur // 2, n, c)
             vals = gaussian_labels(h, centre, lo, hi, c.gauss_eps,
                                    keep=(n_rel, theta) if c.keep_reliable else None)
-        y[lo:hi + 1, cls] = np.maximum(y[lo:hi + 1, cls], vals)
+        if c.overwrite_overlaps:
+            y[lo:hi + 1, cls] = vals
+        else:
+            y[lo:hi + 1, cls] = np.maximum(y[lo:hi + 1, cls], vals)
         in_win[lo:hi + 1, cls] = True
         # Apex targets once GIM runs; the hard ablation uses the clicked frame as its apex.
         if epoch >= c.gim_start:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
+
+# The reference's per-dataset weights: (sparsity lambda_n, IAC lambda_c). SAMM-LV's long, sparse
+# 200 fps recordings get a much weaker sparsity pull; every other dataset uses CAS(ME)^2's.
+DATASET_WEIGHTS: dict[str, tuple[float, float]] = {
+    "casme2": (2.5, 1.4e-5),
+    "samm-lv": (0.3, 2e-6),
+    "casme3": (2.5, 1.4e-5),
+}
 
 
 @dataclass(frozen=True)
@@ -23,6 +31,14 @@ class LossConstants:
     lambda_c: float = 1.4e-5                      # IAC weight (2e-6 for SAMM-LV)
     log_eps: float = 1e-5
     weight_eps: float = 1e-6
+    smooth: float = 0.0                           # x mean(a[1:] - a[:-1]); the reference: 0.1
+    iac_all_anchors: bool = False                 # the reference: anchors without a positive count as 0
+
+    def for_dataset(self, name: str) -> "LossConstants":
+        """These constants with the reference's sparsity and IAC weights for `name` (DATASET_WEIGHTS)."""
+        key = normalise_dataset(name)
+        sparsity, lambda_c = DATASET_WEIGHTS[key]
+        return replace(self, sparsity=sparsity, lambda_c=lambda_c)
     negative: float = 1.0                         # rejected-proposal spans (review_supervision); not the reference's
 
     def to_dict(self) -> dict:
@@ -34,6 +50,15 @@ class LossConstants:
                       for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
+def normalise_dataset(name: str) -> str:
+    """'CASME2', 'cas(me)^2', 'samm_lv', 'SAMM' ... -> a DATASET_WEIGHTS key; ValueError otherwise."""
+    key = str(name).strip().lower().replace("_", "-").replace("(", "").replace(")", "").replace("^", "")
+    key = {"casme-2": "casme2", "samm": "samm-lv", "sammlv": "samm-lv", "casme-3": "casme3"}.get(key, key)
+    if key not in DATASET_WEIGHTS:
+        raise ValueError(f"unknown dataset {name!r} (expected {', '.join(DATASET_WEIGHTS)})")
+    return key
+
+
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over mask; an empty mask contributes 0 (the reference would produce NaN)."""
     if not bool(mask.any()):
@@ -42,15 +67,21 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def intensity_losses(a: torch.Tensor, y: torch.Tensor, in_window: torch.Tensor, neutral: torch.Tensor,
-                     c: LossConstants) -> dict[str, torch.Tensor]:
-    """a (N,), y (N, 2), in_window (N, 2) bool, neutral (N,) bool -> {'mse', 'reward', 'sparsity'}."""
+                     c: LossConstants, padding: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """a (N,), y (N, 2), in_window (N, 2) bool, neutral (N,) bool -> {'mse', 'reward', 'sparsity'}
+    (+ 'smooth' when c.smooth). `padding` (M,): intensities of padded frames, which count in the
+    sparsity mean only (the reference pads every video to the dataset's longest)."""
     mse = (_masked_mean((a - y[:, 0]) ** 2, in_window[:, 0])
            + _masked_mean((a - y[:, 1]) ** 2, in_window[:, 1])
            + _masked_mean(a ** 2, neutral))
     reward = -(c.reward[0] * _masked_mean(a, y[:, 0] > c.reward_threshold)
                + c.reward[1] * _masked_mean(a, y[:, 1] > c.reward_threshold))
-    sparsity = c.sparsity * a.mean()
-    return {"mse": mse, "reward": reward, "sparsity": sparsity}
+    everything = a if padding is None or padding.numel() == 0 else torch.cat([a, padding])
+    out = {"mse": mse, "reward": reward, "sparsity": c.sparsity * everything.mean()}
+    if c.smooth and a.numel() > 1:
+        # Signed and telescoping, as published: (a[-1] - a[0]) / (N - 1).
+        out["smooth"] = c.smooth * (a[1:] - a[:-1]).mean()
+    return out
 
 
 def negative_loss(a: torch.Tensor, q: torch.Tensor, weights: torch.Tensor, c: LossConstants) -> torch.Tensor:
@@ -97,7 +128,8 @@ def iac_loss(features: torch.Tensor, labels: torch.Tensor, intensity: torch.Tens
 
     features (N, C) backbone features, labels (N,) 0 neutral / 1 MaE / 2 ME, intensity (N,) soft
     intensity (0 for neutrals). The pair weight scales the pair's denominator term and adds log(w)
-    to the positive term; anchors without a positive are skipped.
+    to the positive term. Anchors without a positive (a class of one) are skipped, or, with
+    c.iac_all_anchors (the reference), count as 0 in a mean over every anchor.
     """
     n = features.shape[0]
     if n < 2:
@@ -110,6 +142,9 @@ def iac_loss(features: torch.Tensor, labels: torch.Tensor, intensity: torch.Tens
     denom = (torch.exp(logits) * w * not_self).sum(dim=1, keepdim=True)
     log_prob = torch.log(w + c.weight_eps) + logits - torch.log(denom + c.weight_eps)
     n_pos = positive.sum(dim=1)
+    if c.iac_all_anchors:
+        mean_pos = (log_prob * positive).sum(dim=1) / (n_pos + c.weight_eps)
+        return -(c.temperature / c.base_temperature) * mean_pos.mean()
     has = n_pos > 0
     if not bool(has.any()):
         return features.sum() * 0.0

@@ -2,6 +2,17 @@
 
 Every frame is scored from its own 17-frame window of 10 ROI motion vectors, so a video is just a
 batch of independent windows: inference chunks frames, training can pick any subset of frames.
+
+Two backbone variants (`ModelConfig.arch`):
+- "reference": the published network, operation for operation (the paper preset and faithful
+  mode). Temporal downsampling is BatchNorm -> strided conv without bias or activation; a
+  BatchNorm precedes both group max-pools; qkv has no bias; no norm after the last conv; the
+  embeddings start standard normal and the heads kaiming-uniform with zero bias. With the
+  reference's own weights (`pfes_core.reference_weights`) it reproduces the reference's
+  features to float precision (tests/test_faithful_reference.py).
+- "pfes": the project's earlier variant, kept for the small cpu preset and for checkpoints made
+  with it: conv (+bias) -> BatchNorm -> GELU downsampling, no norm before the pools, qkv bias, a
+  final BatchNorm on the feature, small (std 0.02) embeddings and PyTorch's default head init.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ N_ROIS = 10
 # The 10 non-nose ROIs are ordered left brow (3), right brow (3), mouth (4): METHOD.md 1.5.
 ROI_GROUPS = (0, 0, 0, 1, 1, 1, 2, 2, 2, 2)
 N_GROUPS = 3
+ARCHS = ("pfes", "reference")
 
 
 @dataclass(frozen=True)
@@ -26,9 +38,15 @@ class ModelConfig:
 
     width: int = 256          # f_t dimension; 4 heads x 64 in the reference
     heads: int = 4
-    ffn_mult: int = 2         # feed-forward hidden = ffn_mult * width
+    ffn_mult: int = 2         # feed-forward hidden = ffn_mult * width (the reference: 1, i.e. 256)
     hidden_dropout: float = 0.7   # dropout on h_t (the reference uses 0.7)
     logit_dropout: float = 0.0    # 0.7 in faithful mode: dropout on both logits before the sigmoid
+    arch: str = "pfes"        # backbone variant, see the module docstring ("pfes" for old checkpoints)
+    emb_dropout: float = 0.0  # dropout after the token + position embeddings (the reference: 0.1)
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown backbone variant {self.arch!r} (expected {' or '.join(ARCHS)})")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,11 +75,11 @@ class _TokenNorm(nn.BatchNorm1d):
 class _AttentionBlock(nn.Module):
     """Pre-BatchNorm multi-head self-attention + feed-forward, both residual, over axis -2."""
 
-    def __init__(self, width: int, heads: int, ffn_mult: int):
+    def __init__(self, width: int, heads: int, ffn_mult: int, qkv_bias: bool = True):
         super().__init__()
         self.heads = heads
         self.norm1 = _TokenNorm(width)
-        self.qkv = nn.Linear(width, 3 * width)
+        self.qkv = nn.Linear(width, 3 * width, bias=qkv_bias)
         self.proj = nn.Linear(width, width)
         self.norm2 = _TokenNorm(width)
         self.ffn = nn.Sequential(nn.Linear(width, ffn_mult * width), nn.GELU(),
@@ -78,10 +96,10 @@ class _AttentionBlock(nn.Module):
 class _SpatioTemporalStage(nn.Module):
     """Spatial attention over the nodes of each frame, then temporal attention over each node's frames."""
 
-    def __init__(self, width: int, heads: int, ffn_mult: int):
+    def __init__(self, width: int, heads: int, ffn_mult: int, qkv_bias: bool = True):
         super().__init__()
-        self.spatial = _AttentionBlock(width, heads, ffn_mult)
-        self.temporal = _AttentionBlock(width, heads, ffn_mult)
+        self.spatial = _AttentionBlock(width, heads, ffn_mult, qkv_bias)
+        self.temporal = _AttentionBlock(width, heads, ffn_mult, qkv_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, n, c = x.shape
@@ -92,17 +110,21 @@ class _SpatioTemporalStage(nn.Module):
 
 
 class _TemporalDown(nn.Module):
-    """Strided temporal convolution per node (17 -> 9 -> 5 -> 3 with stride 2; 3 -> 1 without padding)."""
+    """Strided temporal convolution per node (17 -> 9 -> 5 -> 3 with stride 2; 3 -> 1 without padding).
 
-    def __init__(self, width: int, stride: int = 2, padding: int = 1):
+    reference=True: BatchNorm, then the conv without bias, no activation (the published order);
+    otherwise conv (+bias) -> BatchNorm -> GELU."""
+
+    def __init__(self, width: int, stride: int = 2, padding: int = 1, reference: bool = False):
         super().__init__()
-        self.conv = nn.Conv1d(width, width, kernel_size=3, stride=stride, padding=padding)
+        self.reference = reference
+        self.conv = nn.Conv1d(width, width, kernel_size=3, stride=stride, padding=padding, bias=not reference)
         self.norm = nn.BatchNorm1d(width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, n, c = x.shape
         y = x.permute(0, 2, 3, 1).reshape(b * n, c, t)
-        y = F.gelu(self.norm(self.conv(y)))
+        y = self.conv(self.norm(y)) if self.reference else F.gelu(self.norm(self.conv(y)))
         t2 = y.shape[-1]
         return y.reshape(b, n, c, t2).permute(0, 3, 1, 2)
 
@@ -113,40 +135,52 @@ class Backbone(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         c = cfg.width
+        ref = cfg.arch == "reference"
         self.embed = nn.Linear(2, c)
         self.embed_norm = _TokenNorm(c)
         self.time_emb = nn.Parameter(torch.zeros(1, N_WINDOW, 1, c))
         self.group_emb = nn.Parameter(torch.zeros(N_GROUPS, c))
-        nn.init.trunc_normal_(self.time_emb, std=0.02)
-        nn.init.trunc_normal_(self.group_emb, std=0.02)
+        for emb in (self.time_emb, self.group_emb):
+            if ref:
+                nn.init.normal_(emb)
+            else:
+                nn.init.trunc_normal_(emb, std=0.02)
+        self.emb_drop = nn.Dropout(cfg.emb_dropout)
         self.register_buffer("roi_groups", torch.tensor(ROI_GROUPS), persistent=False)
-        self.stage1 = _SpatioTemporalStage(c, cfg.heads, cfg.ffn_mult)
-        self.down1 = _TemporalDown(c)          # 17 -> 9
-        self.stage2 = _SpatioTemporalStage(c, cfg.heads, cfg.ffn_mult)
-        self.down2 = _TemporalDown(c)          # 9 -> 5
-        self.att5 = _AttentionBlock(c, cfg.heads, cfg.ffn_mult)
-        self.down3 = _TemporalDown(c)          # 5 -> 3
-        self.att3 = _AttentionBlock(c, cfg.heads, cfg.ffn_mult)
-        self.down4 = _TemporalDown(c, stride=1, padding=0)   # 3 -> 1
-        self.out_norm = nn.BatchNorm1d(c)
+        self.stage1 = _SpatioTemporalStage(c, cfg.heads, cfg.ffn_mult, qkv_bias=not ref)
+        self.down1 = _TemporalDown(c, reference=ref)          # 17 -> 9
+        self.stage2 = _SpatioTemporalStage(c, cfg.heads, cfg.ffn_mult, qkv_bias=not ref)
+        self.down2 = _TemporalDown(c, reference=ref)          # 9 -> 5
+        self.att5 = _AttentionBlock(c, cfg.heads, cfg.ffn_mult, qkv_bias=not ref)
+        self.down3 = _TemporalDown(c, reference=ref)          # 5 -> 3
+        self.att3 = _AttentionBlock(c, cfg.heads, cfg.ffn_mult, qkv_bias=not ref)
+        self.down4 = _TemporalDown(c, stride=1, padding=0, reference=ref)   # 3 -> 1
+        # The reference normalises before each max-pool and not after the last conv.
+        self.pool_norm1 = _TokenNorm(c) if ref else None
+        self.pool_norm2 = _TokenNorm(c) if ref else None
+        self.out_norm = None if ref else nn.BatchNorm1d(c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1:] != (N_WINDOW, N_ROIS, 2):
             raise ValueError(f"model input must be (N, {N_WINDOW}, {N_ROIS}, 2), got {tuple(x.shape)}")
         tok = self.embed_norm(self.embed(x))                                  # (N, 17, 10, C)
-        tok = tok + self.time_emb + self.group_emb[self.roi_groups][None, None]
+        tok = self.emb_drop(tok + self.time_emb + self.group_emb[self.roi_groups][None, None])
         tok = self.stage1(tok)
+        if self.pool_norm1 is not None:
+            tok = self.pool_norm1(tok)
         n, t, _, c = tok.shape
         # Max-pool ROIs into the three facial groups: brow L, brow R, mouth.
         grouped = torch.stack([tok[:, :, 0:3].amax(2), tok[:, :, 3:6].amax(2), tok[:, :, 6:10].amax(2)], dim=2)
         grouped = self.stage2(self.down1(grouped))                           # (N, 9, 3, C)
+        if self.pool_norm2 is not None:
+            grouped = self.pool_norm2(grouped)
         node = grouped.amax(2, keepdim=True)                                 # (N, 9, 1, C)
         node = self.down2(node)                                              # (N, 5, 1, C)
         node = self.att5(node[:, :, 0]).unsqueeze(2)
         node = self.down3(node)                                              # (N, 3, 1, C)
         node = self.att3(node[:, :, 0]).unsqueeze(2)
-        node = self.down4(node)                                              # (N, 1, 1, C)
-        return self.out_norm(node.reshape(n, c))
+        node = self.down4(node).reshape(n, c)                                # (N, C)
+        return node if self.out_norm is None else self.out_norm(node)
 
 
 class SpottingModel(nn.Module):
@@ -162,6 +196,10 @@ class SpottingModel(nn.Module):
         self.apex = nn.Linear(c, 2)
         self.hidden_drop = nn.Dropout(self.cfg.hidden_dropout)
         self.logit_drop = nn.Dropout(self.cfg.logit_dropout)
+        if self.cfg.arch == "reference":
+            for layer in (self.hidden, self.intensity, self.apex):
+                nn.init.kaiming_uniform_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
     def heads(self, f: torch.Tensor, dropout: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Both branches on features f. dropout=False gives the clean outputs even in train mode."""

@@ -36,8 +36,8 @@ import torch
 from .errors import CancelledError, TrainingError
 from .gim import GimConstants, make_pseudo_labels, phase
 from .inference import pick_device, predict_video
-from .losses import LossConstants, apex_loss, iac_loss, intensity_losses, negative_loss
-from .model import ModelConfig, SpottingModel
+from .losses import DATASET_WEIGHTS, LossConstants, apex_loss, iac_loss, intensity_losses, negative_loss, normalise_dataset
+from .model import ModelConfig, ModelOutput, SpottingModel
 from .progress import ProgressReporter
 from .review_supervision import review_frames, step_negative_weights
 from .types import CLASSES
@@ -51,14 +51,32 @@ PRESETS = ("cpu", "paper")
 class TrainConfig:
     """Everything that decides a training run; stored as runs/<run-id>/config.json.
 
+    `mode="faithful"` is the published method, checked number for number against the reference
+    code's own outputs (tests/test_faithful_reference.py): the reference backbone (`ModelConfig.arch`,
+    embedding dropout 0.1), dropout 0.7 on the logits, pseudo-labels from the noisy train-mode
+    outputs that never label a video's last frame and let a later same-class window overwrite an
+    earlier one, the signed smooth term 0.1 mean(a[t+1] - a[t]), IAC averaged over every anchor,
+    no cap on IAC samples, and every video padded with zero windows to the dataset's longest
+    (the padding counts in the sparsity mean and in the BatchNorm statistics). The preset sets
+    sizes and schedule: `--train-preset paper --mode faithful` is the paper's run.
+
+    `dataset` ("casme2", "samm-lv", "casme3") sets the reference's per-dataset sparsity and IAC
+    weights (2.5 / 1.4e-5; SAMM-LV 0.3 / 2e-6) in `losses`; `train()` takes it from the project's
+    settings when not given.
+
     `mode` defaults to "default", which differs from the reference ("faithful") only where the
-    accuracy benchmark showed it is better (benchmarks/RESULTS.md, Accuracy):
+    accuracy benchmark showed it is better (benchmarks/RESULTS.md, Accuracy; the full list with
+    figures is docs/ARCHITECTURE.md, "Default mode vs the reference"):
     - pseudo-labels from clean outputs, no dropout on the logits: fixed-epoch overall F1 0.451 vs
       0.360 for "faithful", ME 0.504 vs 0.184 (fresh seed-2 data, three training seeds pooled);
     - `pseudo_label_constants`: GIM labels keep the reliable frames reliable and the duration clip
       is in seconds. The reference's labels shrank the learned bump every epoch (MaE F1 0.25 after
       18 epochs); with the change, mean F1 over two training seeds 0.581 vs 0.561 (seed-1 data),
-      and on fresh seed-2 data, three training seeds pooled: 0.451 vs 0.414 for hard labels.
+      and on fresh seed-2 data, three training seeds pooled: 0.451 vs 0.414 for hard labels;
+    - pseudo-labels reach the last frame and overlapping same-class windows take the maximum
+      (an instance at the end of a clip is labelled; a later point cannot erase an earlier one);
+    - IAC over at most `iac_max_samples` samples, anchors without a positive skipped; no smooth
+      term; no padding (a step reads only its own video's frames).
     """
 
     preset: str = "cpu"
@@ -67,7 +85,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     lr_step: int = 4                # lr halved every lr_step epochs
     lr_gamma: float = 0.5
-    mode: str = "default"           # "faithful": dropout 0.7 on logits, pseudo-labels from train-mode outputs
+    mode: str = "default"           # "faithful": the published method (see the class docstring)
     ablation: str = "full"          # "hard": hard boxes every epoch; "gim-no-iac": no contrastive term
     seed: int = 0
     device: str = "auto"
@@ -90,23 +108,37 @@ class TrainConfig:
     reviews: bool = True                  # review decisions as targets (review_supervision); never in faithful mode
     warm_start: str | None = None         # parent run fine-tuned (warm_start.py); train() reads `epochs` as epochs to add
     start_epoch: int = 0                  # the warm-start parent's epochs: GIM's schedule continues from there
+    dataset: str | None = None            # "casme2" | "samm-lv" | "casme3": the reference's loss weights
 
     @classmethod
     def from_preset(cls, name: str = "cpu", **overrides) -> "TrainConfig":
         """'cpu': small model, 12 epochs, GIM from epoch 3 (a couple of minutes on 2 cores).
-        'paper': the reference: width 256, 100 epochs, Adam lr 2e-5, wd 0.1, lr halved every 30."""
+        'paper': the published setup: the reference network (width 256, 4 heads x 64, FFN 256,
+        3.23M parameters), whole videos, 100 epochs, Adam lr 2e-5, wd 0.1, lr halved every 30.
+        `dataset=` also sets that dataset's loss weights."""
         if name == "cpu":
             base = cls(preset="cpu")
         elif name == "paper":
             base = cls(preset="paper", epochs=100, lr=2e-5, weight_decay=0.1, lr_step=30,
-                       model=ModelConfig(width=256, heads=4, ffn_mult=2), gim=GimConstants(),
-                       background_frames=None, points_per_step=None)
+                       model=ModelConfig(width=256, heads=4, ffn_mult=1, arch="reference", emb_dropout=0.1),
+                       gim=GimConstants(), background_frames=None, points_per_step=None)
         else:
             raise TrainingError(f"unknown training preset {name!r} (expected cpu or paper)")
         overrides = {k: v for k, v in overrides.items() if v is not None}
+        dataset = overrides.pop("dataset", None)
         cfg = replace(base, **overrides)
+        if dataset is not None:
+            cfg = cfg.with_dataset(dataset)
         cfg.validate()
         return cfg
+
+    def with_dataset(self, name: str) -> "TrainConfig":
+        """This config with `dataset` set and that dataset's sparsity / IAC weights in `losses`."""
+        try:
+            key = normalise_dataset(name)
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from None
+        return replace(self, dataset=key, losses=self.losses.for_dataset(key))
 
     def validate(self) -> None:
         if self.mode not in MODES:
@@ -115,14 +147,27 @@ class TrainConfig:
             raise TrainingError(f"unknown ablation {self.ablation!r} (expected full, hard or gim-no-iac)")
         if self.epochs < 1:
             raise TrainingError("epochs must be at least 1")
+        if self.dataset is not None and self.dataset not in DATASET_WEIGHTS:
+            raise TrainingError(f"unknown dataset {self.dataset!r} (expected {', '.join(DATASET_WEIGHTS)})")
 
     def pseudo_label_constants(self, fps: float | None) -> GimConstants:
         """GIM constants for one video. Default mode keeps the reliable frames reliable in the
         labels (`GimConstants.keep_reliable`) and converts the duration clip to the video's frame
-        rate; faithful mode uses `gim` as given (the reference)."""
+        rate; faithful mode uses `gim` with the reference's edge and overlap rules."""
         if self.mode != "default":
-            return self.gim
+            return replace(self.gim, skip_last_frame=True, overwrite_overlaps=True)
         return replace(self.gim, keep_reliable=True).scaled_durations(fps)
+
+    def loss_constants(self) -> LossConstants:
+        """Faithful mode adds the reference's smooth term and averages IAC over every anchor."""
+        if self.mode != "faithful":
+            return self.losses
+        return replace(self.losses, smooth=0.1, iac_all_anchors=True)
+
+    @property
+    def pads_videos(self) -> bool:
+        """Faithful mode pads every video to the dataset's longest, as the reference's loader does."""
+        return self.mode == "faithful"
 
     @property
     def uses_reviews(self) -> bool:
@@ -130,8 +175,11 @@ class TrainConfig:
         return self.reviews and self.mode != "faithful"
 
     def model_config(self) -> ModelConfig:
-        """Faithful mode puts the reference's dropout 0.7 on the logits."""
-        return replace(self.model, logit_dropout=0.7 if self.mode == "faithful" else 0.0)
+        """Faithful mode: the reference backbone with its embedding dropout 0.1 and dropout 0.7
+        on the logits (at the preset's width)."""
+        if self.mode != "faithful":
+            return replace(self.model, logit_dropout=0.0)
+        return replace(self.model, arch="reference", emb_dropout=0.1, logit_dropout=0.7)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -250,10 +298,21 @@ def _seed_epoch(seed: int, epoch: int) -> np.random.Generator:
     return np.random.default_rng([seed, epoch])
 
 
+def _padding_frames(n_read: int, n_video: int, pad_to: int | None, config: TrainConfig) -> int:
+    """Zero windows appended to a step (faithful mode): the reference pads each video to the
+    dataset's longest, so a step reading a whole video gets `pad_to - T` of them; a step reading a
+    sample of frames gets the same share, within the per-step frame cap."""
+    if not config.pads_videos or not pad_to or pad_to <= n_video:
+        return 0
+    want = round(n_read * (pad_to - n_video) / n_video)
+    return int(max(0, min(want, config.max_frames_per_step - n_read)))
+
+
 def _step(state: TrainState, video: VideoData, epoch: int, config: TrainConfig, device: torch.device,
-          rng: np.random.Generator, points: list[tuple[int, int]] | None = None) -> dict[str, float]:
+          rng: np.random.Generator, points: list[tuple[int, int]] | None = None,
+          pad_to: int | None = None) -> dict[str, float]:
     """One optimisation step on one video (on `points`, a group of its points, when given).
-    Returns the loss parts as floats."""
+    `pad_to`: the dataset's longest video, for faithful mode's padding. Returns the loss parts."""
     model = state.model
     model.train()
     n = len(video.model_input)
@@ -263,7 +322,13 @@ def _step(state: TrainState, video: VideoData, epoch: int, config: TrainConfig, 
     if reviews:
         frames = np.union1d(frames, review_frames(video, group, config.gim.k))
     x = torch.from_numpy(np.ascontiguousarray(video.model_input[frames], dtype=np.float32)).to(device)
-    out = model(x)
+    n_pad = _padding_frames(len(frames), n, pad_to, config)
+    if n_pad:
+        x = torch.cat([x, x.new_zeros((n_pad,) + tuple(x.shape[1:]))])
+    out = model(x)                          # padding shares the BatchNorm statistics, as published
+    pad_a = out.a[len(frames):]
+    out = ModelOutput(*(t[:len(frames)] for t in out))
+    lc = config.loss_constants()
     with torch.no_grad():
         if config.mode == "faithful":
             h_src, a_src = out.h, out.a          # the reference: noisy train-mode outputs
@@ -278,9 +343,9 @@ def _step(state: TrainState, video: VideoData, epoch: int, config: TrainConfig, 
     y = torch.from_numpy(pl.y[frames]).to(device)
     in_win = torch.from_numpy(pl.in_window[frames]).to(device)
     neutral = torch.from_numpy(pl.neutral[frames]).to(device)
-    parts = intensity_losses(out.a, y, in_win, neutral, config.losses)
+    parts = intensity_losses(out.a, y, in_win, neutral, lc, padding=pad_a)
     if pl.apex is not None:
-        parts["apex"] = apex_loss(out.q, torch.from_numpy(pl.apex[frames]).to(device), config.losses)
+        parts["apex"] = apex_loss(out.q, torch.from_numpy(pl.apex[frames]).to(device), lc)
     if reviews and video.negatives is not None:
         w = step_negative_weights(video.negatives[frames], pl.in_window[frames],
                                   None if pl.apex is None else pl.apex[frames])
@@ -292,14 +357,14 @@ def _step(state: TrainState, video: VideoData, epoch: int, config: TrainConfig, 
         labels[pl.y[frames, 1] > 0.5] = 2
         labels[pl.y[frames, 0] > 0.5] = 1
         sel = np.flatnonzero(labels >= 0)
-        if len(sel) > config.iac_max_samples:
-            sel = np.sort(rng.choice(sel, size=config.iac_max_samples, replace=False))
+        cap = None if config.mode == "faithful" else config.iac_max_samples    # the reference: no cap
+        if cap is not None and len(sel) > cap:
+            sel = np.sort(rng.choice(sel, size=cap, replace=False))
         if len(sel) >= 2:
             inten = np.where(labels[sel] == 0, 0.0, pl.y[frames[sel]].max(axis=1)).astype(np.float32)
             sel_t = torch.from_numpy(sel).to(device)
-            parts["iac"] = config.losses.lambda_c * iac_loss(
-                out.f[sel_t], torch.from_numpy(labels[sel]).to(device), torch.from_numpy(inten).to(device),
-                config.losses)
+            parts["iac"] = lc.lambda_c * iac_loss(
+                out.f[sel_t], torch.from_numpy(labels[sel]).to(device), torch.from_numpy(inten).to(device), lc)
     total = sum(parts.values())
     if not torch.isfinite(total):
         raise TrainingError(f"training diverged (non-finite loss on video {video.video_id}); "
@@ -315,11 +380,13 @@ def _step(state: TrainState, video: VideoData, epoch: int, config: TrainConfig, 
 def train_on_arrays(videos: list[VideoData], config: TrainConfig, reporter: ProgressReporter | None = None,
                     cancel=None, state: TrainState | None = None, device: torch.device | str | None = None,
                     on_epoch_end: Callable[[TrainState], None] | None = None,
-                    fold: str | None = None, step_offset: int = 0, total_steps: int | None = None) -> TrainState:
+                    fold: str | None = None, step_offset: int = 0, total_steps: int | None = None,
+                    pad_length: int | None = None) -> TrainState:
     """Train (or continue `state`) until config.epochs. Raises CancelledError between steps when
     `cancel.is_set()`; the state then holds the last finished epoch only if on_epoch_end saved it.
 
-    step_offset/total_steps number the progress events across several folds (one bar, one ETA)."""
+    step_offset/total_steps number the progress events across several folds (one bar, one ETA).
+    pad_length: the dataset's longest video (faithful mode pads to it); default: the longest here."""
     config.validate()
     if not any(v.points for v in videos):
         raise TrainingError("no labelled videos to train on (add point labels first)")
@@ -329,6 +396,7 @@ def train_on_arrays(videos: list[VideoData], config: TrainConfig, reporter: Prog
         state = build_state(config, dev)
     reporter = reporter or ProgressReporter("none")
     groups = [point_groups(v, config) for v in videos]
+    pad_to = (pad_length or max(len(v.model_input) for v in videos)) if config.pads_videos else None
     per_epoch = sum(len(g) for g in groups)
     total_steps = total_steps or (config.epochs - config.start_epoch) * per_epoch
     t_start = time.monotonic()
@@ -346,7 +414,7 @@ def train_on_arrays(videos: list[VideoData], config: TrainConfig, reporter: Prog
                 raise CancelledError("training cancelled")
             vi, gi = jobs[ji]
             parts = _step(state, videos[vi], epoch, config, dev, rng,
-                          points=groups[vi][gi] if len(groups[vi]) > 1 else None)
+                          points=groups[vi][gi] if len(groups[vi]) > 1 else None, pad_to=pad_to)
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
             steps_done_here += 1
@@ -432,6 +500,35 @@ def load_project_videos(project_path, snapshot: dict | None = None) -> tuple[lis
                               "decisions": decisions}
 
 
+# The spotting preset (pfes_core.spotting.PRESETS) of each dataset with published loss weights.
+DATASET_SPOTTING = {"casme2": "casme2", "samm-lv": "samm_lv", "casme3": "casme3"}
+
+
+def dataset_from_settings(settings: dict | None) -> str | None:
+    """The dataset a project declares: settings["dataset"], else the dataset its import recorded
+    (settings["import"]["dataset"]), else a dataset-named spotting preset. None for a lab's own
+    recordings or an unknown name (the CAS(ME)^2 weights then apply)."""
+    settings = settings or {}
+    imported = settings.get("import") if isinstance(settings.get("import"), dict) else {}
+    spotting = settings.get("spotting") if isinstance(settings.get("spotting"), dict) else {}
+    for candidate in (settings.get("dataset"), imported.get("dataset"), spotting.get("preset")):
+        if isinstance(candidate, str):
+            try:
+                return normalise_dataset(candidate)
+            except ValueError:
+                continue
+    return None
+
+
+def _spotting_preset_for(settings: dict, dataset: str | None):
+    """The project's spotting preset; a dataset run without one uses that dataset's preset."""
+    from .spotting import project_preset     # the same preset `pfes spot` uses
+
+    spotting = settings.get("spotting") if isinstance(settings.get("spotting"), dict) else {}
+    name = None if spotting.get("preset") else DATASET_SPOTTING.get(dataset or "")
+    return project_preset(settings, name=name)
+
+
 def train(project_path, config: TrainConfig, reporter: ProgressReporter | None = None, cancel=None,
           resume: str | None = None) -> str:
     """Train on a project's labelled videos; returns the run id. See `pfes_core.runs` for the files.
@@ -458,6 +555,8 @@ def train(project_path, config: TrainConfig, reporter: ProgressReporter | None =
         if config.warm_start:
             config = warm_start.child_config(root, config)
         videos, snapshot, info = load_project_videos(root)
+        if config.dataset is None and dataset_from_settings(info["settings"]):
+            config = config.with_dataset(dataset_from_settings(info["settings"]))
         _fold_plan(videos, config.loso)
         decisions = review_supervision.decisions_snapshot(
             info["decisions"], used=config.uses_reviews,
@@ -480,13 +579,11 @@ def train(project_path, config: TrainConfig, reporter: ProgressReporter | None =
     if info["labelled_without_features"]:
         reporter.emit("train", message="skipped labelled videos without up-to-date features: "
                       + ", ".join(info["labelled_without_features"]) + " (run `pfes extract`)")
-    from .spotting import project_preset     # the same preset `pfes spot` uses
-
     return run_training(run_dir, run_id, videos, config, reporter, cancel, resume=resume is not None,
                         label_summary={"count": snapshot["count"], "sha256": snapshot["sha256"],
                                        "decisions": decisions["count"], "decisions_used": bool(decisions.get("used")),
                                        "parent_run": config.warm_start},
-                        spotting_preset=project_preset(info["settings"]))
+                        spotting_preset=_spotting_preset_for(info["settings"], config.dataset))
 
 
 def _fold_plan(videos: list[VideoData], loso: bool) -> list[tuple[str | None, list[VideoData], list[VideoData]]]:
@@ -550,7 +647,7 @@ def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: Tr
             if state.epoch < config.epochs:
                 train_on_arrays(train_videos, config, reporter, cancel, state=state, device=dev,
                                 on_epoch_end=save, fold=fold, step_offset=sum(fold_steps[:k]),
-                                total_steps=total_steps)
+                                total_steps=total_steps, pad_length=max(len(v.model_input) for v in videos))
             for v in pred_videos:
                 if cancel is not None and cancel.is_set():
                     raise CancelledError("training cancelled")
@@ -581,5 +678,5 @@ def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: Tr
 
 
 __all__ = ["TrainConfig", "VideoData", "TrainState", "train", "train_on_arrays", "run_training",
-           "build_state", "select_frames", "point_groups", "steps_per_epoch", "label_snapshot", "predict_video", "PRESETS", "MODES",
+           "build_state", "select_frames", "dataset_from_settings", "DATASET_SPOTTING", "point_groups", "steps_per_epoch", "label_snapshot", "predict_video", "PRESETS", "MODES",
            "ABLATIONS"]

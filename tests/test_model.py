@@ -86,3 +86,21 @@ def test_device_choice():
             pick_device("cuda")
     with pytest.raises(TrainingError):
         pick_device("tpu")
+
+
+def test_reference_backbone_differs_where_published():
+    """The reference variant: BatchNorm -> conv without bias in downsampling, norms before both
+    pools, qkv without bias, no final norm, standard-normal embeddings, zero head biases."""
+    torch.manual_seed(0)
+    ref = SpottingModel(ModelConfig(width=16, heads=2, arch="reference", emb_dropout=0.1))
+    own = small()
+    assert ref.backbone.down1.conv.bias is None and own.backbone.down1.conv.bias is not None
+    assert ref.backbone.stage1.spatial.qkv.bias is None and own.backbone.stage1.spatial.qkv.bias is not None
+    assert ref.backbone.out_norm is None and own.backbone.out_norm is not None
+    assert ref.backbone.pool_norm1 is not None and own.backbone.pool_norm1 is None
+    assert float(ref.backbone.time_emb.detach().std()) > 0.5 > 0.1 > float(own.backbone.time_emb.detach().std())
+    assert float(ref.apex.bias.detach().abs().max()) == 0.0
+    out = ref.eval()(torch.randn(5, 17, 10, 2))
+    assert out.f.shape == (5, 16) and bool(((out.a > 0) & (out.a < 1)).all())
+    with pytest.raises(ValueError, match="unknown backbone variant 'vit'"):
+        ModelConfig(arch="vit")

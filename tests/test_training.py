@@ -21,8 +21,8 @@ from pfes_core.gim import GimConstants
 from pfes_core.inference import predict_video
 from pfes_core.model import ModelConfig
 from pfes_core.progress import ProgressReporter
-from pfes_core.training import (TrainConfig, VideoData, point_groups, select_frames, steps_per_epoch, train,
-                                train_on_arrays)
+from pfes_core.training import (TrainConfig, VideoData, _padding_frames, dataset_from_settings, point_groups,
+                                select_frames, steps_per_epoch, train, train_on_arrays)
 
 torch.set_num_threads(1)
 
@@ -130,10 +130,72 @@ def test_pseudo_label_constants_per_mode():
     """Faithful mode labels with the reference's constants; default mode keeps the reliable frames
     and takes the duration clip in seconds (at 25 fps the ME cap is 13 frames, not 16)."""
     paper = TrainConfig.from_preset("paper")
-    assert replace(paper, mode="faithful").pseudo_label_constants(25.0) == GimConstants()
+    assert replace(paper, mode="faithful").pseudo_label_constants(25.0) == GimConstants(
+        skip_last_frame=True, overwrite_overlaps=True)
     default = paper.pseudo_label_constants(25.0)
     assert default.keep_reliable and default.duration_clip == ((13, 30), (7, 13))
     assert paper.pseudo_label_constants(30.0) == replace(GimConstants(), keep_reliable=True)
+
+
+def test_faithful_mode_is_the_reference_recipe_at_the_presets_size():
+    """Faithful: reference backbone, embedding dropout 0.1, logit dropout 0.7, smooth term, IAC over
+    every anchor. The paper preset is the reference network in either mode; the cpu preset's
+    default mode keeps the project's backbone."""
+    for preset in ("cpu", "paper"):
+        faithful = TrainConfig.from_preset(preset, mode="faithful")
+        m = faithful.model_config()
+        assert (m.arch, m.emb_dropout, m.logit_dropout) == ("reference", 0.1, 0.7)
+        lc = faithful.loss_constants()
+        assert lc.smooth == 0.1 and lc.iac_all_anchors and faithful.pads_videos
+        default = TrainConfig.from_preset(preset)
+        assert default.loss_constants() == default.losses and not default.pads_videos
+        assert default.loss_constants().smooth == 0.0 and not default.loss_constants().iac_all_anchors
+    paper = TrainConfig.from_preset("paper").model_config()
+    assert (paper.arch, paper.ffn_mult, paper.emb_dropout, paper.logit_dropout) == ("reference", 1, 0.1, 0.0)
+    assert TrainConfig.from_preset("cpu").model_config().arch == "pfes"
+    # A config stored before the reference backbone existed rebuilds the backbone it was trained with.
+    old = TrainConfig.from_preset("paper").to_dict()
+    for key in ("arch", "emb_dropout"):
+        del old["model"][key]
+    assert TrainConfig.from_dict(old).model.arch == "pfes"
+
+
+def test_dataset_sets_the_reference_loss_weights():
+    samm = TrainConfig.from_preset("paper", dataset="SAMM_LV")
+    assert samm.dataset == "samm-lv" and (samm.losses.sparsity, samm.losses.lambda_c) == (0.3, 2e-6)
+    for name in ("casme2", "CAS(ME)^2", "casme3"):
+        cfg = TrainConfig.from_preset("cpu", dataset=name)
+        assert (cfg.losses.sparsity, cfg.losses.lambda_c) == (2.5, 1.4e-5)
+    assert TrainConfig.from_dict(json.loads(json.dumps(samm.to_dict()))) == samm
+    with pytest.raises(TrainingError, match="unknown dataset 'megc'"):
+        TrainConfig.from_preset("cpu", dataset="megc")
+    assert dataset_from_settings({"dataset": "samm-lv"}) == "samm-lv"
+    assert dataset_from_settings({"import": {"dataset": "casme3"}}) == "casme3"
+    assert dataset_from_settings({"spotting": {"preset": "samm_lv"}}) == "samm-lv"
+    assert dataset_from_settings({"spotting": {"preset": "default"}}) is None
+    assert dataset_from_settings({"dataset": "our lab"}) is None and dataset_from_settings({}) is None
+
+
+def test_faithful_pads_each_video_to_the_longest():
+    """The padding takes part in the BatchNorm statistics and the sparsity mean, so it changes
+    training; default mode never pads."""
+    videos = make_videos(seed=4, n=1, n_frames=200)
+    whole = dict(background_frames=None, points_per_step=None, epochs=1)
+    faithful = tiny_config(mode="faithful", **whole)
+    plain = train_on_arrays(videos, faithful).model.state_dict()
+    padded_state = train_on_arrays(videos, faithful, pad_length=600)
+    padded = padded_state.model.state_dict()
+    assert not torch.equal(plain["backbone.embed_norm.running_mean"], padded["backbone.embed_norm.running_mean"])
+    assert "smooth" in padded_state.history[-1]
+    default = tiny_config(**whole)
+    d1 = train_on_arrays(videos, default).model.state_dict()
+    d2 = train_on_arrays(videos, default, pad_length=600).model.state_dict()
+    assert all(torch.equal(d1[k], d2[k]) for k in d1)
+    # A whole-video step gets L - T zero windows; a sampled step the same share, within the cap.
+    assert _padding_frames(200, 200, 600, faithful) == 400
+    assert _padding_frames(50, 200, 600, faithful) == 100
+    assert _padding_frames(200, 200, 600, replace(faithful, max_frames_per_step=300)) == 100
+    assert _padding_frames(200, 200, 600, default) == 0
 
 
 def test_frame_selection_keeps_every_frame_gim_can_read():
@@ -262,6 +324,26 @@ def test_train_writes_a_complete_run(project_dir):
     assert all(p.video == "v0" and p.onset <= p.apex <= p.offset for p in preds["v0"].proposals)
     info = [r for r in runs.list_runs(project_dir) if r.run_id == run_id][0]
     assert info.status == "done" and info.label_snapshot["count"] == 10 and info.epochs_done == 2
+
+
+def test_project_dataset_setting_picks_loss_weights_and_spotting_preset(tmp_path):
+    from pfes_core.project import Project
+
+    root = make_project(tmp_path, make_videos(seed=9, n=1, n_frames=200), unlabelled=0)
+    with Project.open(root) as project:
+        project.update_settings({"dataset": "samm-lv"})
+        project.save()
+    run_id = train(root, tiny_config(epochs=1))
+    d = root / "runs" / run_id
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["dataset"] == "samm-lv" and cfg["losses"]["sparsity"] == 0.3 and cfg["losses"]["lambda_c"] == 2e-6
+    import h5py
+
+    with h5py.File(d / "predictions.h5", "r") as h5:
+        assert json.loads(h5.attrs["preset"])["name"] == "samm_lv"
+    # An explicit dataset wins over the project's.
+    run2 = train(root, tiny_config(epochs=1).with_dataset("casme2"))
+    assert json.loads((root / "runs" / run2 / "config.json").read_text())["losses"]["sparsity"] == 2.5
 
 
 def test_cancel_then_resume_equals_uninterrupted(project_dir):
