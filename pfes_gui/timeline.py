@@ -41,7 +41,7 @@ REFERENCE_ROWS = {"ME": (1.64, 1.76), "MaE": (1.82, 1.94)}
 LABEL_ROWS = {"ME": 2.08, "MaE": 2.38}
 LABEL_HALF_HEIGHT = 0.09
 LABEL_LANE = (1.98, 2.48)
-Y_RANGE = (-0.06, 2.50)
+Y_RANGE = (-0.06, 2.56)     # room above the MaE row for its whole marker
 FOLLOW_MARGIN = 0.1         # keep the moving playhead this fraction of the view off its edges
 DEFAULT_SPAN = 300          # frames shown in the detail view after opening a video
 HIT_PIXELS = 7              # how close (in screen pixels) a click must be to grab a marker
@@ -473,6 +473,9 @@ class Timeline(QWidget):
 
         self.legend = QLabel()
         self.legend.setTextFormat(Qt.TextFormat.RichText)
+        # Wraps instead of widening: an unwrapped line set the central area's minimum width
+        # and squeezed the docks beside it.
+        self.legend.setWordWrap(True)
         self.legend.setContentsMargins(6, 0, 6, 0)
         font = self.legend.font()
         font.setPointSize(max(font.pointSize() - 1, 7))

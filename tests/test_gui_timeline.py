@@ -240,3 +240,12 @@ def test_narrow_proposal_bars_tell_their_score_on_hover(show_window):
     assert tl.proposal_tooltip(2005, y_me) == "ME proposal 2000-2010, apex 2005, score 0.83"
     assert tl.proposal_tooltip(2050, y_mae).endswith("accepted in review")
     assert tl.proposal_tooltip(2050, y_me) == ""
+
+
+def test_the_legend_never_widens_the_timeline(show_window):
+    tl = show_window("t").timeline
+    tl.set_video(300, 30.0)
+    narrow = tl.minimumSizeHint().width()
+    tl.set_predictions(None, None, [Interval("v", "ME", 10, 12, 14, 0.5)],
+                       origin="motion baseline (no model)")
+    assert tl.minimumSizeHint().width() <= max(narrow, 200)
