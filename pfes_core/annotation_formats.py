@@ -26,7 +26,7 @@ and the tier name's first word are tried in that order. Every result carries whe
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -411,5 +411,51 @@ def detect_format(path, columns: dict | None = None) -> str:
     return "csv"
 
 
+def read_annotations(path, project, fmt: str = "auto", *, intervals: bool = False, annotator: str = "",
+                     now: float = 0.0, tiers=None, apex_tier: str | None = None, mapping=None,
+                     columns=None, sheet: str | None = None, first_frame: int = 0,
+                     video: str | None = None) -> Imported:
+    """Read any supported annotation file into located points or intervals of `project`.
+
+    The one entry point for `pfes labels import` and the GUI's import dialog, so both read a file
+    the same way. `mapping`/`columns` are parsed dicts (see `parse_mapping`, `parse_columns`).
+    Points without an annotator get `annotator` and the time `now`. Every frame is checked
+    against its video (LabelError naming the file and row).
+    """
+    from .labelfiles import check_frame, read_intervals, read_points
+
+    path = Path(path)
+    columns = dict(columns or {})
+    if fmt == "auto":
+        fmt = detect_format(path, columns)
+    if fmt not in FORMATS[1:]:
+        raise LabelError(f"{path}: unknown format {fmt!r} (one of {', '.join(FORMATS[1:])})")
+    n_frames = {v: r.n_frames for v, r in project.videos.items()}
+    if fmt in ("csv", "json"):
+        if intervals:
+            items = read_intervals(path, n_frames=n_frames)
+            return Imported(fmt, intervals=[(str(path), iv) for iv in items])
+        points = read_points(path, default_annotator=annotator, now=now, n_frames=n_frames)
+        return Imported(fmt, points=[(str(path), lb) for lb in points])
+    if fmt == "eaf":
+        result = read_eaf(path, project, Timeline(project), intervals=intervals, tiers=tiers,
+                          mapping=mapping, video=video, apex_tier=apex_tier)
+    elif fmt == "boris":
+        result = read_boris(path, project, Timeline(project), intervals=intervals, mapping=mapping,
+                            video=video, sheet=sheet)
+    else:
+        result = read_table(path, intervals=intervals, columns=columns, mapping=mapping, sheet=sheet,
+                            first_frame=first_frame, video=video)
+    result.format = fmt
+    result.points = [(w, lb if lb.annotator else replace(lb, annotator=annotator, created=now, modified=now))
+                     for w, lb in result.points]
+    for where, lb in result.points:
+        check_frame(where, lb.video, lb.frame, n_frames)
+    for where, iv in result.intervals:
+        check_frame(where, iv.video, iv.offset, n_frames)
+    return result
+
+
 __all__ = ["FORMATS", "Imported", "Timeline", "parse_mapping", "parse_columns", "classify",
-           "read_eaf", "read_boris", "read_table", "detect_format", "eaf_tiers", "find_video"]
+           "read_eaf", "read_boris", "read_table", "detect_format", "eaf_tiers", "find_video",
+           "read_annotations"]

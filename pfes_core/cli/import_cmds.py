@@ -13,7 +13,6 @@ from pathlib import Path
 from .. import annotation_formats as af
 from ..datasets import DATASETS, POINT_MODES, TITLES, import_dataset
 from ..errors import LabelError
-from ..labelfiles import check_frame, read_intervals, read_points
 from ..labels import BulkImport
 from ..project import Project
 from ..types import CLASSES
@@ -26,32 +25,12 @@ def _user() -> str:
         return ""
 
 
-def _located(args, path: Path, project, fmt: str, n_frames: dict, annotator: str, now: float) -> af.Imported:
+def _located(args, path: Path, project, fmt: str, annotator: str, now: float) -> af.Imported:
     """Read FILE in `fmt` into located points or intervals, every frame checked against its video."""
-    intervals = bool(args.intervals)
-    if fmt in ("csv", "json"):
-        if intervals:
-            items = read_intervals(path, n_frames=n_frames)
-            return af.Imported(fmt, intervals=[(str(path), iv) for iv in items])
-        items = read_points(path, default_annotator=annotator, now=now, n_frames=n_frames)
-        return af.Imported(fmt, points=[(str(path), lb) for lb in items])
-    mapping = af.parse_mapping(args.map)
-    if fmt == "eaf":
-        result = af.read_eaf(path, project, af.Timeline(project), intervals=intervals, tiers=args.tiers,
-                             mapping=mapping, video=args.video, apex_tier=args.apex_tier)
-    elif fmt == "boris":
-        result = af.read_boris(path, project, af.Timeline(project), intervals=intervals, mapping=mapping,
-                               video=args.video, sheet=args.sheet)
-    else:
-        result = af.read_table(path, intervals=intervals, columns=af.parse_columns(args.columns),
-                               mapping=mapping, sheet=args.sheet, first_frame=args.first_frame, video=args.video)
-    result.points = [(w, lb if lb.annotator else lb.__class__(lb.video, lb.frame, lb.cls, annotator, now, now))
-                     for w, lb in result.points]
-    for where, lb in result.points:
-        check_frame(where, lb.video, lb.frame, n_frames)
-    for where, iv in result.intervals:
-        check_frame(where, iv.video, iv.offset, n_frames)
-    return result
+    return af.read_annotations(path, project, fmt, intervals=bool(args.intervals), annotator=annotator,
+                               now=now, tiers=args.tiers, apex_tier=args.apex_tier,
+                               mapping=af.parse_mapping(args.map), columns=af.parse_columns(args.columns),
+                               sheet=args.sheet, first_frame=args.first_frame, video=args.video)
 
 
 def cmd_labels_import(args) -> int:
@@ -60,8 +39,7 @@ def cmd_labels_import(args) -> int:
     fmt = af.detect_format(path, af.parse_columns(args.columns)) if args.format == "auto" else args.format
     annotator = args.annotator if args.annotator is not None else _user()
     with Project.open(args.project) as project, project.all_or_nothing():  # a failed save leaves no journal line
-        n_frames = {v: r.n_frames for v, r in project.videos.items()}
-        result = _located(args, path, project, fmt, n_frames, annotator, time.time())
+        result = _located(args, path, project, fmt, annotator, time.time())
         items = result.intervals if args.intervals else result.points
         unknown = sorted({x.video for _w, x in items} - set(project.videos))
         if unknown and not args.skip_unknown:
