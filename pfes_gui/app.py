@@ -209,6 +209,58 @@ def open_from_event_loop(window, path) -> "asyncio.Future[bool]":
     return future
 
 
+def install_state_file(window, path: str) -> None:
+    """Keep a small JSON file with what the window shows (video, frame, labels, title), for the
+    real-window check (scripts/real_window_check.py) that drives the app with X events and needs
+    to read back where it is. Set PFES_GUI_STATE_FILE to enable; rewritten atomically per change."""
+    import json
+
+    target = Path(path)
+
+    def write(*_args) -> None:
+        project = window.project
+        vid = window.current_video_id
+        labels = [[lab.frame, lab.cls] for lab in project.labels.for_video(vid)] \
+            if project is not None and vid is not None else []
+        state = {"project": str(project.root) if project is not None else None,
+                 "video": vid, "frame": window.current_frame, "n_frames": window.n_frames,
+                 "labels": labels, "n_labels": len(project.labels) if project is not None else 0,
+                 "videos": window.video_list.video_ids(), "playing": window.playing,
+                 "title": window.windowTitle(), "status": window.statusBar().currentMessage(),
+                 "timeline": _timeline_geometry(window)}
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, target)
+
+    for signal in (window.frame_changed, window.video_changed, window.labels_changed,
+                   window.project_changed, window.statusBar().messageChanged):
+        signal.connect(write)
+    write()
+
+
+def _timeline_geometry(window) -> dict | None:
+    """Screen coordinates of the timeline's label rows and of two frames (x is linear in frame),
+    so an outside driver can click and drag label markers."""
+    from PySide6.QtCore import QPoint
+
+    from .timeline import LABEL_ROWS
+
+    tl = window.timeline
+    if window.current_video_id is None or not tl.isVisible():
+        return None
+    lo, hi = tl.view_range()
+    out = {"frames": [lo, hi], "rows": {}}
+    for cls, y in LABEL_ROWS.items():
+        p = tl.view_pos_for(lo, y)
+        out["rows"][cls] = tl.detail.mapToGlobal(QPoint(round(p.x()), round(p.y()))).y()
+    xs = []
+    for f in (lo, hi):
+        p = tl.view_pos_for(f, LABEL_ROWS["MaE"])
+        xs.append(tl.detail.mapToGlobal(QPoint(round(p.x()), round(p.y()))).x())
+    out["x"] = xs
+    return out
+
+
 def apply_dark_theme(app) -> None:
     """One dark palette for widgets and plots, so the frame and the timeline do not glare."""
     from PySide6.QtGui import QColor, QPalette
@@ -258,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow()
     install_excepthook(window)
     install_extensions(window)
+    if os.environ.get("PFES_GUI_STATE_FILE"):
+        install_state_file(window, os.environ["PFES_GUI_STATE_FILE"])
     if not window.restore_session():
         window.fit_to_screen()
     window.show()
