@@ -346,6 +346,22 @@ def test_project_dataset_setting_picks_loss_weights_and_spotting_preset(tmp_path
     assert json.loads((root / "runs" / run2 / "config.json").read_text())["losses"]["sparsity"] == 2.5
 
 
+def test_imported_dataset_declares_its_dataset_preset(tmp_path):
+    """`import-dataset samm-lv` records the dataset, so training takes SAMM-LV's loss weights and
+    spotting its preset without any flag."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from dataset_fixtures import samm_lv
+
+    from pfes_core.datasets import import_dataset
+    from pfes_core.project import Project
+
+    summary = import_dataset("samm-lv", samm_lv(tmp_path / "SAMM"), tmp_path / "s.pfes")
+    with Project.open(summary.project, readonly=True) as project:
+        settings = dict(project.settings)
+    assert dataset_from_settings(settings) == "samm-lv"
+    assert settings["spotting"]["preset"] == "samm_lv"
+
+
 def test_cancel_then_resume_equals_uninterrupted(project_dir):
     cfg = tiny_config(epochs=3)
     with pytest.raises(CancelledError, match="resume"):
@@ -407,7 +423,7 @@ def test_cli_train_jsonl_and_runs(project_dir, capsys):
     from pfes_core.cli import main
 
     rc = main(["train", str(project_dir), "--epochs", "1", "--device", "cpu", "--progress", "jsonl",
-               "--ablation", "gim-no-iac", "--seed", "3"])
+               "--ablation", "gim-no-iac", "--seed", "3", "--dataset", "samm-lv"])
     out = capsys.readouterr().out.strip().splitlines()
     assert rc == 0
     events = [json.loads(line) for line in out]
@@ -415,6 +431,7 @@ def test_cli_train_jsonl_and_runs(project_dir, capsys):
     run_id = events[-1]["run_id"]
     cfg = json.loads((project_dir / "runs" / run_id / "config.json").read_text())
     assert (cfg["epochs"], cfg["ablation"], cfg["seed"]) == (1, "gim-no-iac", 3)
+    assert (cfg["dataset"], cfg["losses"]["sparsity"], cfg["losses"]["lambda_c"]) == ("samm-lv", 0.3, 2e-6)
     assert main(["runs", str(project_dir)]) == 0
     listing = capsys.readouterr().out
     assert run_id in listing and "done" in listing

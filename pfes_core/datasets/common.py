@@ -287,6 +287,9 @@ def build_project(project_dir, summary: ImportSummary, media: list[MediaEntry],
             project.set_reference(intervals)
             edit = BulkImport(points, skip_existing=True)
             project.apply(edit)
+            # The dataset preset: training reads its loss weights, spotting its preset from these.
+            project.settings.update({"dataset": summary.dataset,
+                                     "spotting": {"preset": summary.dataset.replace("-", "_")}})
             project.save()
     except BaseException:
         if (not existed or was_empty_dir) and root.exists():
