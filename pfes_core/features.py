@@ -411,26 +411,40 @@ def load_features(project_or_root, video_id: str) -> Features | None:
     A file that is not stale but damaged, or whose frame count is not the video's, raises
     FeatureError: training or spotting on it would silently use the wrong frames.
     """
+    found = current_features_file(project_or_root, video_id)
+    if found is None:
+        return None
+    path, n_frames = found
+    try:
+        return read_features(path, n_frames)
+    except FeatureError as exc:
+        raise FeatureError(f"{exc}; `pfes extract` recomputes it") from None
+
+
+def current_features_file(project_or_root, video_id: str) -> tuple[Path, int | None] | None:
+    """(path, the video's frame count) of `video_id`'s features file when it is up to date, None
+    when missing or stale (the rules of `load_features`); reads attributes only, so a reader
+    that streams the data (`pfes_core.feature_stream`) decides staleness the same way."""
     ref = _video_ref(project_or_root, video_id)
     path = features_path(ref.features_dir, video_id)
     if not path.exists():
         return None
     try:
         ident = _identity(path)
-        if ident["step"] != ref.step or ident["params"].get("version") != FEATURE_VERSION:
-            return None
-        from .video import video_fingerprint
-
-        # The media now on disk decides; the registered record only when it is unreachable.
-        try:
-            current = video_fingerprint(ref.path)
-        except Exception:  # noqa: BLE001
-            current = ref.fingerprint
-        if ident["fingerprint"] != current:
-            return None
-        return read_features(path, ref.n_frames)
     except FeatureError as exc:
         raise FeatureError(f"{exc}; `pfes extract` recomputes it") from None
+    if ident["step"] != ref.step or ident["params"].get("version") != FEATURE_VERSION:
+        return None
+    from .video import video_fingerprint
+
+    # The media now on disk decides; the registered record only when it is unreachable.
+    try:
+        current = video_fingerprint(ref.path)
+    except Exception:  # noqa: BLE001
+        current = ref.fingerprint
+    if ident["fingerprint"] != current:
+        return None
+    return path, ref.n_frames
 
 
 def feature_status(project_or_root, video_id: str) -> str:

@@ -205,7 +205,7 @@ class VideoData:
     """One training video: its model input and its point labels as (frame, class index)."""
 
     video_id: str
-    model_input: np.ndarray            # (T, 17, 10, 2) float32
+    model_input: np.ndarray            # (T, 17, 10, 2) float32, or a feature_stream.FeatureStream
     points: list[tuple[int, int]]
     subject: str = ""
     fps: float | None = None
@@ -473,7 +473,7 @@ def load_project_videos(project_path, snapshot: dict | None = None) -> tuple[lis
     Returns (videos with features, snapshot, {"root", "settings"}). Labels come from `snapshot` when given
     (resume), otherwise from the project now.
     """
-    from .features import load_features
+    from .feature_stream import open_features
     from .project import Project
 
     with Project.open(project_path, readonly=True) as project:
@@ -485,12 +485,12 @@ def load_project_videos(project_path, snapshot: dict | None = None) -> tuple[lis
         videos = []
         missing = []
         for vid, rec in project.videos.items():
-            feats = load_features(project, vid)
+            feats = open_features(project, vid)     # read per step: memory bounded (feature_stream)
             if feats is None:
                 if by_video.get(vid):
                     missing.append(vid)
                 continue
-            videos.append(VideoData(vid, np.asarray(feats.model_input, dtype=np.float32),
+            videos.append(VideoData(vid, feats,
                                     sorted(by_video.get(vid, [])), subject=rec.subject or vid,
                                     fps=float(rec.fps) / max(int(getattr(rec, "step", 1) or 1), 1)))
         root = Path(project.root)
@@ -530,11 +530,12 @@ def _spotting_preset_for(settings: dict, dataset: str | None):
 
 
 def train(project_path, config: TrainConfig, reporter: ProgressReporter | None = None, cancel=None,
-          resume: str | None = None) -> str:
+          resume: str | None = None, fold_runner=None) -> str:
     """Train on a project's labelled videos; returns the run id. See `pfes_core.runs` for the files.
 
     With `resume`, the run's own config and label snapshot are used (the project's labels may have
-    changed since) and training continues from the last saved epoch of each fold.
+    changed since) and training continues from the last saved epoch of each fold. `fold_runner`:
+    where the folds run (see `run_training`; default: here, one after the other).
     """
     from . import review_supervision, runs, warm_start
     from .project import project_root
@@ -583,7 +584,8 @@ def train(project_path, config: TrainConfig, reporter: ProgressReporter | None =
                         label_summary={"count": snapshot["count"], "sha256": snapshot["sha256"],
                                        "decisions": decisions["count"], "decisions_used": bool(decisions.get("used")),
                                        "parent_run": config.warm_start},
-                        spotting_preset=_spotting_preset_for(info["settings"], config.dataset))
+                        spotting_preset=_spotting_preset_for(info["settings"], config.dataset),
+                        fold_runner=fold_runner)
 
 
 def _fold_plan(videos: list[VideoData], loso: bool) -> list[tuple[str | None, list[VideoData], list[VideoData]]]:
@@ -603,13 +605,64 @@ def _fold_plan(videos: list[VideoData], loso: bool) -> list[tuple[str | None, li
     return plan
 
 
+def train_fold(run_dir: Path, fold: str | None, train_videos: list[VideoData], pred_videos: list[VideoData],
+               config: TrainConfig, reporter: ProgressReporter, cancel=None, resume: bool = False,
+               device: torch.device | str | None = None, step_offset: int = 0, total_steps: int | None = None,
+               pad_length: int | None = None, predict_offset: int = 0,
+               predict_total: int | None = None) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict]:
+    """One fold of a run: train (or resume from its own checkpoint) and predict its videos.
+
+    Returns (predictions {video: (intensity, apex)}, the fold's metrics). `run_training` calls it
+    fold after fold; `pfes_core.engine.ray_engine` runs each fold as a cluster task (the videos'
+    model input is a `FeatureStream`, so a fold travels as paths). Offsets and totals number the
+    progress events within the whole run.
+    """
+    from . import runs
+
+    run_dir = Path(run_dir)
+    dev = torch.device(device) if device is not None else pick_device(config.device)
+    ckpt = runs.checkpoint_path(run_dir, fold)
+    state = build_state(config, dev)
+    if resume and ckpt.exists():
+        runs.load_checkpoint_into(ckpt, state, dev)
+    elif config.warm_start:
+        from .warm_start import load_parent_into
+
+        load_parent_into(run_dir.parent / config.warm_start, state, dev)
+    log_path = run_dir / "log.jsonl"
+
+    def save(st: TrainState) -> None:
+        runs.save_checkpoint(ckpt, st, config)
+        with open(log_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(st.history[-1]) + "\n")
+
+    if state.epoch < config.epochs:
+        train_on_arrays(train_videos, config, reporter, cancel, state=state, device=dev,
+                        on_epoch_end=save, fold=fold, step_offset=step_offset,
+                        total_steps=total_steps, pad_length=pad_length)
+    predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for v in pred_videos:
+        if cancel is not None and cancel.is_set():
+            raise CancelledError("training cancelled")
+        predictions[v.video_id] = predict_video(state.model, v.model_input, config.predict_chunk, dev)
+        reporter.emit("predict", step=predict_offset + len(predictions),
+                      total=predict_total or len(pred_videos), video=v.video_id)
+    metrics = {"fold": fold, "epochs": state.epoch,
+               "final_loss": state.history[-1]["loss"] if state.history else None,
+               "train_videos": [v.video_id for v in train_videos],
+               "predicted_videos": [v.video_id for v in pred_videos]}
+    return predictions, metrics
+
+
 def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: TrainConfig,
                  reporter: ProgressReporter, cancel=None, resume: bool = False,
-                 label_summary: dict | None = None, spotting_preset=None) -> str:
+                 label_summary: dict | None = None, spotting_preset=None, fold_runner=None) -> str:
     """Train into an existing run folder (config/labels already written) and finish it.
 
     Status goes running -> done | cancelled | failed; checkpoints are written after every epoch, so
-    a cancelled run resumes from its last finished epoch.
+    a cancelled run resumes from its last finished epoch. `fold_runner(run_dir, config, jobs,
+    common, reporter, cancel)` runs the folds elsewhere (`pfes_core.engine`): it returns what
+    `train_fold(run_dir, config=config, **job, **common)` returns for each job, in order.
     """
     from . import runs
 
@@ -627,37 +680,20 @@ def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: Tr
                   step=0, total=total_steps)
     predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     fold_metrics = []
+    jobs = [dict(fold=fold, train_videos=t, pred_videos=pv, step_offset=sum(fold_steps[:k]),
+                 predict_offset=sum(len(p) for _, _, p in plan[:k]))
+            for k, (fold, t, pv) in enumerate(plan)]
+    common = dict(resume=resume, total_steps=total_steps, predict_total=sum(len(pv) for _, _, pv in plan),
+                  pad_length=max(len(v.model_input) for v in videos))
     try:
-        for k, (fold, train_videos, pred_videos) in enumerate(plan):
-            ckpt = runs.checkpoint_path(run_dir, fold)
-            state = build_state(config, dev)
-            if resume and ckpt.exists():
-                runs.load_checkpoint_into(ckpt, state, dev)
-            elif config.warm_start:
-                from .warm_start import load_parent_into
-
-                load_parent_into(run_dir.parent / config.warm_start, state, dev)
-            log_path = run_dir / "log.jsonl"
-
-            def save(st: TrainState, _ckpt=ckpt, _fold=fold) -> None:
-                runs.save_checkpoint(_ckpt, st, config)
-                with open(log_path, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(st.history[-1]) + "\n")
-
-            if state.epoch < config.epochs:
-                train_on_arrays(train_videos, config, reporter, cancel, state=state, device=dev,
-                                on_epoch_end=save, fold=fold, step_offset=sum(fold_steps[:k]),
-                                total_steps=total_steps, pad_length=max(len(v.model_input) for v in videos))
-            for v in pred_videos:
-                if cancel is not None and cancel.is_set():
-                    raise CancelledError("training cancelled")
-                predictions[v.video_id] = predict_video(state.model, v.model_input, config.predict_chunk, dev)
-                reporter.emit("predict", step=len(predictions), total=sum(len(pv) for _, _, pv in plan),
-                              video=v.video_id)
-            fold_metrics.append({"fold": fold, "epochs": state.epoch,
-                                 "final_loss": state.history[-1]["loss"] if state.history else None,
-                                 "train_videos": [v.video_id for v in train_videos],
-                                 "predicted_videos": [v.video_id for v in pred_videos]})
+        if fold_runner is None:
+            results = [train_fold(run_dir, config=config, reporter=reporter, cancel=cancel, device=dev,
+                                  **job, **common) for job in jobs]
+        else:
+            results = fold_runner(run_dir, config, jobs, common, reporter, cancel)
+        for fold_predictions, metrics in results:
+            predictions.update(fold_predictions)
+            fold_metrics.append(metrics)
         reporter.emit("proposals", message=f"proposals for {len(predictions)} videos")
         runs.write_predictions(run_dir / "predictions.h5", predictions,
                                {v.video_id: v.fps for v in videos}, preset=spotting_preset, fold_of={
@@ -677,6 +713,6 @@ def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: Tr
     return run_id
 
 
-__all__ = ["TrainConfig", "VideoData", "TrainState", "train", "train_on_arrays", "run_training",
+__all__ = ["TrainConfig", "VideoData", "TrainState", "train", "train_on_arrays", "run_training", "train_fold",
            "build_state", "select_frames", "dataset_from_settings", "DATASET_SPOTTING", "point_groups", "steps_per_epoch", "label_snapshot", "predict_video", "PRESETS", "MODES",
            "ABLATIONS"]
