@@ -1,19 +1,24 @@
 """Point labels: an indexed store and the undoable edits that change it.
 
-A label is identified by ``(video, frame, cls)``. The rule: two labels of the SAME class on one
-frame are refused (LabelError) because they would be indistinguishable for training and undo;
-a MaE and a ME label on the same frame are allowed (an ME can sit inside a macro-expression).
+A label is identified by ``(video, frame, cls, annotator)``. Several annotators code the same
+corpus, so labels of different annotators coexist on one frame (each annotator is a layer). The
+rule within one annotator: two labels of the SAME class on one frame are refused (LabelError),
+because they would be indistinguishable for training and undo; a MaE and a ME label on the same
+frame are allowed (an ME can sit inside a macro-expression). The empty name is a valid annotator
+(labels imported from files that name none; shown as "(unknown)").
 
 Why per-video sorted key lists + bisect: the timeline asks "labels in this frame range" and
 "nearest label" on every repaint; with 100,000 labels those must be O(log n), and a plain
 list scan is not. Insertion into a Python list is a memmove, which stays well under a
-millisecond at that size.
+millisecond at that size. Keys are ``(frame, class index, annotator)``.
 
 Edits are command objects with ``apply(state)`` and ``inverse()`` (`state` is anything with
 ``labels``, ``reviews`` and ``videos``, normally a Project). ``Project.apply`` journals them;
 the GUI wraps them in QUndoCommand. Every edit records what it replaced when applied, so its
 inverse restores timestamps and annotators exactly. ``to_dict``/``edit_from_dict`` give the
-JSON form written to journal.jsonl.
+JSON form written to journal.jsonl. Edits address a label by its full identity; journal lines
+written before the annotator was part of it (no ``annotator`` member) name the one label of
+that class on that frame, which was unique then, and still replay.
 """
 
 from __future__ import annotations
@@ -28,17 +33,29 @@ from .types import CLASSES, PointLabel, parse_class
 
 _CLS_ORDER = {name: i for i, name in enumerate(CLASSES)}
 
+UNKNOWN_ANNOTATOR = "(unknown)"   # how the empty annotator name is shown
+CONSENSUS = "consensus"           # the adjudicated layer (pfes_core.adjudication)
 
-def _key(frame: int, cls: str) -> tuple[int, int]:
-    return (frame, _CLS_ORDER[cls])
+
+def annotator_title(name: str) -> str:
+    """The annotator's name as shown to people: the empty name is '(unknown)'."""
+    return name if name else UNKNOWN_ANNOTATOR
+
+
+def _key(frame: int, cls: str, annotator: str) -> tuple[int, int, str]:
+    return (frame, _CLS_ORDER[cls], annotator)
+
+
+def _who(annotator: str) -> str:
+    return f" of annotator {annotator_title(annotator)!r}"
 
 
 class LabelStore:
-    """All point labels of a project, indexed per video by (frame, class)."""
+    """All point labels of a project, indexed per video by (frame, class, annotator)."""
 
     def __init__(self, labels: Iterable[PointLabel] = ()):
-        self._keys: dict[str, list[tuple[int, int]]] = {}
-        self._items: dict[str, dict[tuple[int, int], PointLabel]] = {}
+        self._keys: dict[str, list[tuple[int, int, str]]] = {}
+        self._items: dict[str, dict[tuple[int, int, str], PointLabel]] = {}
         self._n = 0
         for label in labels:
             self._add(label)
@@ -52,44 +69,67 @@ class LabelStore:
 
     def __contains__(self, item) -> bool:
         if isinstance(item, PointLabel):
-            item = (item.video, item.frame, item.cls)
-        video, frame, cls = item
-        return self.get(video, frame, cls) is not None
+            return self.get(item.video, item.frame, item.cls, item.annotator) is not None
+        return self.get(*item) is not None
 
     def videos(self) -> list[str]:
         return sorted(v for v, keys in self._keys.items() if keys)
 
-    def get(self, video: str, frame: int, cls: str) -> PointLabel | None:
+    def annotators(self) -> list[str]:
+        """Every annotator name that has a label, sorted ('' first when present)."""
+        return sorted({k[2] for keys in self._keys.values() for k in keys})
+
+    def get(self, video: str, frame: int, cls: str, annotator: str | None = None) -> PointLabel | None:
+        """The label with this identity; with ``annotator=None`` the first one of that class on that
+        frame, whoever made it (annotators in name order)."""
         items = self._items.get(video)
         if items is None or cls not in _CLS_ORDER:
             return None
-        return items.get(_key(int(frame), cls))
+        if annotator is not None:
+            return items.get(_key(int(frame), cls, str(annotator)))
+        same = self.of_class_at(video, frame, cls)
+        return same[0] if same else None
 
-    def all(self) -> list[PointLabel]:
+    def of_class_at(self, video: str, frame: int, cls: str) -> list[PointLabel]:
+        """Every annotator's label of class `cls` on `frame` (in annotator name order)."""
+        want = _CLS_ORDER.get(cls)
+        return [lb for lb in self.at(video, frame) if _CLS_ORDER[lb.cls] == want]
+
+    def all(self, annotators: Iterable[str] | None = None) -> list[PointLabel]:
         out: list[PointLabel] = []
         for video in self.videos():
-            out.extend(self.for_video(video))
+            out.extend(self.for_video(video, annotators))
         return out
 
-    def for_video(self, video: str) -> list[PointLabel]:
+    def for_video(self, video: str, annotators: Iterable[str] | None = None) -> list[PointLabel]:
         items = self._items.get(video, {})
-        return [items[k] for k in self._keys.get(video, [])]
+        keys = self._keys.get(video, [])
+        if annotators is None:
+            return [items[k] for k in keys]
+        allowed = set(annotators)
+        return [items[k] for k in keys if k[2] in allowed]
 
-    def in_range(self, video: str, lo: int, hi: int) -> list[PointLabel]:
-        """Labels with lo <= frame <= hi, sorted by frame then class."""
+    def in_range(self, video: str, lo: int, hi: int, annotators: Iterable[str] | None = None) -> list[PointLabel]:
+        """Labels with lo <= frame <= hi, sorted by frame, class, annotator (optionally of some
+        annotators only)."""
         keys = self._keys.get(video)
         if not keys:
             return []
-        i = bisect.bisect_left(keys, (int(lo), -1))
-        j = bisect.bisect_right(keys, (int(hi), len(CLASSES)))
+        i = bisect.bisect_left(keys, (int(lo),))
+        j = bisect.bisect_left(keys, (int(hi) + 1,))
         items = self._items[video]
-        return [items[k] for k in keys[i:j]]
+        if annotators is None:
+            return [items[k] for k in keys[i:j]]
+        allowed = set(annotators)
+        return [items[k] for k in keys[i:j] if k[2] in allowed]
 
-    def at(self, video: str, frame: int) -> list[PointLabel]:
-        return self.in_range(video, frame, frame)
+    def at(self, video: str, frame: int, annotators: Iterable[str] | None = None) -> list[PointLabel]:
+        return self.in_range(video, frame, frame, annotators)
 
-    def nearest(self, video: str, frame: int, cls: str | None = None) -> PointLabel | None:
-        """The label closest to `frame` (ties: the earlier one), optionally of one class only."""
+    def nearest(self, video: str, frame: int, cls: str | None = None,
+                annotators: Iterable[str] | None = None) -> PointLabel | None:
+        """The label closest to `frame` (ties: the earlier one), optionally of one class and of some
+        annotators only."""
         keys = self._keys.get(video)
         if not keys:
             return None
@@ -97,7 +137,8 @@ class LabelStore:
         want = None if cls is None else _CLS_ORDER.get(cls)
         if cls is not None and want is None:
             raise LabelError(f"unknown expression class {cls!r}")
-        i = bisect.bisect_left(keys, (int(frame), -1))
+        allowed = None if annotators is None else set(annotators)
+        i = bisect.bisect_left(keys, (int(frame),))
         best: PointLabel | None = None
         # Walk outwards from the insertion point; stop once a side's distance exceeds the best.
         left, right = i - 1, i
@@ -114,7 +155,7 @@ class LabelStore:
             else:
                 k = keys[left]
                 left -= 1
-            if want is not None and k[1] != want:
+            if (want is not None and k[1] != want) or (allowed is not None and k[2] not in allowed):
                 continue
             cand = items[k]
             if best is None or abs(cand.frame - frame) < abs(best.frame - frame) or (
@@ -122,38 +163,56 @@ class LabelStore:
                 best = cand
         return best
 
-    def counts(self) -> dict[str, dict[str, int]]:
+    def counts(self, annotators: Iterable[str] | None = None) -> dict[str, dict[str, int]]:
+        allowed = None if annotators is None else set(annotators)
         out: dict[str, dict[str, int]] = {}
         for video in self.videos():
             c = {name: 0 for name in CLASSES}
-            for _, ci in self._keys[video]:
-                c[CLASSES[ci]] += 1
+            for _, ci, ann in self._keys[video]:
+                if allowed is None or ann in allowed:
+                    c[CLASSES[ci]] += 1
             out[video] = c
         return out
 
-    def class_totals(self) -> dict[str, int]:
+    def class_totals(self, annotators: Iterable[str] | None = None) -> dict[str, int]:
         totals = {name: 0 for name in CLASSES}
-        for c in self.counts().values():
+        for c in self.counts(annotators).values():
             for name, n in c.items():
                 totals[name] += n
         return totals
 
+    def resolve(self, video: str, frame: int, cls: str, annotator: str | None) -> PointLabel:
+        """The label an edit addresses: by full identity, or (``annotator=None``, journal lines
+        written before annotators were part of the identity) the only one of its class on the frame."""
+        if annotator is not None:
+            label = self.get(video, frame, cls, annotator)
+            if label is None:
+                raise LabelError(f"no {cls} label{_who(annotator)} at frame {frame} of {video!r}")
+            return label
+        same = self.of_class_at(video, int(frame), cls)
+        if not same:
+            raise LabelError(f"no {cls} label at frame {frame} of {video!r}")
+        if len(same) > 1:
+            raise LabelError(f"{len(same)} annotators have a {cls} label at frame {frame} of {video!r}; "
+                             f"name the annotator")
+        return same[0]
+
     # ---- mutation (only edits call these) -------------------------------------------------
     def _add(self, label: PointLabel) -> None:
-        k = _key(label.frame, label.cls)
+        k = _key(label.frame, label.cls, label.annotator)
         items = self._items.setdefault(label.video, {})
         if k in items:
-            raise LabelError(f"a {label.cls} label already exists at frame {label.frame} of "
-                             f"{label.video!r} (one label per class per frame)")
+            raise LabelError(f"a {label.cls} label{_who(label.annotator)} already exists at frame "
+                             f"{label.frame} of {label.video!r} (one label per class per frame and annotator)")
         items[k] = label
         bisect.insort(self._keys.setdefault(label.video, []), k)
         self._n += 1
 
-    def _remove(self, video: str, frame: int, cls: str) -> PointLabel:
+    def _remove(self, video: str, frame: int, cls: str, annotator: str = "") -> PointLabel:
         items = self._items.get(video)
-        k = _key(int(frame), cls) if cls in _CLS_ORDER else None
+        k = _key(int(frame), cls, str(annotator)) if cls in _CLS_ORDER else None
         if items is None or k not in items:
-            raise LabelError(f"no {cls} label at frame {frame} of {video!r}")
+            raise LabelError(f"no {cls} label{_who(annotator)} at frame {frame} of {video!r}")
         label = items.pop(k)
         keys = self._keys[video]
         del keys[bisect.bisect_left(keys, k)]
@@ -186,6 +245,15 @@ def validate_label(state, video: str, frame: Any, cls: str) -> tuple[int, str]:
     return frame, cls
 
 
+def _annotator(value) -> str | None:
+    """An annotator name from an edit's arguments or journal line (None: not named)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise LabelError(f"annotator {value!r} is not text")
+    return value
+
+
 def _now() -> float:
     return time.time()
 
@@ -212,6 +280,12 @@ class Edit:
         return f"{type(self).__name__}({self.to_dict()})"
 
 
+def _with_annotator(d: dict, annotator: str | None) -> dict:
+    if annotator is not None:
+        d["annotator"] = annotator
+    return d
+
+
 class AddLabel(Edit):
     kind = "add"
 
@@ -220,7 +294,7 @@ class AddLabel(Edit):
         self.video = str(video)
         self.frame = frame
         self.cls = cls
-        self.annotator = str(annotator or "")
+        self.annotator = _annotator(annotator) or ""
         self.created = _now() if created is None else float(created)
         self.modified = self.created if modified is None else float(modified)
 
@@ -232,7 +306,7 @@ class AddLabel(Edit):
         state.labels._add(self.label())
 
     def inverse(self) -> "DeleteLabel":
-        return DeleteLabel(self.video, self.frame, self.cls)
+        return DeleteLabel(self.video, self.frame, self.cls, self.annotator)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "video": self.video, "frame": self.frame, "cls": self.cls,
@@ -245,14 +319,16 @@ class AddLabel(Edit):
 class DeleteLabel(Edit):
     kind = "delete"
 
-    def __init__(self, video: str, frame: int, cls: str):
+    def __init__(self, video: str, frame: int, cls: str, annotator: str | None = None):
         self.video, self.frame, self.cls = str(video), frame, cls
+        self.annotator = _annotator(annotator)
         self.removed: PointLabel | None = None
 
     def apply(self, state) -> None:
         cls = parse_class(self.cls)
-        self.removed = state.labels._remove(self.video, int(self.frame), cls)
-        self.frame, self.cls = self.removed.frame, cls
+        old = state.labels.resolve(self.video, int(self.frame), cls, self.annotator)
+        self.removed = state.labels._remove(self.video, old.frame, cls, old.annotator)
+        self.frame, self.cls, self.annotator = old.frame, cls, old.annotator
 
     def inverse(self) -> AddLabel:
         if self.removed is None:
@@ -261,7 +337,8 @@ class DeleteLabel(Edit):
         return AddLabel(r.video, r.frame, r.cls, r.annotator, r.created, r.modified)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "video": self.video, "frame": self.frame, "cls": self.cls}
+        return _with_annotator({"kind": self.kind, "video": self.video, "frame": self.frame, "cls": self.cls},
+                               self.annotator)
 
     def describe(self) -> str:
         return f"delete {self.cls} label at frame {self.frame}"
@@ -270,31 +347,33 @@ class DeleteLabel(Edit):
 class MoveLabel(Edit):
     kind = "move"
 
-    def __init__(self, video: str, frame: int, cls: str, new_frame: int, modified: float | None = None):
+    def __init__(self, video: str, frame: int, cls: str, new_frame: int, modified: float | None = None,
+                 annotator: str | None = None):
         self.video, self.frame, self.cls, self.new_frame = str(video), frame, cls, new_frame
         self.modified = _now() if modified is None else float(modified)
+        self.annotator = _annotator(annotator)
         self.before: PointLabel | None = None
 
     def apply(self, state) -> None:
         cls = parse_class(self.cls)
         new_frame, _ = validate_label(state, self.video, self.new_frame, cls)
-        old = state.labels.get(self.video, int(self.frame), cls)
-        if old is None:
-            raise LabelError(f"no {cls} label at frame {self.frame} of {self.video!r}")
-        if new_frame != old.frame and state.labels.get(self.video, new_frame, cls) is not None:
-            raise LabelError(f"a {cls} label already exists at frame {new_frame} of {self.video!r} "
-                             f"(one label per class per frame)")
-        state.labels._remove(self.video, old.frame, cls)
+        old = state.labels.resolve(self.video, int(self.frame), cls, self.annotator)
+        if new_frame != old.frame and state.labels.get(self.video, new_frame, cls, old.annotator) is not None:
+            raise LabelError(f"a {cls} label{_who(old.annotator)} already exists at frame {new_frame} of "
+                             f"{self.video!r} (one label per class per frame and annotator)")
+        state.labels._remove(self.video, old.frame, cls, old.annotator)
         state.labels._add(replace(old, frame=new_frame, modified=self.modified))
         self.before, self.frame, self.cls, self.new_frame = old, old.frame, cls, new_frame
+        self.annotator = old.annotator
 
     def inverse(self) -> "MoveLabel":
         restore = self.before.modified if self.before is not None else self.modified
-        return MoveLabel(self.video, self.new_frame, self.cls, self.frame, modified=restore)
+        return MoveLabel(self.video, self.new_frame, self.cls, self.frame, modified=restore,
+                         annotator=self.annotator)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "video": self.video, "frame": self.frame, "cls": self.cls,
-                "new_frame": self.new_frame, "modified": self.modified}
+        return _with_annotator({"kind": self.kind, "video": self.video, "frame": self.frame, "cls": self.cls,
+                                "new_frame": self.new_frame, "modified": self.modified}, self.annotator)
 
     def describe(self) -> str:
         return f"move {self.cls} label from frame {self.frame} to {self.new_frame}"
@@ -303,30 +382,32 @@ class MoveLabel(Edit):
 class RetypeLabel(Edit):
     kind = "retype"
 
-    def __init__(self, video: str, frame: int, cls: str, new_cls: str, modified: float | None = None):
+    def __init__(self, video: str, frame: int, cls: str, new_cls: str, modified: float | None = None,
+                 annotator: str | None = None):
         self.video, self.frame, self.cls, self.new_cls = str(video), frame, cls, new_cls
         self.modified = _now() if modified is None else float(modified)
+        self.annotator = _annotator(annotator)
         self.before: PointLabel | None = None
 
     def apply(self, state) -> None:
         cls, new_cls = parse_class(self.cls), parse_class(self.new_cls)
-        old = state.labels.get(self.video, int(self.frame), cls)
-        if old is None:
-            raise LabelError(f"no {cls} label at frame {self.frame} of {self.video!r}")
-        if new_cls != cls and state.labels.get(self.video, old.frame, new_cls) is not None:
-            raise LabelError(f"a {new_cls} label already exists at frame {old.frame} of {self.video!r} "
-                             f"(one label per class per frame)")
-        state.labels._remove(self.video, old.frame, cls)
+        old = state.labels.resolve(self.video, int(self.frame), cls, self.annotator)
+        if new_cls != cls and state.labels.get(self.video, old.frame, new_cls, old.annotator) is not None:
+            raise LabelError(f"a {new_cls} label{_who(old.annotator)} already exists at frame {old.frame} of "
+                             f"{self.video!r} (one label per class per frame and annotator)")
+        state.labels._remove(self.video, old.frame, cls, old.annotator)
         state.labels._add(replace(old, cls=new_cls, modified=self.modified))
         self.before, self.frame, self.cls, self.new_cls = old, old.frame, cls, new_cls
+        self.annotator = old.annotator
 
     def inverse(self) -> "RetypeLabel":
         restore = self.before.modified if self.before is not None else self.modified
-        return RetypeLabel(self.video, self.frame, self.new_cls, self.cls, modified=restore)
+        return RetypeLabel(self.video, self.frame, self.new_cls, self.cls, modified=restore,
+                           annotator=self.annotator)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "video": self.video, "frame": self.frame, "cls": self.cls,
-                "new_cls": self.new_cls, "modified": self.modified}
+        return _with_annotator({"kind": self.kind, "video": self.video, "frame": self.frame, "cls": self.cls,
+                                "new_cls": self.new_cls, "modified": self.modified}, self.annotator)
 
     def describe(self) -> str:
         return f"change label at frame {self.frame} from {self.cls} to {self.new_cls}"
@@ -345,8 +426,8 @@ def _label_from_dict(d: dict) -> PointLabel:
 class BulkImport(Edit):
     """Add many labels as one undoable step; all are validated first, so it is all or nothing.
 
-    With ``skip_existing=True`` labels whose (video, frame, class) already exists are skipped
-    (re-importing a file is then harmless); otherwise any clash refuses the whole import.
+    With ``skip_existing=True`` labels whose (video, frame, class, annotator) already exists are
+    skipped (re-importing a file is then harmless); otherwise any clash refuses the whole import.
     """
 
     kind = "bulk_import"
@@ -357,19 +438,20 @@ class BulkImport(Edit):
         self.added: list[PointLabel] | None = None
 
     def apply(self, state) -> None:
-        seen: set[tuple[str, int, str]] = set()
+        seen: set[tuple[str, int, str, str]] = set()
         todo: list[PointLabel] = []
         for label in self.labels:
             frame, cls = validate_label(state, label.video, label.frame, label.cls)
-            key = (label.video, frame, cls)
-            exists = key in seen or state.labels.get(label.video, frame, cls) is not None
+            ann = _annotator(label.annotator) or ""
+            key = (label.video, frame, cls, ann)
+            exists = key in seen or state.labels.get(label.video, frame, cls, ann) is not None
             if exists:
                 if self.skip_existing:
                     continue
-                raise LabelError(f"a {cls} label already exists at frame {frame} of {label.video!r} "
-                                 f"(one label per class per frame)")
+                raise LabelError(f"a {cls} label{_who(ann)} already exists at frame {frame} of "
+                                 f"{label.video!r} (one label per class per frame and annotator)")
             seen.add(key)
-            todo.append(replace(label, frame=frame, cls=cls))
+            todo.append(replace(label, frame=frame, cls=cls, annotator=ann))
         for label in todo:
             state.labels._add(label)
         self.added = todo
@@ -377,7 +459,7 @@ class BulkImport(Edit):
     def inverse(self) -> "BulkDelete":
         if self.added is None:
             raise LabelError("cannot invert an import that was not applied")
-        return BulkDelete([(lb.video, lb.frame, lb.cls) for lb in self.added])
+        return BulkDelete([(lb.video, lb.frame, lb.cls, lb.annotator) for lb in self.added])
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "skip_existing": self.skip_existing,
@@ -389,22 +471,30 @@ class BulkImport(Edit):
 
 
 class BulkDelete(Edit):
-    """Remove many labels as one step (the inverse of BulkImport; also 'delete selection')."""
+    """Remove many labels as one step (the inverse of BulkImport; also 'delete selection').
+
+    A key is ``(video, frame, cls, annotator)``; journal lines from before annotators were part of
+    the identity hold ``(video, frame, cls)`` keys, which name the one label of that class there."""
 
     kind = "bulk_delete"
 
-    def __init__(self, keys: Iterable[tuple[str, int, str]]):
-        self.keys = [(str(v), int(f), str(c)) for v, f, c in keys]
+    def __init__(self, keys: Iterable[tuple]):
+        self.keys: list[tuple] = []
+        for key in keys:
+            key = tuple(key)
+            if len(key) not in (3, 4):
+                raise LabelError(f"a label key has {len(key)} parts, expected video, frame, class[, annotator]")
+            head = (str(key[0]), int(key[1]), str(key[2]))
+            self.keys.append(head + ((_annotator(key[3]),) if len(key) == 4 else ()))
         self.removed: list[PointLabel] | None = None
 
     def apply(self, state) -> None:
-        keys = [(v, f, parse_class(c)) for v, f, c in self.keys]
-        for v, f, c in keys:
-            if state.labels.get(v, f, c) is None:
-                raise LabelError(f"no {c} label at frame {f} of {v!r}")
-        if len(set(keys)) != len(keys):
+        found = [state.labels.resolve(k[0], k[1], parse_class(k[2]), k[3] if len(k) == 4 else None)
+                 for k in self.keys]
+        if len(set(found)) != len(found):
             raise LabelError("the same label is listed twice")
-        self.removed = [state.labels._remove(v, f, c) for v, f, c in keys]
+        self.removed = [state.labels._remove(lb.video, lb.frame, lb.cls, lb.annotator) for lb in found]
+        self.keys = [(lb.video, lb.frame, lb.cls, lb.annotator) for lb in found]
 
     def inverse(self) -> BulkImport:
         if self.removed is None:
@@ -437,16 +527,16 @@ def edit_from_dict(d: dict) -> Edit:
         return AddLabel(d["video"], d["frame"], d["cls"], d.get("annotator", ""), d.get("created"),
                         d.get("modified"))
     if kind == "delete":
-        return DeleteLabel(d["video"], d["frame"], d["cls"])
+        return DeleteLabel(d["video"], d["frame"], d["cls"], d.get("annotator"))
     if kind == "move":
-        return MoveLabel(d["video"], d["frame"], d["cls"], d["new_frame"], d.get("modified"))
+        return MoveLabel(d["video"], d["frame"], d["cls"], d["new_frame"], d.get("modified"), d.get("annotator"))
     if kind == "retype":
-        return RetypeLabel(d["video"], d["frame"], d["cls"], d["new_cls"], d.get("modified"))
+        return RetypeLabel(d["video"], d["frame"], d["cls"], d["new_cls"], d.get("modified"), d.get("annotator"))
     if kind == "bulk_import":
         return BulkImport([_label_from_dict(x) for x in d["labels"]], d.get("skip_existing", False))
     if kind == "bulk_delete":
         return BulkDelete(d["keys"])
-    from . import reviews  # noqa: F401  (registers SetReview; imported late to avoid a cycle)
+    from . import adjudication, reviews  # noqa: F401  (register their edits; imported late to avoid a cycle)
 
     cls = EDIT_KINDS.get(kind)
     if cls is not None and hasattr(cls, "from_dict"):

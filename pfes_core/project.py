@@ -12,6 +12,9 @@ Why this shape (DESIGN.md section 2):
   cannot be written (disk full) is undone and reported, so nothing is acknowledged that is not
   on disk. Journal lines that cannot be used are moved to journal.rejected and counted.
 - A lock file keeps a second writer out; ``readonly=True`` skips it (training workers, `pfes info`).
+- A project.h5 of an older schema is migrated when opened for writing: read as it is, written back
+  at once in the current schema (the old file stays as project.h5.bak1), so an older app that
+  cannot read the new schema refuses the file instead of misreading it.
 - What is read is distrusted (see project_file and safe_paths): values out of range are refused
   with the file and field named, and no id read from the project can name a path outside it.
 
@@ -36,7 +39,8 @@ from .backups import (N_BACKUPS, SUFFIX, backup_path, copy_or_link, fsync_dir, l
                       newest_good_backup, project_root, restore_backup, unreadable_message)
 from .labels import Edit, LabelStore, edit_from_dict
 from .lock import ProjectLock
-from .project_file import FORMAT, H5_NAME, SCHEMA_VERSION, Unreadable, read_state, video_problem, write_image
+from .project_file import (FORMAT, H5_NAME, SCHEMA_VERSION, Unreadable, annotator_problem, colour_problem,
+                           read_state, video_problem, write_image)
 from .reviews import ReviewStore
 from .safe_paths import inside, safe_id
 from .types import Interval, VideoRecord, parse_class
@@ -98,6 +102,9 @@ class Project:
         self.reference: dict[str, list[Interval]] = {}
         self.reviews = ReviewStore()
         self.settings: dict = {}
+        self.registered_annotators: dict[str, str] = {}  # the annotator list: name -> layer colour
+        self.migrated_from: int | None = None  # the schema project.h5 had when it was opened, if older
+        self.migration_error: str | None = None  # why that older file could not be rewritten yet
         self.generation = 0
         self.recovered_edits = 0
         self.journal_skipped = 0         # undecodable journal lines (garbage, bit flips) found on open
@@ -201,6 +208,10 @@ class Project:
         self.labels = labels
         self.reference = {v: sorted(ivs, key=lambda iv: (iv.onset, iv.offset)) for v, ivs in st.reference.items()}
         self.reviews = ReviewStore(st.reviews)
+        self.registered_annotators = dict(st.annotators)
+        if st.schema_version < SCHEMA_VERSION:
+            self.migrated_from = st.schema_version
+            self._dirty = True
         if source != self.h5_path:
             self.opened_from_backup = source
             self._dirty = True
@@ -208,6 +219,17 @@ class Project:
         if not self.readonly:
             self._remove_stale_temp_files()
             self._mark_interrupted_runs()
+            if self.migrated_from is not None:
+                self._migrate()
+
+    def _migrate(self) -> None:
+        """Write an older-schema project.h5 back in the current schema now (the old file becomes
+        project.h5.bak1). A failure (read-only folder, full disk) is reported, not fatal: the
+        project stays usable and the next save tries again."""
+        try:
+            self.save()
+        except ProjectError as exc:
+            self.migration_error = str(exc)
 
     def _recover_journal(self) -> None:
         """Replay the journal; move unusable lines to journal.rejected; set the counters."""
@@ -286,6 +308,8 @@ class Project:
             self._do_remove_video(str(record["video"]))
         elif op == "set_reference":
             self._do_set_reference([Interval(**d) for d in record["intervals"]], list(record.get("videos") or []))
+        elif op == "annotator":
+            self._do_register_annotator(record["name"], record.get("colour", ""))
         elif op == "settings":
             if not isinstance(record["settings"], dict):
                 raise ProjectError("settings that are not a JSON object")
@@ -311,6 +335,15 @@ class Project:
     def open_notes(self) -> list[str]:
         """What the user should hear about this open (the CLI prints them, the GUI shows a banner)."""
         notes = []
+        if self.migrated_from is not None:
+            if self.migration_error is None and not self.readonly:
+                notes.append(f"migrated {H5_NAME} from project schema {self.migrated_from} to {SCHEMA_VERSION} "
+                             f"(every label kept under its recorded annotator; the previous file is "
+                             f"{H5_NAME}.bak1; older versions of P-FES Studio cannot open it any more)")
+            else:
+                why = "opened read-only" if self.readonly else self.migration_error
+                notes.append(f"{H5_NAME} uses project schema {self.migrated_from}; it is written in schema "
+                             f"{SCHEMA_VERSION} on the next save ({why})")
         if self.recovered_edits:
             notes.append(f"recovered {self.recovered_edits} unsaved edit{'s' if self.recovered_edits != 1 else ''} "
                          f"from {JOURNAL_NAME}")
@@ -391,7 +424,7 @@ class Project:
         fresh._lock = None
         fresh._load(None)
         for name in ("generation", "settings", "_saved_settings", "videos", "labels", "reference", "reviews",
-                     "_dirty", "_journal"):
+                     "registered_annotators", "_dirty", "_journal"):
             setattr(self, name, getattr(fresh, name))
         self._undo, self._redo, self._journal_lost = [], [], False
 
@@ -556,6 +589,41 @@ class Project:
         """features/<video>.h5, checked to stay inside features/ (see safe_paths)."""
         return inside(self.features_dir, f"{safe_id(video_id)}.h5")
 
+    # ---- annotators --------------------------------------------------------------------------
+    def annotators(self) -> list[str]:
+        """The project's annotator list: registered names in the order they were added, then the
+        names of labels not registered (sorted). The empty name ('(unknown)') is a valid annotator."""
+        names = list(self.registered_annotators)
+        seen = set(names)
+        return names + [a for a in self.labels.annotators() if a not in seen]
+
+    def annotator_colour(self, name: str) -> str:
+        """The layer colour chosen for an annotator ('#rrggbb'), or '' when none was chosen."""
+        return self.registered_annotators.get(name, "")
+
+    def register_annotator(self, name: str, colour: str | None = None) -> None:
+        """Add `name` to the annotator list (journaled), or change its layer colour when given."""
+        self._check_writable()
+        name = str(name)
+        current = self.registered_annotators.get(name)
+        colour = (current or "") if colour is None else str(colour)
+        if current is not None and current == colour:
+            return
+        before = dict(self.registered_annotators)
+        self._do_register_annotator(name, colour)
+        try:
+            self._journal_append({"op": "annotator", "name": name, "colour": colour})
+        except BaseException:
+            self.registered_annotators = before
+            raise
+
+    def _do_register_annotator(self, name, colour) -> None:
+        for what, problem in (("name", annotator_problem(name)), ("colour", colour_problem(colour))):
+            if problem is not None:
+                raise ProjectError(f"annotator {what} {problem}")
+        self.registered_annotators[name] = colour
+        self._dirty = True
+
     # ---- reference intervals and settings ------------------------------------------------------
     def set_reference(self, intervals: Iterable[Interval], videos: Iterable[str] = ()) -> None:
         """Replace the reference (ground truth) of every video named in `intervals` or `videos`."""
@@ -630,7 +698,7 @@ class Project:
             raise ProjectError(f"settings are not JSON-serialisable: {exc}") from None
         generation = self.generation + 1
         image = write_image(generation, self.settings, self.videos, self.labels.all(), self.reference,
-                            self.reviews.all())
+                            self.reviews.all(), {a: self.annotator_colour(a) for a in self.annotators()})
         try:
             with atomic.atomic_target(self.h5_path) as tmp:
                 with open(tmp, "wb") as fh:
@@ -643,6 +711,7 @@ class Project:
         self.generation = generation
         self._dirty = False
         self.opened_from_backup = None
+        self.migration_error = None
         self._saved_settings = json.dumps(self.settings, sort_keys=True)
         try:
             self._journal.reset(generation)

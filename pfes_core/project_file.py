@@ -1,10 +1,17 @@
-"""project.h5, schema 1: writing it as one in-memory image, and reading it back distrustfully.
+"""project.h5, schema 2: writing it as one in-memory image, and reading it back distrustfully.
 
 Layout: root attrs ``format``, ``schema_version``, ``generation`` (bumped on each save; the journal
 names the generation it extends), ``saved``; a scalar string dataset ``settings`` (JSON); groups
-``videos``, ``labels``, ``reference``, ``reviews`` holding one 1-D dataset per column (strings as
-UTF-8; labels store video/annotator as indexes into a name table so 100,000 labels save in well
-under a second).
+``videos``, ``labels``, ``reference``, ``reviews`` and ``annotators`` holding one 1-D dataset per
+column (strings as UTF-8; labels store video/annotator as indexes into a name table so 100,000
+labels save in well under a second).
+
+Schema history: 1 identified a label by (video, frame, class); 2 adds the annotator to a label's
+identity (labels of several annotators on one frame) and the ``annotators`` group (the project's
+annotator list: name and layer colour). A schema-1 file reads as it is (every label keeps its
+recorded annotator; the list is empty) and is written back as schema 2; an app that reads only
+schema 1 refuses a schema-2 file with a message instead of misreading labels of two annotators
+on one frame as duplicates.
 
 Why an in-memory image: HDF5 never writes to the disk itself, so a full disk is an ordinary
 Python OSError on a plain write (no half-written HDF5 state, no crash inside the library).
@@ -33,7 +40,7 @@ from .reviews import STATUSES, ReviewDecision
 from .safe_paths import id_problem
 from .types import CLASSES, Interval, PointLabel, VideoRecord
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 H5_NAME = "project.h5"
 FORMAT = "pfes-project"
 
@@ -61,6 +68,7 @@ class State:
         self.labels: list[PointLabel] = []
         self.reference: dict[str, list[Interval]] = {}
         self.reviews: list[ReviewDecision] = []
+        self.annotators: dict[str, str] = {}   # the project's annotator list: name -> colour ('' = auto)
 
 
 # ---- writing -------------------------------------------------------------------------------
@@ -95,7 +103,8 @@ def _index(values: list[str]) -> tuple[list[str], np.ndarray]:
 
 
 def write_image(generation: int, settings: dict, videos: dict[str, VideoRecord], labels: list[PointLabel],
-                reference: dict[str, list[Interval]], reviews: list[ReviewDecision]) -> bytes:
+                reference: dict[str, list[Interval]], reviews: list[ReviewDecision],
+                annotators: dict[str, str] | None = None) -> bytes:
     """The bytes of a complete project.h5 (built in memory; the caller writes them atomically)."""
     with h5py.File(f"pfes-{os.getpid()}-{time.time_ns()}.h5", "w", driver="core", backing_store=False) as f:
         f.attrs["format"] = FORMAT
@@ -152,6 +161,10 @@ def write_image(generation: int, settings: dict, videos: dict[str, VideoRecord],
             "annotator": _strings(r.annotator for r in rs),
             "time": np.array([r.time for r in rs], dtype=np.float64),
         })
+
+        anns = dict(annotators or {})
+        _write_columns(f.create_group("annotators"), {
+            "name": _strings(anns), "colour": _strings(anns.values())})
         f.flush()
         return f.id.get_file_image()
 
@@ -389,6 +402,43 @@ def _read_reviews(r: _Reader, videos: dict[str, VideoRecord]) -> list[ReviewDeci
     return out
 
 
+def colour_problem(colour) -> str | None:
+    """What is wrong with a layer colour ('' or '#rrggbb'), or None."""
+    if not isinstance(colour, str):
+        return "is not text"
+    if colour and not (len(colour) == 7 and colour[0] == "#"
+                       and all(ch in "0123456789abcdefABCDEF" for ch in colour[1:])):
+        return f"is {colour[:20]!r}, not a colour #rrggbb"
+    return None
+
+
+def annotator_problem(name) -> str | None:
+    """What is wrong with an annotator name, or None (the empty name is valid: '(unknown)')."""
+    if not isinstance(name, str):
+        return "is not text"
+    if len(name) > 200 or any(ord(ch) < 32 for ch in name):
+        return f"{name[:40]!r} is longer than 200 characters or holds control characters"
+    return None
+
+
+def _read_annotators(r: _Reader) -> dict[str, str]:
+    cols = {"name": r.strings("annotators/name"), "colour": r.strings("annotators/colour")}
+    n = _same_length("annotators", cols)
+    out: dict[str, str] = {}
+    for i in range(n):
+        name, colour = cols["name"][i], cols["colour"][i]
+        problem = annotator_problem(name)
+        if problem is not None:
+            raise _field("annotators/name", i, problem)
+        if name in out:
+            raise _field("annotators/name", i, f"repeats the annotator {name[:60]!r}")
+        problem = colour_problem(colour)
+        if problem is not None:
+            raise _field("annotators/colour", i, problem)
+        out[name] = colour
+    return out
+
+
 def schema_version_of(path: Path) -> int | None:
     """The schema version project.h5 declares, or None when that cannot be read."""
     try:
@@ -437,6 +487,8 @@ def read_state(path: Path) -> State:
             st.labels = _read_labels(reader, st.videos)
             st.reference = _read_reference(reader, st.videos)
             st.reviews = _read_reviews(reader, st.videos)
+            if version >= 2:
+                st.annotators = _read_annotators(reader)
             return st
     except (ProjectError, Unreadable):
         raise

@@ -87,9 +87,9 @@ def test_restore_backup_refuses_to_replace_a_newer_schema_project(tmp_path):
         project.apply(AddLabel("v1", 5, "MaE"))
         project.save()
     with h5py.File(root / "project.h5", "r+") as f:
-        f.attrs["schema_version"] = 2
+        f.attrs["schema_version"] = 3   # one above what this version writes (2)
     before = (root / "project.h5").read_bytes()
-    with pytest.raises(ProjectError, match="schema 2, newer than project.h5.bak1"):
+    with pytest.raises(ProjectError, match="schema 3, newer than project.h5.bak1"):
         restore_backup(root)
     code, _, err = run_cli("restore-backup", root)
     assert code == 1
