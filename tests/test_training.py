@@ -346,6 +346,16 @@ def test_project_dataset_setting_picks_loss_weights_and_spotting_preset(tmp_path
     assert json.loads((root / "runs" / run2 / "config.json").read_text())["losses"]["sparsity"] == 2.5
 
 
+def test_faithful_run_checkpoint_rebuilds_the_reference_backbone(project_dir):
+    run_id = train(project_dir, tiny_config(epochs=1, mode="faithful"))
+    model = runs.load_model(project_dir / "runs" / run_id / "checkpoint.pt")
+    assert model.cfg.arch == "reference" and model.cfg.emb_dropout == 0.1
+    assert model.backbone.pool_norm1 is not None and model.backbone.out_norm is None
+    preds = runs.read_predictions(project_dir / "runs" / run_id / "predictions.h5")
+    a, _ = predict_video(model, make_videos(seed=5, n=2, subjects=2)[0].model_input)
+    np.testing.assert_allclose(preds["v0"].intensity, a, atol=1e-5)
+
+
 def test_imported_dataset_declares_its_dataset_preset(tmp_path):
     """`import-dataset samm-lv` records the dataset, so training takes SAMM-LV's loss weights and
     spotting its preset without any flag."""
