@@ -129,7 +129,20 @@ def _watch_parent(args) -> None:
         exit_with_parent(on_death=lambda: os.kill(os.getpid(), signal.SIGTERM))
 
 
+def calm_cpu_threads() -> None:
+    """Let idle OpenMP threads sleep instead of spinning (before torch is loaded).
+
+    Inference runs thousands of small parallel regions (`pfes spot` on a 54,000-frame video:
+    ~20,000). With the runtime's default spin-waiting, on a machine whose cores are busy with
+    other work every region waits for a descheduled partner thread: 2 threads were ~6x slower
+    than 1 (benchmarks/bench_spot_long.py). Sleeping threads remove that. An explicit
+    OMP_WAIT_POLICY or GOMP_SPINCOUNT in the environment is left alone."""
+    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+
 def main(argv: list[str] | None = None) -> int:
+    calm_cpu_threads()
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = bool(args.debug or os.environ.get("PFES_DEBUG"))
