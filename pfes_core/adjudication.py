@@ -60,21 +60,28 @@ class Disagreement:
         return f"offset {self.label_b.frame - self.label_a.frame:+d}: {one(self.label_a)} vs {one(self.label_b)}"
 
 
+def _tol(tolerance, video: str) -> int:
+    """Frames of tolerance for `video`: one number, or a per-video dict (tolerance in milliseconds
+    gives different frame counts at different frame rates: AgreementReport.tolerance_of)."""
+    return int(tolerance[video]) if isinstance(tolerance, dict) else int(tolerance)
+
+
 def default_large_offset(tol: int) -> int:
     """Offsets above half the tolerance are worth a look (both frames are still a match)."""
     return max(1, tol // 2)
 
 
-def disagreements(project, a: str, b: str, tolerance: int, large_offset: int | None = None,
+def disagreements(project, a: str, b: str, tolerance, large_offset: int | None = None,
                   videos=None) -> list[Disagreement]:
     """The review list for annotators `a` and `b`, per video in frame order."""
     if a == b:
         raise LabelError("choose two different annotators to compare")
-    large = default_large_offset(tolerance) if large_offset is None else int(large_offset)
     out: list[Disagreement] = []
     for v in (sorted(project.videos) if videos is None else videos):
+        tol = _tol(tolerance, v)
+        large = default_large_offset(tol) if large_offset is None else int(large_offset)
         la, lb = project.labels.for_video(v, [a]), project.labels.for_video(v, [b])
-        pairs = optimal_pairs(la, lb, tolerance, same_class=False)
+        pairs = optimal_pairs(la, lb, tol, same_class=False)
         items: list[Disagreement] = []
         for p in pairs:
             if p.a.cls != p.b.cls:
@@ -88,21 +95,22 @@ def disagreements(project, a: str, b: str, tolerance: int, large_offset: int | N
     return out
 
 
-def agreements(project, a: str, b: str, tolerance: int, large_offset: int | None = None,
+def agreements(project, a: str, b: str, tolerance, large_offset: int | None = None,
                videos=None) -> list[PointLabel]:
     """Consensus labels for what `a` and `b` agree on: same-class pairs no further apart than
     `large_offset`, placed at the midpoint (the earlier frame when it falls between two)."""
-    large = default_large_offset(tolerance) if large_offset is None else int(large_offset)
     out: list[PointLabel] = []
     for v in (sorted(project.videos) if videos is None else videos):
-        pairs = optimal_pairs(project.labels.for_video(v, [a]), project.labels.for_video(v, [b]), tolerance,
+        tol = _tol(tolerance, v)
+        large = default_large_offset(tol) if large_offset is None else int(large_offset)
+        pairs = optimal_pairs(project.labels.for_video(v, [a]), project.labels.for_video(v, [b]), tol,
                               same_class=False)
         out += [PointLabel(v, (p.a.frame + p.b.frame) // 2, p.a.cls, CONSENSUS)
                 for p in pairs if p.a.cls == p.b.cls and abs(p.offset) <= large]
     return out
 
 
-def accept_agreements_edit(project, a: str, b: str, tolerance: int, large_offset: int | None = None,
+def accept_agreements_edit(project, a: str, b: str, tolerance, large_offset: int | None = None,
                            now: float = 0.0) -> BulkImport:
     """One undoable edit adding the agreed labels to the consensus layer (existing ones kept)."""
     labels = [PointLabel(lb.video, lb.frame, lb.cls, CONSENSUS, now, now)
@@ -114,8 +122,9 @@ def rejected(state) -> set[tuple[str, int, str, str]]:
     return {tuple(k) for k in (getattr(state, "settings", {}) or {}).get(SETTINGS_KEY, [])}
 
 
-def resolution(project, item: Disagreement, tolerance: int) -> str | None:
+def resolution(project, item: Disagreement, tolerance) -> str | None:
     """How an item was resolved ('consensus MaE at 120', 'rejected'), or None while it is open."""
+    tolerance = _tol(tolerance, item.video)
     for lb in item.labels:
         near = project.labels.nearest(item.video, lb.frame, annotators=[CONSENSUS])
         if near is not None and abs(near.frame - lb.frame) <= tolerance:

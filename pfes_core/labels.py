@@ -542,3 +542,28 @@ def edit_from_dict(d: dict) -> Edit:
     if cls is not None and hasattr(cls, "from_dict"):
         return cls.from_dict(d)
     raise LabelError(f"unknown edit kind {kind!r} in journal")
+
+
+# ---- layers for training -----------------------------------------------------------------
+UNION = "union"
+
+
+def layer_labels(store: LabelStore, layer: str = UNION) -> list[PointLabel]:
+    """The labels a model trains on: one annotator's layer, the consensus layer, or ``union``.
+
+    ``union`` is every annotator's labels except the consensus layer (which is derived from them),
+    one label per (video, frame, class) where annotators clicked the same frame; labels a few
+    frames apart stay separate, so for a corpus coded twice ``consensus`` is the cleaner choice."""
+    if layer == UNKNOWN_ANNOTATOR:
+        layer = ""
+    if layer == UNION:
+        out: dict[tuple[str, int, str], PointLabel] = {}
+        for lb in store.all():
+            if lb.annotator != CONSENSUS:
+                out.setdefault((lb.video, lb.frame, lb.cls), lb)
+        return list(out.values())
+    if layer not in store.annotators():
+        have = ", ".join(repr(annotator_title(a)) for a in store.annotators()) or "none"
+        raise LabelError(f"no labels of annotator {annotator_title(layer)!r} to train on (layers with "
+                         f"labels: {have}; or {UNION!r})")
+    return store.all([layer])

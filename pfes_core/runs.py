@@ -423,7 +423,8 @@ def list_runs(project_root) -> list[RunInfo]:
             run_id=path.name, created=path.stat().st_mtime if not (path / "config.json").exists()
             else (path / "config.json").stat().st_mtime,
             config=_maybe_json(path / "config.json", {}),
-            label_snapshot={"count": labels.get("count"), "sha256": labels.get("sha256")},
+            label_snapshot={"count": labels.get("count"), "sha256": labels.get("sha256"),
+                            "layer": labels.get("layer", "union")},
             metrics=_maybe_json(path / "metrics.json", {}), status=status.get("status", "unknown"),
             path=path, epochs_done=epochs, folds_started=len(folds)))
     return out

@@ -459,26 +459,30 @@ def _class_index(cls: str) -> int:
     return CLASSES.index(cls)
 
 
-def label_snapshot(labels: Iterable) -> dict:
-    """JSON-able frozen copy of point labels with a content hash (what a run trained on)."""
+def label_snapshot(labels: Iterable, layer: str = "union") -> dict:
+    """JSON-able frozen copy of point labels with a content hash (what a run trained on) and the
+    layer they came from (an annotator, "consensus" or "union"; pfes_core.labels.layer_labels)."""
     items = sorted(({"video": l.video, "frame": int(l.frame), "cls": l.cls, "annotator": l.annotator}
-                    for l in labels), key=lambda d: (d["video"], d["frame"], d["cls"]))
+                    for l in labels), key=lambda d: (d["video"], d["frame"], d["cls"], d["annotator"]))
     blob = json.dumps([[d["video"], d["frame"], d["cls"]] for d in items]).encode()
-    return {"count": len(items), "sha256": hashlib.sha256(blob).hexdigest(), "labels": items}
+    return {"count": len(items), "sha256": hashlib.sha256(blob).hexdigest(), "layer": layer,
+            "annotators": sorted({d["annotator"] for d in items}), "labels": items}
 
 
-def load_project_videos(project_path, snapshot: dict | None = None) -> tuple[list[VideoData], dict, dict]:
+def load_project_videos(project_path, snapshot: dict | None = None,
+                        labels: str = "union") -> tuple[list[VideoData], dict, dict]:
     """Read videos with up-to-date features and the label snapshot from a project (read-only).
 
     Returns (videos with features, snapshot, {"root", "settings"}). Labels come from `snapshot` when given
-    (resume), otherwise from the project now.
+    (resume), otherwise from the project now: the layer `labels` names (layer_labels).
     """
     from .feature_stream import open_features
+    from .labels import layer_labels
     from .project import Project
 
     with Project.open(project_path, readonly=True) as project:
         if snapshot is None:
-            snapshot = label_snapshot(project.labels.all())
+            snapshot = label_snapshot(layer_labels(project.labels, labels), labels)
         by_video: dict[str, list[tuple[int, int]]] = {}
         for item in snapshot["labels"]:
             by_video.setdefault(item["video"], []).append((int(item["frame"]), _class_index(item["cls"])))
@@ -530,12 +534,13 @@ def _spotting_preset_for(settings: dict, dataset: str | None):
 
 
 def train(project_path, config: TrainConfig, reporter: ProgressReporter | None = None, cancel=None,
-          resume: str | None = None, fold_runner=None) -> str:
+          resume: str | None = None, fold_runner=None, labels: str = "union") -> str:
     """Train on a project's labelled videos; returns the run id. See `pfes_core.runs` for the files.
 
     With `resume`, the run's own config and label snapshot are used (the project's labels may have
     changed since) and training continues from the last saved epoch of each fold. `fold_runner`:
-    where the folds run (see `run_training`; default: here, one after the other).
+    where the folds run (see `run_training`; default: here, one after the other). `labels`: the label
+    layer to train on (an annotator, "consensus" or "union"); the snapshot records which.
     """
     from . import review_supervision, runs, warm_start
     from .project import project_root
@@ -555,7 +560,7 @@ def train(project_path, config: TrainConfig, reporter: ProgressReporter | None =
         pick_device(config.device)                  # refuse before a run folder exists
         if config.warm_start:
             config = warm_start.child_config(root, config)
-        videos, snapshot, info = load_project_videos(root)
+        videos, snapshot, info = load_project_videos(root, labels=labels)
         if config.dataset is None and dataset_from_settings(info["settings"]):
             config = config.with_dataset(dataset_from_settings(info["settings"]))
         _fold_plan(videos, config.loso)
@@ -582,6 +587,7 @@ def train(project_path, config: TrainConfig, reporter: ProgressReporter | None =
                       + ", ".join(info["labelled_without_features"]) + " (run `pfes extract`)")
     return run_training(run_dir, run_id, videos, config, reporter, cancel, resume=resume is not None,
                         label_summary={"count": snapshot["count"], "sha256": snapshot["sha256"],
+                                       "layer": snapshot.get("layer", "union"),
                                        "decisions": decisions["count"], "decisions_used": bool(decisions.get("used")),
                                        "parent_run": config.warm_start},
                         spotting_preset=_spotting_preset_for(info["settings"], config.dataset),

@@ -50,6 +50,9 @@ def register(subparsers) -> None:
     p.add_argument("--no-reviews", action="store_true",
                    help="ignore review decisions (rejected proposals as negatives, reviewed spans as GIM "
                         "duration priors); faithful mode always ignores them")
+    p.add_argument("--labels", metavar="LAYER", default="union",
+                   help="label layer to train on: an annotator's name, 'consensus' (adjudicated), or "
+                        "'union' (every annotator's labels, the default); the run's label snapshot records it")
     p.add_argument("--progress", choices=("bar", "jsonl", "none"), default="bar")
     p.set_defaults(func=cmd_train)
 
@@ -81,6 +84,9 @@ def cmd_train(args) -> int:
         if args.json and args.progress == "jsonl":
             raise PfesError("--json prints the result on stdout, where --progress jsonl writes its "
                             "events; use one of them")
+        if args.resume and args.labels != "union":
+            raise PfesError("--resume continues with the run's own label snapshot; --labels chooses the "
+                            "labels of a new run (use one of them)")
         if args.warm_start and args.resume:
             raise PfesError("--warm-start starts a new run; --resume continues one (use one of them)")
         epochs = args.epochs if args.epochs is not None or not args.warm_start else WARM_EPOCHS
@@ -88,7 +94,7 @@ def cmd_train(args) -> int:
                                          mode=args.mode, ablation=args.ablation, seed=args.seed,
                                          reviews=not args.no_reviews, warm_start=args.warm_start,
                                          dataset=args.dataset)
-        run_id = train(args.project, config, reporter, cancel=cancel, resume=args.resume)
+        run_id = train(args.project, config, reporter, cancel=cancel, resume=args.resume, labels=args.labels)
     except CancelledError as exc:
         reporter.close()
         print(f"cancelled: {exc}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""`pfes init`, `add-video`, `labels import|export|list`, `info`, `restore-backup`: the project store
+"""`pfes init`, `add-video`, `labels import|export|list|annotators`, `info`, `restore-backup`: the project store
 from the shell. Every command opens, changes and saves the project in one go, so the result is
 on disk (and the lock released) when it exits."""
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import ProjectError
 from ..labelfiles import write_points
+from ..labels import UNKNOWN_ANNOTATOR, annotator_title
 from ..project import Project, list_backups, project_root, restore_backup
 from ..types import CLASSES
 from .import_cmds import add_label_import_args, cmd_labels_import
@@ -58,11 +59,22 @@ def export_points(path, labels, fps: dict, media: dict, videos: list, overwrite:
         raise ExportError(f"{path} already exists; not overwritten (use --force to replace it)") from None
 
 
+def selected_labels(project: Project, video: str | None, annotators: list[str] | None) -> list:
+    """The labels of one video (or all) of some annotators (or all); unknown names are refused.
+    '(unknown)' names the empty annotator."""
+    if video and video not in project.videos:
+        raise ProjectError(f"unknown video {video!r}")
+    names = None if annotators is None else ["" if a == UNKNOWN_ANNOTATOR else a for a in annotators]
+    for name in names or []:
+        if name not in project.annotators():
+            have = ", ".join(repr(annotator_title(a)) for a in project.annotators()) or "none"
+            raise ProjectError(f"unknown annotator {annotator_title(name)!r} (the project has {have})")
+    return project.labels.for_video(video, names) if video else project.labels.all(names)
+
+
 def cmd_labels_export(args) -> int:
     with Project.open(args.project, readonly=True) as project:
-        labels = project.labels.for_video(args.video) if args.video else project.labels.all()
-        if args.video and args.video not in project.videos:
-            raise ProjectError(f"unknown video {args.video!r}")
+        labels = selected_labels(project, args.video, args.annotator)
         fps = {v.id: v.fps for v in project.videos.values()}
         media = {v: project.video_path(v) for v in project.videos if not project.video_path(v).is_dir()}
     out = export_points(args.file, labels, fps, media, [args.video] if args.video else [],
@@ -76,9 +88,7 @@ def cmd_labels_export(args) -> int:
 
 def cmd_labels_list(args) -> int:
     with _open(args.project, readonly=True) as project:
-        if args.video and args.video not in project.videos:
-            raise ProjectError(f"unknown video {args.video!r}")
-        labels = project.labels.for_video(args.video) if args.video else project.labels.all()
+        labels = selected_labels(project, args.video, args.annotator)
     if args.json:
         print(json.dumps([{"video": lb.video, "frame": lb.frame, "class": lb.cls, "annotator": lb.annotator}
                           for lb in labels]))
@@ -86,7 +96,35 @@ def cmd_labels_list(args) -> int:
     width = max([len("video")] + [len(lb.video) for lb in labels])
     print(f"{'video':<{width}}  {'frame':>7}  class  annotator")
     for lb in labels:
-        print(f"{lb.video:<{width}}  {lb.frame:>7}  {lb.cls:<5}  {lb.annotator}")
+        print(f"{lb.video:<{width}}  {lb.frame:>7}  {lb.cls:<5}  {annotator_title(lb.annotator)}")
+    return 0
+
+
+def annotator_rows(project: Project) -> list[dict]:
+    """The project's annotator list with each one's label counts (what `labels annotators` prints)."""
+    totals = {a: project.labels.class_totals([a]) for a in project.annotators()}
+    return [{"name": a, "title": annotator_title(a), "colour": project.annotator_colour(a),
+             "labels": sum(totals[a].values()), "per_class": totals[a]} for a in project.annotators()]
+
+
+def cmd_labels_annotators(args) -> int:
+    if args.colour and not args.add:
+        raise ProjectError("--colour sets the colour of the annotator named by --add")
+    if args.add is not None:
+        with _open(args.project) as project, project.all_or_nothing():
+            name = "" if args.add == UNKNOWN_ANNOTATOR else args.add
+            project.register_annotator(name, args.colour)
+            project.save()
+    with _open(args.project, readonly=True) as project:
+        rows = annotator_rows(project)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    width = max([len("annotator")] + [len(r["title"]) for r in rows])
+    print(f"{'annotator':<{width}}  {'labels':>7}  {'MaE':>6}  {'ME':>6}  colour")
+    for r in rows:
+        print(f"{r['title']:<{width}}  {r['labels']:>7}  {r['per_class']['MaE']:>6}  {r['per_class']['ME']:>6}  "
+              f"{r['colour'] or '-'}")
     return 0
 
 
@@ -112,6 +150,7 @@ def project_summary(project: Project) -> dict:
         "generation": project.generation,
         "videos": videos,
         "labels": {"total": len(project.labels), "per_class": per_class},
+        "annotators": annotator_rows(project),
         "reference_intervals": {"total": sum(ref_per_class.values()), "per_class": ref_per_class},
         "reviews": len(project.reviews),
         "features": features,
@@ -138,6 +177,8 @@ def cmd_info(args) -> int:
     lab = ", ".join(f"{c} {n}" for c, n in info["labels"]["per_class"].items())
     ref = ", ".join(f"{c} {n}" for c, n in info["reference_intervals"]["per_class"].items())
     print(f"labels    {info['labels']['total']} ({lab})")
+    if len(info["annotators"]) > 1:
+        print("annotators " + ", ".join(f"{a['title']} {a['labels']}" for a in info["annotators"]))
     print(f"reference {info['reference_intervals']['total']} intervals ({ref})")
     print(f"reviews   {info['reviews']}")
     print(f"features  {len(info['features'])}: {', '.join(info['features']) or '-'}")
@@ -213,6 +254,8 @@ def register(subparsers) -> None:
     q.add_argument("project", metavar="PROJECT_DIR")
     q.add_argument("file", metavar="FILE")
     q.add_argument("--video", default=None, help="only this video")
+    q.add_argument("--annotator", action="append", default=None, metavar="NAME",
+                   help="only this annotator's labels (repeat for several; '(unknown)': the empty name)")
     q.add_argument("--force", action="store_true", help="replace FILE if it exists")
     q.add_argument("--json", action="store_true", help="print what was written as JSON")
     q.set_defaults(func=cmd_labels_export)
@@ -220,8 +263,20 @@ def register(subparsers) -> None:
     q = sub.add_parser("list", help="print point labels", description="Print point labels, sorted by video and frame.")
     q.add_argument("project", metavar="PROJECT_DIR")
     q.add_argument("--video", default=None, help="only this video")
+    q.add_argument("--annotator", action="append", default=None, metavar="NAME",
+                   help="only this annotator's labels (repeat for several; '(unknown)': the empty name)")
     q.add_argument("--json", action="store_true", help="print a JSON list")
     q.set_defaults(func=cmd_labels_list)
+
+    q = sub.add_parser("annotators", help="the project's annotators (label layers) and their counts",
+                       description="List the project's annotators with their label counts, or add one "
+                                   "(--add NAME, optionally --colour #rrggbb for its timeline layer). "
+                                   "The annotator 'consensus' is the adjudicated layer.")
+    q.add_argument("project", metavar="PROJECT_DIR")
+    q.add_argument("--add", metavar="NAME", default=None, help="add NAME to the annotator list")
+    q.add_argument("--colour", metavar="#RRGGBB", default=None, help="layer colour of the annotator --add names")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=cmd_labels_annotators)
 
     p = subparsers.add_parser("info", help="summarise a project",
                               description="Videos, labels per class, reference intervals, features present "
