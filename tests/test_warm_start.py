@@ -113,3 +113,32 @@ def test_cli_train_warm_start(trained, capsys):
     assert cfg["warm_start"] == snap["parent_run"] and cfg["epochs"] == cfg["start_epoch"] + 1
     rc = main(["train", str(root), "--warm-start", "--resume", run_id, "--progress", "none"])
     assert rc == 1 and "use one of them" in capsys.readouterr().err
+
+
+@pytest.mark.gui
+@pytest.mark.slow
+def test_gui_quick_round_warm_starts_from_the_latest_run(qtbot, loop, tmp_path, small_demo_project):
+    pytest.importorskip("PySide6")
+    from test_gui_training import demo_window
+
+    mw, c = demo_window(qtbot, tmp_path, small_demo_project)
+    qtbot.waitUntil(lambda: not c.busy, timeout=20000)
+    c.train_args = ["--epochs", "1"]
+    # no finished run yet: the quick round trains from scratch and says so
+    c.actions["model.train_quick"].trigger()
+    first = c.last_job
+    assert first is not None and "--warm-start" not in first.command
+    qtbot.waitUntil(lambda: first.is_done, timeout=240000)
+    assert first.result["ok"], first.result["error"]
+    qtbot.waitUntil(lambda: not c.busy and c.actions["model.train_quick"].isEnabled(), timeout=30000)
+    c.actions["model.train_quick"].trigger()
+    quick = c.last_job
+    assert quick is not first and "--warm-start" in quick.command
+    assert quick.command[quick.command.index("--warm-start") + 1] == "latest"
+    qtbot.waitUntil(lambda: quick.is_done, timeout=240000)
+    assert quick.result["ok"], quick.result["error"]
+    cfg = json.loads((mw.project.root / "runs" / quick.run_id / "config.json").read_text())
+    assert cfg["warm_start"] == first.run_id and cfg["epochs"] == cfg["start_epoch"] + 1
+    qtbot.waitUntil(lambda: f"warm start from {first.run_id}" in c.dock.snapshot_label.text(), timeout=10000)
+    assert "review decisions (used" in c.dock.snapshot_label.text()
+    mw.close_project()
