@@ -22,7 +22,8 @@ log = logging.getLogger("pfes_gui")
 
 # Feature modules with an `install(window)` hook; model_menu installs the Model menu, the jobs,
 # review and evaluation docks and the export handler.
-EXTENSION_MODULES = ("pfes_gui.model_menu", "pfes_gui.import_dialog")
+EXTENSION_MODULES = ("pfes_gui.model_menu", "pfes_gui.import_dialog", "pfes_gui.annotator_layers",
+                     "pfes_gui.agreement_view")
 
 
 def default_demo_path() -> Path:

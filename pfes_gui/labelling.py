@@ -2,7 +2,9 @@
 happens after every edit, undo or redo (redraw, recount, schedule the autosave).
 
 Every change is a pfes_core edit pushed through ``MainWindow.push_edit``: the project journals
-it at once and the QUndoStack gives undo/redo.
+it at once and the QUndoStack gives undo/redo. Edits name a label by its full identity (video,
+frame, class, annotator); another annotator's label changes only with "Edit other annotators'
+labels" on (pfes_gui.annotator_layers).
 """
 
 from __future__ import annotations
@@ -51,14 +53,25 @@ class LabelController(QObject):
             return False
         return w.push_edit(AddLabel(w.current_video_id, int(frame), cls, w.annotator))
 
+    def _may_edit(self, label) -> bool:
+        """Refuse (with a message) to change another annotator's label unless the switch is on."""
+        layers = getattr(self.w, "layers", None)
+        if layers is None or layers.may_edit(label):
+            return True
+        from pfes_core.labels import annotator_title
+
+        self.w.show_status(f"That {label.cls} label is {annotator_title(label.annotator)}'s; turn on "
+                           f"\"Edit other annotators' labels\" (Annotators dock) to change it", 6000)
+        return False
+
     def move_label(self, label, new_frame: int) -> bool:
         from pfes_core.labels import MoveLabel
 
         w = self.w
-        if w.readonly():
+        if w.readonly() or not self._may_edit(label):
             w.timeline.set_labels(w.project.labels.for_video(label.video))
             return False
-        ok = w.push_edit(MoveLabel(label.video, label.frame, label.cls, int(new_frame)))
+        ok = w.push_edit(MoveLabel(label.video, label.frame, label.cls, int(new_frame), annotator=label.annotator))
         if not ok:   # put the marker back where the store says it is
             w.timeline.set_labels(w.project.labels.for_video(label.video))
         return ok
@@ -66,22 +79,24 @@ class LabelController(QObject):
     def retype_label(self, label, new_cls: str) -> bool:
         from pfes_core.labels import RetypeLabel
 
-        if self.w.readonly():
+        if self.w.readonly() or not self._may_edit(label):
             return False
-        return self.w.push_edit(RetypeLabel(label.video, label.frame, label.cls, new_cls))
+        return self.w.push_edit(RetypeLabel(label.video, label.frame, label.cls, new_cls, annotator=label.annotator))
 
     def delete_label(self, label) -> bool:
         from pfes_core.labels import DeleteLabel
 
-        if self.w.readonly():
+        if self.w.readonly() or not self._may_edit(label):
             return False
-        return self.w.push_edit(DeleteLabel(label.video, label.frame, label.cls))
+        return self.w.push_edit(DeleteLabel(label.video, label.frame, label.cls, label.annotator))
 
     def labels_at_playhead(self) -> list:
         w = self.w
         if w.project is None or w.current_video_id is None:
             return []
-        return w.project.labels.at(w.current_video_id, w.current_frame)
+        here = w.project.labels.at(w.current_video_id, w.current_frame)
+        layers = getattr(w, "layers", None)   # only labels one may change: Del/T never touch a colleague's
+        return here if layers is None else layers.editable(here)
 
     def _single_at_playhead(self, verb: str):
         """The one label at the playhead, or None after saying why the key did nothing.
@@ -117,7 +132,9 @@ class LabelController(QObject):
         w = self.w
         menu = QMenu(w)
         menu.setObjectName("label_menu")
-        title = menu.addAction(f"{label.cls} label at frame {label.frame}")
+        from pfes_core.labels import annotator_title
+
+        title = menu.addAction(f"{label.cls} label at frame {label.frame} ({annotator_title(label.annotator)})")
         title.setEnabled(False)
         menu.addSeparator()
         for cls in CLASSES:
@@ -130,9 +147,11 @@ class LabelController(QObject):
         delete = menu.addAction("Delete")
         delete.setObjectName("delete")
         delete.triggered.connect(lambda: self.delete_label(label))
+        layers = getattr(w, "layers", None)
+        mine = layers is None or layers.may_edit(label)
         for act in menu.actions():
             if act is not go and act is not title:
-                act.setEnabled(not w.readonly())
+                act.setEnabled(not w.readonly() and mine)
         return menu
 
     def _popup_label_menu(self, label, pos: QPoint) -> None:

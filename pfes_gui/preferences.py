@@ -181,6 +181,8 @@ class PreferencesDialog(QDialog):
         if name:
             self.w.annotator = name
             self.w.session.set_annotator(name)
+            if getattr(self.w, "layers", None) is not None:   # pfes_gui.annotator_layers: "you" changed
+                self.w.layers.redraw()
         self.w.show_status("Preferences saved", 3000)
         super().accept()
 

@@ -336,6 +336,7 @@ class Timeline(QWidget):
         self.n_frames = 0
         self.fps = 30.0
         self.labels: list = []
+        self.layers = None          # pfes_gui.annotator_layers: which annotators' labels are shown
         self.proposals: list = []
         self.proposal_status: list[str | None] = []
         self.proposal_adjusted: list[tuple[int, int, int] | None] = []
@@ -506,8 +507,8 @@ class Timeline(QWidget):
         self.set_playhead(0)
 
     def set_labels(self, labels) -> None:
-        """Point labels of this video (PointLabel objects; only video frame and cls are read)."""
-        self.labels = list(labels)
+        """Point labels of this video (PointLabel objects); only the shown annotator layers are drawn."""
+        self.labels = list(labels) if self.layers is None else self.layers.visible(labels)
         for cls, y in LABEL_ROWS.items():
             objs = [lab for lab in self.labels if lab.cls == cls]
             frames = np.array([lab.frame for lab in objs], dtype=float)
@@ -518,6 +519,8 @@ class Timeline(QWidget):
             ys = np.tile([0.0, y - LABEL_HALF_HEIGHT], len(frames))
             self._label_lines[cls].setData(x=xs, y=ys)
             self._ov_marks[cls].setData(x=frames, y=np.full(len(frames), 1.2 if cls == "MaE" else 1.05))
+        if self.layers is not None:
+            self.layers.draw(self)
 
     def set_predictions(self, intensity=None, apex=None, proposals=(), origin: str | None = None) -> None:
         """Model output for this video: intensity (T,), apex scores (T, 2) as (MaE, ME), and
