@@ -47,6 +47,8 @@ TRAIN_GRACE_S = 60.0
 _ROWS = (
     ("model.extract", "", "Extract features (background)", "Model"),
     ("model.train", "Ctrl+T", "Retrain on the saved labels (background)", "Model"),
+    ("model.train_quick", "Ctrl+Alt+T",
+     "Quick round (warm start): fine-tune the latest run on new labels and review decisions", "Model"),
     ("model.spot", "Ctrl+Shift+T", "Spot intervals with the latest run (before any: motion "
      "proposals to start reviewing)", "Model"),
     ("model.evaluate", "", "Evaluate against the reference intervals", "Model"),
@@ -140,6 +142,8 @@ class ModelController(QObject):
         self.actions = {
             "model.extract": main_window.register_action("model.extract", self.extract, menu),
             "model.train": main_window.register_action("model.train", self.retrain, menu),
+            "model.train_quick": main_window.register_action(
+                "model.train_quick", lambda: self.retrain(quick=True), menu),
             "model.spot": main_window.register_action("model.spot", self.spot, menu),
             "model.evaluate": main_window.register_action("model.evaluate", self.evaluate, menu),
         }
@@ -206,6 +210,7 @@ class ModelController(QObject):
         training = root is not None and self.jobs.is_busy(project_key("train", root))
         self.actions["model.extract"].setEnabled(self._writable())
         self.actions["model.train"].setEnabled(self._writable() and not training)
+        self.actions["model.train_quick"].setEnabled(self._writable() and not training)
         self.actions["model.spot"].setEnabled(has)
         self.actions["model.evaluate"].setEnabled(has and bool(self.predictions))
         self.actions["model.cancel"].setEnabled(bool(self.jobs.jobs))
@@ -251,15 +256,24 @@ class ModelController(QObject):
             if hasattr(self.mw.video_list, "refresh"):
                 self.mw.video_list.refresh()
 
-    def retrain(self) -> WorkerJob | None:
-        """Save, then `pfes train PROJECT --train-preset cpu --progress jsonl` in the background."""
+    def retrain(self, quick: bool = False) -> WorkerJob | None:
+        """Save, then `pfes train PROJECT --train-preset cpu --progress jsonl` in the background.
+
+        quick: a review round, `--warm-start` (fine-tune the latest finished run for a few epochs);
+        without a finished run it falls back to a full retrain and says so."""
         if not self._writable() or not self._save_first():
             return None
         project = self.mw.project
         n = len(project.labels)
-        snapshot = (f"{n} labels saved at {time.strftime('%H:%M:%S')} "
-                    f"(the run's snapshot is written by the worker)")
-        argv = pfes_command("train", self._root(), "--train-preset", "cpu", *self.train_args)
+        snapshot = (f"{n} labels, {len(project.reviews)} review decisions saved at "
+                    f"{time.strftime('%H:%M:%S')} (the run's snapshot is written by the worker)")
+        extra = []
+        if quick:
+            if _latest_done_run(self._root()) is not None:
+                extra = ["--warm-start", "latest"]
+            else:
+                self.mw.show_status("No finished run to warm-start from: training from scratch", 8000)
+        argv = pfes_command("train", self._root(), "--train-preset", "cpu", *extra, *self.train_args)
         layer = getattr(getattr(self.mw, "layers", None), "train_layer", "union")  # Annotators dock
         argv[argv.index("train") + 2:argv.index("train") + 2] = ["--labels", layer]
         snapshot += f"; label layer {layer}"
@@ -280,9 +294,13 @@ class ModelController(QObject):
             labels = await run_in_thread(_run_labels, run_path)
             if labels and labels.get("count") is not None:
                 sha = str(labels.get("sha256") or "")[:12]
+                decisions = labels.get("decisions")
+                used = "used" if labels.get("decisions_used") else "recorded, not used"
                 self.dock.snapshot_label.setText(
                     f"{labels['count']} labels (runs/{run_path.name}/labels.json"
-                    + (f", sha256 {sha}" if sha else "") + ")")
+                    + (f", sha256 {sha}" if sha else "") + ")"
+                    + (f"; {decisions} review decisions ({used}, decisions.json)" if decisions is not None else "")
+                    + (f"; warm start from {labels['parent_run']}" if labels.get("parent_run") else ""))
                 return
             await asyncio.sleep(0.25)
 
