@@ -228,7 +228,7 @@ def install_state_file(window, path: str) -> None:
                  "labels": labels, "n_labels": len(project.labels) if project is not None else 0,
                  "videos": window.video_list.video_ids(), "playing": window.playing,
                  "title": window.windowTitle(), "status": window.statusBar().currentMessage(),
-                 "timeline": _timeline_geometry(window)}
+                 "timeline": _timeline_geometry(window), "menus": _menu_geometry(window)}
         tmp = target.with_name(target.name + ".tmp")
         tmp.write_text(json.dumps(state))
         os.replace(tmp, target)
@@ -237,6 +237,18 @@ def install_state_file(window, path: str) -> None:
                    window.project_changed, window.statusBar().messageChanged):
         signal.connect(write)
     write()
+
+
+def _menu_geometry(window) -> dict:
+    """Screen centre of each menu title in the menu bar (for clicking menus from outside)."""
+    bar = window.menuBar()
+    out = {}
+    for action in bar.actions():
+        rect = bar.actionGeometry(action)
+        if rect.isValid():
+            centre = bar.mapToGlobal(rect.center())
+            out[action.text().replace("&", "")] = [centre.x(), centre.y()]
+    return out
 
 
 def _timeline_geometry(window) -> dict | None:

@@ -18,6 +18,7 @@ from . import dialogs
 ACCEL_STEPS = ((40, 10), (25, 5), (10, 2), (0, 1))
 # A step action counts as the key's own auto-repeat only right after that key event.
 KEY_EVENT_FRESH_S = 0.25
+SAME_INSTANT_MS = 2         # an X auto-repeat release+press pair shares its timestamp
 
 
 class NavigationController(QObject):
@@ -27,6 +28,7 @@ class NavigationController(QObject):
         self._step_repeat = 0
         self._step_last = 0
         self._last_key = (0.0, False)     # (time, auto-repeat?) of the latest key press
+        self._last_release = (0, 0)       # (key, X timestamp) of the latest key release
         app = QApplication.instance()
         if app is not None:
             app.installEventFilter(self)
@@ -124,10 +126,19 @@ class NavigationController(QObject):
         """Note whether the latest key press is the keyboard's auto-repeat (a held key).
 
         A shortcut fires from the ShortcutOverride that precedes the key press, so both are
-        watched; the flag comes from the window system, not from timing, so fast taps stay taps.
+        watched. The flag comes from the window system, not from how fast keys come, so fast
+        taps stay taps. X sends a held key as release+press pairs with one timestamp, and Qt
+        does not flag every pair under load; a press at the very millisecond of the same key's
+        release is therefore a repeat too (a finger cannot release and press that fast).
         """
-        if event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
-            self._last_key = (time.monotonic(), event.isAutoRepeat())
+        kind = event.type()
+        if kind == QEvent.Type.KeyRelease:
+            self._last_release = (event.key(), event.timestamp())
+        elif kind in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            key, released_at = self._last_release
+            same_instant = (event.timestamp() > 0 and key == event.key()
+                            and 0 <= event.timestamp() - released_at <= SAME_INSTANT_MS)
+            self._last_key = (time.monotonic(), event.isAutoRepeat() or same_instant)
         return False
 
     def _held(self) -> bool:

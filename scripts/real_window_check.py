@@ -223,12 +223,16 @@ def run_checks(desk: Desk) -> list[tuple[str, bool, str]]:
     s = desk.state()
     check("PgUp on the first video does not wrap", s["video"] == first, f"still {s['video']}")
 
-    desk.xdo("mousemove", "--window", desk.window_id, "30", "12")   # the File menu, by mouse
+    start = desk.frame()
+    x, y = desk.state()["menus"]["Navigate"]             # a menu opened with the mouse...
+    desk.xdo("mousemove", "--sync", str(x), str(y))
     desk.xdo("click", "1")
-    time.sleep(0.6)
-    shot = desk.screenshot("file_menu")
-    desk.key("Escape")
-    check("File menu opens with the mouse", shot.exists(), f"screenshot {shot.name}")
+    time.sleep(0.8)
+    desk.screenshot("navigate_menu")
+    desk.key("Down")                                     # ...its first item: Next frame
+    desk.key("Return")
+    check("Navigate menu by mouse, first item (Next frame)", desk.frame() == start + 1,
+          f"frame {start} -> {desk.frame()}")
 
     desk.key("Right", 7, 20)
     where = (desk.state()["video"], desk.frame())
