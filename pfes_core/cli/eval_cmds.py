@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..engine import add_engine_options, ray_engine_for
 from ..errors import FeatureError, PfesError
 from ..progress import ProgressReporter
 from .options import add_deprecated_alias
@@ -76,13 +77,17 @@ def _effective_fps(record) -> float:
 
 
 def spot_project(project_path, run_id: str | None = None, preset_name: str | None = None,
-                 reporter: ProgressReporter | None = None) -> tuple[str, dict]:
-    """Predict + propose for every video with features; writes the run's predictions.h5.
+                 reporter: ProgressReporter | None = None, videos: list[str] | None = None,
+                 shard: str | None = None, engine=None) -> tuple[str, dict]:
+    """Predict + propose for every video with features (or `videos`, or share `shard` 'K/N' of
+    them: the run's other predictions are kept, see `engine.shards.update_predictions`); writes
+    the run's predictions.h5. `engine`: `engine.ray_engine` to predict as Ray tasks.
 
-    Returns (run_id, {video: runs.Predictions}).
+    Returns (run_id, {video: runs.Predictions}) for the videos predicted now.
     """
     from .. import runs
-    from ..features import load_features
+    from ..engine.shards import select_videos, update_predictions
+    from ..feature_stream import open_features
     from ..inference import pick_device, predict_video
     from ..project import Project
 
@@ -95,29 +100,55 @@ def spot_project(project_path, run_id: str | None = None, preset_name: str | Non
     models: dict = {}
     with Project.open(root, readonly=True) as project:
         preset = spotting_preset(project.settings, preset_name)
-        todo = list(project.videos.values())
+        partial = bool(videos) or shard is not None
+        todo = [project.videos[v] for v in select_videos(
+            {v: int(r.n_frames or 0) for v, r in project.videos.items()}, videos, shard)]
+        all_fps = {v: _effective_fps(r) for v, r in project.videos.items()}
         reporter.emit("spot", step=0, total=len(todo), run_id=info.run_id, device=device.type)
-        skipped = []
-        for k, rec in enumerate(todo, 1):
-            feats = load_features(project, rec.id)
+        skipped, jobs, counter = [], [], [0]
+
+        def skip(vid: str, why: str) -> None:
+            skipped.append(vid)
+            counter[0] += 1
+            reporter.emit("spot", step=counter[0], total=len(todo), video=vid, message="skipped: " + why)
+
+        def predicted(vid: str, result) -> None:
+            if result is None:
+                return skip(vid, "no features")
+            outputs[vid] = result
+            counter[0] += 1
+            reporter.emit("spot", step=counter[0], total=len(todo), video=vid)
+
+        for rec in todo:
             fold = (rec.subject or rec.id) if loso else None
             ckpt = runs.checkpoint_path(info.path, fold) if fold is not None \
                 else Path(info.path) / "checkpoint.pt"
-            if feats is None or not ckpt.exists():
-                skipped.append(rec.id)
-                reporter.emit("spot", step=k, total=len(todo), video=rec.id,
-                              message="skipped: " + ("no features" if feats is None
-                                                     else f"no fold model for subject {fold}"))
-                continue
-            if ckpt not in models:
-                models[ckpt] = runs.load_model(ckpt, device)
-            outputs[rec.id] = predict_video(models[ckpt], feats.model_input, device=device)
-            fps[rec.id] = _effective_fps(rec)
-            fold_of[rec.id] = fold
-            reporter.emit("spot", step=k, total=len(todo), video=rec.id)
+            fps[rec.id], fold_of[rec.id] = _effective_fps(rec), fold
+            if not ckpt.exists():
+                skip(rec.id, f"no fold model for subject {fold}")
+            elif engine is not None:
+                jobs.append((rec.id, ckpt))
+            else:
+                feats = open_features(project, rec.id)      # read in chunks (feature_stream)
+                if feats is not None and ckpt not in models:
+                    models[ckpt] = runs.load_model(ckpt, device)
+                predicted(rec.id, None if feats is None else predict_video(models[ckpt], feats, device=device))
+    if jobs:
+        failures = engine.predict(str(root), jobs, predicted)
+        if failures:
+            raise PfesError(f"{len(failures)} of {len(jobs)} videos failed: "
+                            + "; ".join(f"{v}: {m}" for v, m in failures.items()))
     if not outputs:
+        if not todo:
+            raise PfesError("no videos to spot in this selection (an empty --shard share)")
         raise FeatureError("no video has features and a model in this run (run `pfes extract`)")
-    preds = runs.write_predictions(Path(info.path) / "predictions.h5", outputs, fps, preset, fold_of)
+    fold_of = {v: f for v, f in fold_of.items() if v in outputs}
+    path = Path(info.path) / "predictions.h5"
+    if partial:
+        preds = update_predictions(path, outputs, all_fps, preset, fold_of)
+        preds = {v: preds[v] for v in outputs}
+    else:
+        preds = runs.write_predictions(path, outputs, fps, preset, fold_of)
     n = sum(len(p.proposals) for p in preds.values())
     reporter.emit("done", run_id=info.run_id, videos=len(preds), proposals=n, skipped=skipped,
                   message=f"{n} proposals in {len(preds)} videos (run {info.run_id})")
@@ -127,7 +158,9 @@ def spot_project(project_path, run_id: str | None = None, preset_name: str | Non
 def _cmd_spot(args) -> int:
     reporter = ProgressReporter(args.progress)
     try:
-        run_id, preds = spot_project(args.project, args.run, args.spot_preset, reporter)
+        engine = ray_engine_for(args)
+        run_id, preds = spot_project(args.project, args.run, args.spot_preset, reporter,
+                                     videos=args.videos, shard=args.shard, engine=engine)
     except PfesError as exc:
         if args.progress == "jsonl":
             reporter.emit("error", message=str(exc))
@@ -172,7 +205,11 @@ def evaluate_run(project_path, run_id: str | None = None, include_unreferenced: 
 def _cmd_evaluate(args) -> int:
     from ..metrics import format_table
 
-    run_id, report = evaluate_run(args.project, args.run, args.include_unreferenced)
+    engine = ray_engine_for(args)
+    if engine is not None:
+        run_id, report = engine.evaluate(args.project, args.run, args.include_unreferenced)
+    else:
+        run_id, report = evaluate_run(args.project, args.run, args.include_unreferenced)
     if args.json:
         out = report.to_dict(per_video=True)
         out["run_id"] = run_id
@@ -271,6 +308,12 @@ def register(subparsers) -> None:
                         "setting, else 'default'; was --preset, which still works)")
     add_deprecated_alias(p, "--preset", "--spot-preset", "spot_preset")
     p.add_argument("--progress", default="bar", choices=("bar", "jsonl", "none"))
+    p.add_argument("--videos", nargs="+", metavar="ID", default=None,
+                   help="only these videos (the run's predictions of the others are kept)")
+    p.add_argument("--shard", metavar="K/N", default=None,
+                   help="only share K of N of the videos (balanced by frames; for job arrays, "
+                        "docs/cluster.md); shares merge into one predictions.h5")
+    add_engine_options(p, "video")
     p.set_defaults(func=_cmd_spot)
 
     p = subparsers.add_parser("evaluate", help="MEGC F1 of a run against the project's reference",
@@ -281,6 +324,7 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output with per-video lists")
     p.add_argument("--include-unreferenced", action="store_true",
                    help="also score videos without reference intervals (as expression-free)")
+    add_engine_options(p, "evaluation (one task: scoring is light)")
     p.set_defaults(func=_cmd_evaluate)
 
     p = subparsers.add_parser(

@@ -19,6 +19,8 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
+from ..engine import add_engine_options, ray_engine_for
+from ..engine.shards import select_videos
 from ..errors import CancelledError, PfesError, ProjectError
 
 _QUEUE = None   # set in spawned workers by _init_worker
@@ -32,6 +34,8 @@ def register(subparsers) -> None:
     p.add_argument("project", metavar="PROJECT_DIR")
     p.add_argument("--videos", nargs="+", metavar="ID", default=None,
                    help="only these video ids (default: all)")
+    p.add_argument("--shard", metavar="K/N", default=None,
+                   help="only share K of N (balanced by frames; for job arrays, docs/cluster.md)")
     p.add_argument("--jobs", type=int, default=1, help="videos extracted in parallel (processes)")
     p.add_argument("--flow", choices=("dis", "tvl1"), default=None,
                    help="optical flow: dis (default, fast) or tvl1 (reference, ~100x slower); "
@@ -41,6 +45,7 @@ def register(subparsers) -> None:
                    help="track landmarks on every N-th frame, interpolate between (speed)")
     p.add_argument("--progress", choices=("bar", "jsonl", "none"), default="bar")
     p.add_argument("--force", action="store_true", help="recompute even if up to date")
+    add_engine_options(p, "video")
     p.set_defaults(func=cmd_extract)
 
 
@@ -121,14 +126,14 @@ def cmd_extract(args) -> int:
     reporter = ProgressReporter(args.progress)
     with Project.open(args.project, readonly=True) as project:
         root = str(project.root)
-        ids = list(project.videos)
-    if args.videos:
-        unknown = [v for v in args.videos if v not in ids]
-        if unknown:
-            raise ProjectError(f"unknown video ids: {', '.join(unknown)} (known: {', '.join(ids[:10])})")
-        ids = list(dict.fromkeys(args.videos))
-    if not ids:
+        features_dir = project.features_dir
+        frames = {v: int(r.n_frames or 0) for v, r in project.videos.items()}
+    if not frames:
         raise ProjectError(f"project {root} has no videos (add some with `pfes add-video`)")
+    ids = select_videos(frames, args.videos, args.shard)
+    if args.engine == "ray" and args.jobs != 1:
+        raise PfesError("--jobs is for the local engine; with --engine ray the cluster's CPUs decide")
+    ray_engine = ray_engine_for(args)
     params = _params_from_args(args)
     pdict = params.to_dict() if params else None
     jsonl = args.progress == "jsonl"
@@ -160,7 +165,12 @@ def cmd_extract(args) -> int:
             print(f"{vid}: failed: {msg}")
 
     jobs = max(1, min(int(args.jobs), len(ids)))
-    if jobs == 1:
+    if not ids:
+        pass                        # an empty share: nothing to do
+    elif ray_engine is not None:
+        ray_engine.extract(root, features_dir, ids, frames, pdict, args.force, show, finished,
+                           lambda vid, message: failed(vid, PfesError(message)))
+    elif jobs == 1:
         from ..features import FeatureParams, ensure_features
 
         _init_worker(None)

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 
+from ..engine import add_engine_options, ray_engine_for
 from ..errors import CancelledError, PfesError
 from .options import add_deprecated_alias
 
@@ -31,6 +32,7 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epoch count")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     p.add_argument("--loso", action="store_true", help="leave-one-subject-out: one model per held-out subject")
+    add_engine_options(p, "fold (--loso; else one task for the model)")
     p.add_argument("--mode", choices=("default", "faithful"), default="default",
                    help="faithful: the published method number for number (reference backbone, dropout "
                         "0.7 on logits, pseudo-labels from train-mode outputs, its edge/overlap and loss "
@@ -94,7 +96,9 @@ def cmd_train(args) -> int:
                                          mode=args.mode, ablation=args.ablation, seed=args.seed,
                                          reviews=not args.no_reviews, warm_start=args.warm_start,
                                          dataset=args.dataset)
-        run_id = train(args.project, config, reporter, cancel=cancel, resume=args.resume, labels=args.labels)
+        engine = ray_engine_for(args)
+        run_id = train(args.project, config, reporter, cancel=cancel, resume=args.resume,
+                       fold_runner=engine.run_folds if engine is not None else None, labels=args.labels)
     except CancelledError as exc:
         reporter.close()
         print(f"cancelled: {exc}", file=sys.stderr)
