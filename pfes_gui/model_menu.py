@@ -28,7 +28,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 
 from pfes_core.baseline import BASELINE_ORIGIN, BASELINE_RUN_ID
 
-from . import dialogs, shortcuts
+from . import cluster, dialogs, shortcuts
 from .evaluation_view import EvaluationView, evaluate_predictions, run_notes
 from .export_dialog import export_intervals, run_export_dialog
 from .jobs import (DEFAULT_GRACE_S, JobConflictError, JobManager, WorkerJob, pfes_command,
@@ -235,6 +235,8 @@ class ModelController(QObject):
             dialogs.info(self.mw, name, str(exc))
             return None
         self.last_job = job
+        if "--ray-address" in argv:                 # sent to a Ray cluster (pfes_gui.cluster)
+            cluster.watch(job, self.mw, argv[argv.index("--ray-address") + 1])
         self.dock.attach(job, snapshot)
         self.dock.show()
         self.dock.raise_()
@@ -247,7 +249,8 @@ class ModelController(QObject):
         """`pfes extract PROJECT --progress jsonl` (per-video progress in the dock)."""
         if not self._writable() or not self._save_first():
             return None
-        return self._start("extract", "Extract features", pfes_command("extract", self._root()),
+        return self._start("extract", "Extract features", pfes_command("extract", self._root(),
+                                                                 *cluster.engine_args(self.mw.session.store)),
                            on_done=self._extract_done)
 
     def _extract_done(self, job, result) -> None:
@@ -273,7 +276,8 @@ class ModelController(QObject):
                 extra = ["--warm-start", "latest"]
             else:
                 self.mw.show_status("No finished run to warm-start from: training from scratch", 8000)
-        argv = pfes_command("train", self._root(), "--train-preset", "cpu", *extra, *self.train_args)
+        argv = pfes_command("train", self._root(), "--train-preset", "cpu", *extra, *self.train_args,
+                            *cluster.engine_args(self.mw.session.store))
         layer = getattr(getattr(self.mw, "layers", None), "train_layer", "union")  # Annotators dock
         argv[argv.index("train") + 2:argv.index("train") + 2] = ["--labels", layer]
         snapshot += f"; label layer {layer}"

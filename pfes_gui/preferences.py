@@ -1,4 +1,5 @@
-"""Edit -> Preferences: the annotator's name and the keyboard shortcuts.
+"""Edit -> Preferences: the annotator's name, the Ray cluster for background jobs (pfes_gui.cluster)
+and the keyboard shortcuts.
 
 The key table is the one of shortcuts.py: the dialog edits a copy, refuses a set of keys in
 which two actions share a key (and names them), and on OK rebinds every QAction, stores the
@@ -15,7 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFo
                                QHBoxLayout, QHeaderView, QKeySequenceEdit, QLabel, QLineEdit,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
-from . import shortcuts
+from . import cluster, shortcuts
 
 SETTINGS_KEY = "shortcuts"
 
@@ -59,6 +60,8 @@ class PreferencesDialog(QDialog):
         self.name_edit = QLineEdit(window.annotator)
         self.name_edit.setPlaceholderText("your name or initials (stored with every label)")
         form.addRow("Annotator:", self.name_edit)
+        self.cluster_edit = cluster.address_edit(window.session.store)     # pfes_gui.cluster
+        form.addRow("Ray cluster:", self.cluster_edit)
         layout.addLayout(form)
 
         self.rows = shortcuts.all_shortcuts()
@@ -176,6 +179,7 @@ class PreferencesDialog(QDialog):
             self.problem.setText(str(exc))
             return
         store_keys(self.w.session.store)
+        cluster.set_ray_address(self.w.session.store, self.cluster_edit.text())
         apply_to_window(self.w)
         name = self.name_edit.text().strip()
         if name:
