@@ -42,13 +42,14 @@ def hard_exit_later(grace_s: float) -> None:
 
 
 def exit_with_parent(parent_pid: int | None = None, on_death: Callable[[], None] | None = None,
-                     grace_s: float = 2.0) -> bool:
+                     grace_s: float = 2.0, kernel_signal: bool = True) -> bool:
     """Make this process end soon after `parent_pid` (default: the current parent) dies.
 
     `on_death` is called once, from the polling thread, when the parent is gone (e.g. set a
     cancel flag or interrupt the main thread); without it the process exits at once. Returns
     False when there is nothing to watch (already orphaned, or started by init). Call it from the
-    main thread: the kernel signal uses the process's signal handler for SIGTERM.
+    main thread: the kernel signal (SIGTERM, unless `kernel_signal` is False: then only the poll,
+    within `POLL_S`) goes to the process's SIGTERM handler.
     """
     global _started
     parent = os.getppid() if parent_pid is None else int(parent_pid)
@@ -66,7 +67,7 @@ def exit_with_parent(parent_pid: int | None = None, on_death: Callable[[], None]
         hard_exit_later(grace_s)
         on_death()
 
-    if hasattr(signal, "SIGTERM"):
+    if kernel_signal and hasattr(signal, "SIGTERM"):
         _set_pdeathsig(signal.SIGTERM)
     if os.getppid() != parent:      # died before the kernel was told: nobody will signal us
         died()

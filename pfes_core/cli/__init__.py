@@ -127,7 +127,10 @@ def _watch_parent(args) -> None:
     from ..lifeline import exit_with_parent
 
     if getattr(args, "progress", None) == "jsonl" or os.environ.get("PFES_EXIT_WITH_PARENT"):
-        exit_with_parent(on_death=lambda: os.kill(os.getpid(), signal.SIGTERM))
+        # One SIGTERM from the poll (no kernel signal on top: a second interrupt could cut the
+        # cleanup short), then 10 s to stop cleanly (training saves its state).
+        exit_with_parent(on_death=lambda: os.kill(os.getpid(), signal.SIGTERM), grace_s=10.0,
+                         kernel_signal=False)
 
 
 def calm_cpu_threads() -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import h5py
 import pytest
-from inputs_common import T, assert_one_error, make_project, run_cli, tree_state, write_features
+from inputs_common import (T, assert_one_error, finished_run, make_project, run_cli, tree_state,
+                           write_features)
 
 from pfes_core import runs
 from pfes_core.errors import FeatureError
@@ -21,6 +22,7 @@ from pfes_core.project import Project
 def short_features(tmp_path):
     """A project whose video "a" has a features file of 10 rows (the video has 375 frames)."""
     root = make_project(tmp_path)
+    finished_run(root)
     with Project.open(root) as p:
         write_features(p, "a", 10)
     return root
