@@ -1,10 +1,11 @@
 """The Ray engine on a local Ray instance (2 CPUs, one per module): extraction of several videos and
 a 2-fold LOSO give the local engine's results, progress of every task reaches the one jsonl
 stream, a task killed mid-way is run again and leaves no partial file, cancel stops every task,
-and a failed fold comes back as one error line naming it."""
+a failed fold comes back as one error line naming it, and so does a cluster whose head dies."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -178,3 +179,43 @@ def test_loso_folds_on_ray_equal_local_folds(tmp_path, capsys):
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(err) == 1 and "fold s0 failed" in err[0] and "v1.h5" in err[0] and "NaN" in err[0]
     assert runs.list_runs(root)[-1].status == "failed"
+
+
+def test_a_lost_cluster_is_one_error_line(tmp_path):
+    """The cluster's head dies mid-extraction: the command ends with one `error:` line saying the
+    connection was lost (the GUI shows it as a dialog), not a hang or a traceback."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = _video_project(tmp_path, {"a": (0, 300)})
+    env = dict(os.environ, RAY_AUTH_MODE="token")
+    temp = tempfile.mkdtemp(prefix="rayh", dir="/tmp")
+    ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
+    head = subprocess.Popen([ray_bin, "start", "--head", "--block", f"--port={port}", "--num-cpus=1",
+                             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        cli = subprocess.Popen([sys.executable, "-m", "pfes_core", "extract", str(root), "--engine", "ray",
+                                "--ray-address", f"127.0.0.1:{port}", "--progress", "jsonl"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for line in cli.stdout:                     # the task runs: now the head goes away
+            if '"phase"' in line:
+                break
+        os.killpg(head.pid, signal.SIGKILL)
+        _, err = cli.communicate(timeout=120)
+        assert cli.returncode == 1
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and errors[0].startswith("error: lost the connection to the Ray cluster")
+        assert not list((root / "features").glob("*.h5"))
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)
+        head.wait(30)
+        shutil.rmtree(temp, ignore_errors=True)

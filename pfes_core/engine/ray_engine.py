@@ -167,50 +167,54 @@ def _failure_message(exc: BaseException) -> str:
 
 def _is_connection_loss(exc: BaseException) -> bool:
     ray = _ray()
-    return isinstance(exc, (ConnectionError, ray.exceptions.RaySystemError)) and \
-        not isinstance(exc, ray.exceptions.RayTaskError)
+    return isinstance(exc, (ConnectionError, ray.exceptions.RaySystemError,
+                            ray.exceptions.ActorUnavailableError, ray.exceptions.ActorDiedError)) \
+        and not isinstance(exc, ray.exceptions.RayTaskError)
+
+
+def _lost(exc: BaseException) -> ClusterError:
+    return ClusterError(f"lost the connection to the Ray cluster ({_address}): {_first_line(exc)}")
 
 
 def gather(pending: dict, sink, on_event: Callable[[dict], None], on_result: Callable,
            on_failure: Callable[[str, str], None], cancel=None,
            on_settled: Callable[[str], None] | None = None) -> None:
     """Wait for every task in `pending` ({ObjectRef: name}); results, failures and progress go to
-    the callbacks as they arrive. Cancel (`cancel.is_set()`, Ctrl-C) cancels what is left."""
+    the callbacks as they arrive. Cancel (`cancel.is_set()`, Ctrl-C) cancels what is left. The
+    cluster going away (its head, or the node of the progress actor) is a ClusterError."""
     ray = _ray()
     pending = dict(pending)
 
-    def drain() -> None:
-        if sink is not None:
-            for event in ray.get(sink.drain.remote()):
-                on_event(event)
+    def wait_and_drain(refs: list) -> list:
+        try:
+            ready = ray.wait(refs, num_returns=len(refs), timeout=POLL_S)[0] if refs else []
+            if sink is not None:
+                for event in ray.get(sink.drain.remote()):
+                    on_event(event)
+        except (ray.exceptions.RayError, ConnectionError) as exc:
+            raise _lost(exc) from None
+        return ready
 
     try:
         while pending:
             if cancel is not None and cancel.is_set():
                 raise CancelledError("cancelled")
-            ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=POLL_S)
-            drain()
-            for ref in ready:
+            for ref in wait_and_drain(list(pending)):
                 name = pending.pop(ref)
                 try:
                     value = ray.get(ref)
                 except ray.exceptions.RayError as exc:
                     if _is_connection_loss(exc):
-                        raise
+                        raise _lost(exc) from None
                     on_failure(name, _failure_message(exc))
                 else:
                     on_result(name, value)
                 if on_settled is not None:
                     on_settled(name)
-        drain()
+        wait_and_drain([])
     except (KeyboardInterrupt, CancelledError):
         cancel_all(pending, on_settled)
         raise
-    except Exception as exc:  # noqa: BLE001 - only the cluster going away is translated here
-        if isinstance(exc, PfesError) or not _is_connection_loss(exc):
-            raise
-        raise ClusterError(f"lost the connection to the Ray cluster ({_address}): "
-                           f"{_first_line(exc)}") from None
 
 
 def cancel_all(pending: dict, on_settled: Callable[[str], None] | None = None,
