@@ -70,7 +70,9 @@ def install_excepthook(window) -> None:
             return
         text = "".join(traceback.format_exception(exc_type, exc, tb))
         log.error("uncaught exception\n%s", text)
-        if showing["busy"]:       # an error inside the error dialog: log only
+        if showing["busy"] or not window.isVisible():
+            # an error inside the error dialog, or after the window closed (a modal box
+            # then would keep a quitting process alive with nobody to answer it): log only
             return
         showing["busy"] = True
         try:
@@ -274,6 +276,38 @@ def _timeline_geometry(window) -> dict | None:
     return out
 
 
+def install_close_on_sigterm(window) -> None:
+    """SIGTERM (logout, `kill PID`) closes the window as File -> Quit does: the project is
+    saved and released and a first-start demo build is cancelled and its folder removed, where
+    Python's default would end the process mid-write. The signal wakes Qt through a socket
+    (signal.set_wakeup_fd), since Python runs its handlers only when Python code runs."""
+    import signal
+    import socket
+
+    from PySide6.QtCore import QSocketNotifier
+
+    if sys.platform.startswith("win"):
+        return
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno())
+    signal.signal(signal.SIGTERM, lambda *_args: None)   # the wake-up byte does the work
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read, window)
+
+    def woken() -> None:
+        try:
+            got = reader.recv(64)
+        except OSError:
+            return
+        if signal.SIGTERM in got:
+            log.info("SIGTERM: closing the window")
+            window.close()
+
+    notifier.activated.connect(woken)
+    window._sigterm_wakeup = (reader, writer, notifier)   # kept alive with the window
+
+
 def apply_dark_theme(app) -> None:
     """One dark palette for widgets and plots, so the frame and the timeline do not glare."""
     from PySide6.QtGui import QColor, QPalette
@@ -322,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     asyncio.set_event_loop(loop)
     window = MainWindow()
     install_excepthook(window)
+    install_close_on_sigterm(window)
     install_extensions(window)
     if os.environ.get("PFES_GUI_STATE_FILE"):
         install_state_file(window, os.environ["PFES_GUI_STATE_FILE"])
@@ -342,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.project:
             await open_from_event_loop(window, args.project)
 
+    # The loop ends when run() returns, not when the window closes: closing during the
+    # first-start build must still let the build stop its worker and remove its folder.
+    app.setQuitOnLastWindowClosed(False)
     closed = asyncio.Event()
     app.lastWindowClosed.connect(closed.set)
 

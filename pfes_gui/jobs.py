@@ -264,6 +264,15 @@ class WorkerJob(Job):
         cli_errors = [line for line in self._stderr_tail if line.startswith("error:")]
         if cli_errors:
             return f"{self.name}: {cli_errors[-1][len('error:'):].strip()}"
+        if self.returncode is not None and self.returncode < 0:
+            # killed from outside (out of memory, `kill`): the stderr tail is shutdown noise, not
+            # the reason; it stays in the result's stderr_tail for a Details box
+            try:
+                name = signal.Signals(-self.returncode).name
+            except ValueError:
+                name = f"signal {-self.returncode}"
+            return (f"{self.name}: the worker process was killed ({name}), e.g. out of memory "
+                    f"or stopped from outside")
         summary = f"{self.name}: worker exited with code {self.returncode}"
         if self._stderr_tail:
             summary += "\n" + "\n".join(self._stderr_tail)

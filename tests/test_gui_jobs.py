@@ -71,6 +71,21 @@ def test_crash_reports_exit_code_and_stderr_tail(qtbot, loop):
     assert "ZeroDivisionError" in errors[0] and "ZeroDivisionError" in result["stderr_tail"]
 
 
+def test_a_worker_killed_from_outside_is_named_so_not_by_its_shutdown_noise(qtbot, loop):
+    # seen in a real window: a killed demo build showed "exited with code -9" followed by a
+    # resource_tracker warning as if that were the reason
+    job = WorkerJob(script("""
+        import os, signal, sys
+        print("UserWarning: resource_tracker: leaked semaphore objects", file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """), name="build demo")
+    job.start()
+    result = wait_done(qtbot, job)
+    assert result["returncode"] == -9 and not result["cancelled"]
+    assert result["error"].startswith("build demo: the worker process was killed (SIGKILL)")
+    assert "resource_tracker" not in result["error"] and "resource_tracker" in result["stderr_tail"]
+
+
 def test_error_event_and_cli_error_line_become_the_message(qtbot, loop):
     job = WorkerJob(script("""
         import json, sys

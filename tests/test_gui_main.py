@@ -572,6 +572,10 @@ def test_excepthook_shows_dialog_and_logs(window, calls, monkeypatch, caplog):
     assert "ValueError: boom" in caplog.text
     sys.excepthook(VideoError, VideoError("clip.mp4 is truncated"), None)
     assert calls["error"][-1] == ("Error", "clip.mp4 is truncated")
+    shown = len(calls["error"])
+    window.close()                  # after the window closed a modal box would hang the exit
+    sys.excepthook(RuntimeError, RuntimeError("Event loop stopped before Future completed."), None)
+    assert len(calls["error"]) == shown and "Event loop stopped" in caplog.text
 
 
 def test_prepare_environment_drops_opencv_plugin_path():
@@ -597,6 +601,32 @@ def test_pfes_gui_starts_on_a_project_and_quits(project_path):
     with Project.open(project_path, readonly=True) as p:   # the lock was released on close
         assert list(p.videos) == ["clip"]
     Project.open(project_path).close()
+
+
+@pytest.mark.slow
+def test_sigterm_during_the_first_start_build_closes_the_app_and_leaves_no_folder(tmp_path):
+    """`kill PID` (logout) while --demo builds: the app closes as File -> Quit does, stops the
+    builder and removes its hidden folder (Python's default SIGTERM left both behind)."""
+    import os
+    import signal
+    import time
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PFES_DEMO_DIR=str(tmp_path / "demo.pfes"),
+               PFES_GUI_SETTINGS=str(tmp_path / "settings.ini"))
+    proc = subprocess.Popen([sys.executable, "-m", "pfes_gui.app", "--demo"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not any(p.iterdir() for p in tmp_path.glob(".building-*")):
+            assert proc.poll() is None and time.monotonic() < deadline, "the build never started"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output[-2000:]
+    assert list(tmp_path.glob(".building-*")) == [] and not (tmp_path / "demo.pfes").exists()
 
 
 def test_preferences_rebind_keys_refuse_conflicts_and_survive_a_restart(qtbot, project_path,
