@@ -242,15 +242,18 @@ def tables(doc: dict) -> str:
     def mean(rows, k):
         return float(np.mean([r[k] for r in rows]))
 
-    r0 = [s["round0"] for s in seeds]
+    r0 = list({s["seed"]: s["round0"] for s in seeds}.values())    # one per training seed
     lines.append(f"| first training (labels of 1 video/subject) | 0 | {pooled(r0):.3f} | {mean(r0, 'mae'):.3f} | "
                  f"{mean(r0, 'me'):.3f} | 0 / {n_review_gt} | 0 | - | {mean(r0, 'seconds'):.0f} |")
-    for key in doc["variants"]:
+    variants = list(dict.fromkeys(k for s in seeds for k in s["variants"]))
+    for key in variants:
         name = VARIANTS[key][0]
-        for r in range(doc["rounds"]):
-            rows = [s["variants"][key][r] for s in seeds]
+        having = [s for s in seeds if key in s["variants"]]
+        for r in range(max(len(s["variants"][key]) for s in having)):
+            rows = [s["variants"][key][r] for s in having if len(s["variants"][key]) > r]
+            name_r = f"{name} (seeds {', '.join(str(s['seed']) for s in having)})" if r == 0 else name
             found, actions = mean(rows, "found"), mean(rows, "actions")
-            lines.append(f"| {name} | {r + 1} | {pooled(rows):.3f} | {mean(rows, 'mae'):.3f} | {mean(rows, 'me'):.3f} | "
+            lines.append(f"| {name_r} | {r + 1} | {pooled(rows):.3f} | {mean(rows, 'mae'):.3f} | {mean(rows, 'me'):.3f} | "
                          f"{found:.1f} / {n_review_gt} | {actions:.1f} | "
                          f"{per_found(actions, found)} | {mean(rows, 'seconds'):.0f} |")
     b = doc["baseline_review"]
@@ -259,10 +262,10 @@ def tables(doc: dict) -> str:
                  f"{b['actions']} | {per_found(b['actions'], b['found'])} | - |")
     lines.append(f"| label every expression by hand | - | - | - | - | {n_review_gt} / {n_review_gt} | "
                  f"{HAND_ACTIONS * n_review_gt} | {HAND_ACTIONS:.2f} | - |")
-    per_seed = ", ".join(f"seed {s['seed']}: " + " / ".join(
-        f"{s['round0']['f1']:.3f}" if i == 0 else f"{s['variants'][k][i - 1]['f1']:.3f}"
-        for k in doc["variants"][:1] for i in range(doc["rounds"] + 1)) for s in seeds)
-    return "\n".join(lines) + f"\n\nPer training seed, test F1 by round ({doc['variants'][0]}): {per_seed}\n"
+    per_seed = "; ".join(f"seed {s['seed']} {VARIANTS[k][0]}: " + " / ".join(
+        [f"{s['round0']['f1']:.3f}"] + [f"{row['f1']:.3f}" for row in rows])
+        for s in seeds for k, rows in s["variants"].items())
+    return "\n".join(lines) + f"\n\nTest F1 by round (0, 1, ...) per training seed: {per_seed}\n"
 
 
 def main(argv=None) -> int:
