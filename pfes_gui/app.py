@@ -220,25 +220,142 @@ def install_state_file(window, path: str) -> None:
 
     target = Path(path)
 
+    from PySide6.QtCore import QTimer
+
+    last = {"text": ""}
+
     def write(*_args) -> None:
         project = window.project
         vid = window.current_video_id
-        labels = [[lab.frame, lab.cls] for lab in project.labels.for_video(vid)] \
-            if project is not None and vid is not None else []
+        here = list(project.labels.for_video(vid)) if project is not None and vid is not None else []
         state = {"project": str(project.root) if project is not None else None,
                  "video": vid, "frame": window.current_frame, "n_frames": window.n_frames,
-                 "labels": labels, "n_labels": len(project.labels) if project is not None else 0,
+                 "labels": [[lab.frame, lab.cls] for lab in here],
+                 "labels_by": [[lab.frame, lab.cls, lab.annotator] for lab in here],
+                 "shown_labels": [[lab.frame, lab.cls, lab.annotator] for lab in window.timeline.labels],
+                 "annotator": window.annotator,
+                 "n_labels": len(project.labels) if project is not None else 0,
                  "videos": window.video_list.video_ids(), "playing": window.playing,
                  "title": window.windowTitle(), "status": window.statusBar().currentMessage(),
-                 "timeline": _timeline_geometry(window), "menus": _menu_geometry(window)}
+                 "timeline": _timeline_geometry(window), "menus": _menu_geometry(window),
+                 "frame_view": _safely(_frame_view_state, window),
+                 "proposals": _safely(_proposal_state, window),
+                 "ui": _safely(_ui_geometry, window)}
+        text = json.dumps(state)
+        if text == last["text"]:
+            return
+        last["text"] = text
         tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps(state))
+        tmp.write_text(text)
         os.replace(tmp, target)
 
     for signal in (window.frame_changed, window.video_changed, window.labels_changed,
                    window.project_changed, window.statusBar().messageChanged):
         signal.connect(write)
+    # dialogs, menus and docks open and move without a window signal: look twice a second
+    timer = QTimer(window)
+    timer.setInterval(500)
+    timer.timeout.connect(write)
+    timer.start()
     write()
+
+
+def _safely(describe, window):
+    """A driver's aid must never break the app: a failure is logged once and gives None."""
+    try:
+        return describe(window)
+    except Exception:  # noqa: BLE001 - logged; the state file simply lacks this part
+        if not getattr(describe, "_logged", False):
+            describe._logged = True
+            log.exception("state file: %s failed", describe.__name__)
+        return None
+
+
+def _centre(widget, point=None) -> list[int]:
+    from PySide6.QtCore import QPoint
+
+    p = widget.mapToGlobal(point if point is not None else widget.rect().center())
+    return [p.x(), p.y()] if isinstance(p, QPoint) else [round(p.x()), round(p.y())]
+
+
+def _ui_geometry(window) -> dict:
+    """Where an outside driver can click: every visible top-level window (dialogs, message
+    boxes, the main window with its docks) with the screen centres of its buttons (by text),
+    named widgets (by object name), the visible rows of named item views, dock tab titles, and
+    the items of an open popup menu; plus the widget that has the keyboard focus."""
+    from PySide6.QtCore import QModelIndex, QPoint
+    from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QApplication, QComboBox, QLabel,
+                                   QLineEdit, QMenu, QTabBar, QWidget)
+
+    app = QApplication.instance()
+    windows = []
+    for top in app.topLevelWidgets():
+        if not top.isVisible() or isinstance(top, QMenu) or top.windowType() == 0x0000000C:
+            continue
+        info = {"title": top.windowTitle(), "class": type(top).__name__, "buttons": {},
+                "named": {}, "rows": {}, "tabs": {}, "active": top.isActiveWindow()}
+        for b in top.findChildren(QAbstractButton):
+            if b.isVisible() and b.text():
+                at = _centre(b, QPoint(9, b.height() // 2)) if b.isCheckable() and \
+                    type(b).__name__ in ("QCheckBox", "QRadioButton") else _centre(b)
+                info["buttons"][b.text().replace("&", "")] = at + [b.isChecked(), b.isEnabled()]
+        for w in top.findChildren(QWidget):
+            name = w.objectName()
+            if name and not name.startswith("qt_") and w.isVisible():
+                text = (w.text() if isinstance(w, (QLabel, QLineEdit, QAbstractButton))
+                        else w.currentText() if isinstance(w, QComboBox) else "")
+                info["named"][name] = _centre(w) + [text]
+        for view in top.findChildren(QAbstractItemView):
+            name = view.objectName()
+            model = view.model()
+            if not name or not view.isVisible() or model is None:
+                continue
+            rows = []
+            root = QModelIndex()
+            for r in range(min(model.rowCount(root), 80)):
+                rect = view.visualRect(model.index(r, 0))
+                if not rect.isValid() or not view.viewport().rect().intersects(rect):
+                    continue
+                cells = [model.index(r, c) for c in range(6)]     # list models: 1 valid
+                text = " | ".join(str(i.data() or "") for i in cells if i.isValid())
+                rows.append([text] + _centre(view.viewport(), rect.center()))
+            info["rows"][name] = rows
+        for bar in top.findChildren(QTabBar):
+            if bar.isVisible():
+                for i in range(bar.count()):
+                    info["tabs"][bar.tabText(i).replace("&", "")] = _centre(bar, bar.tabRect(i).center())
+        windows.append(info)
+    popup = app.activePopupWidget()
+    menu = {}
+    if isinstance(popup, QMenu):
+        for action in popup.actions():
+            rect = popup.actionGeometry(action)
+            if action.text() and rect.isValid():
+                menu[action.text().replace("&", "")] = _centre(popup, rect.center())
+    focus = app.focusWidget()
+    return {"windows": windows, "popup_menu": menu,
+            "focus": [type(focus).__name__, focus.objectName()] if focus is not None else None}
+
+
+def _frame_view_state(window) -> dict | None:
+    """What the frame view shows: the image's size and the view box's range (the zoom)."""
+    view = getattr(window, "frame_view", None)
+    if view is None or not hasattr(view, "zoom_state"):
+        return None
+    return view.zoom_state()
+
+
+def _proposal_state(window) -> list:
+    """The current video's proposals with their review status (None: unreviewed)."""
+    from .review_commands import status_of
+
+    controller = getattr(window, "model_controller", None)
+    review = getattr(controller, "review", None)
+    vid = window.current_video_id
+    if review is None or vid is None or vid not in review.predictions:
+        return []
+    return [[p.onset, p.apex, p.offset, p.cls, status_of(window.project, review.run_id, p)]
+            for p in review.predictions[vid].proposals]
 
 
 def _menu_geometry(window) -> dict:

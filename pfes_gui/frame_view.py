@@ -157,6 +157,18 @@ class FrameView(QWidget):
         else:
             self.flow.setData([], [])
 
+    def zoom_state(self) -> dict | None:
+        """The shown image's size, the view box's range and size, and whether the whole frame is
+        in view (for the real-window check and tests: a frame drawn zoomed is a defect)."""
+        if self._size is None:
+            return None
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        w, h = self._size
+        whole = x0 <= 0.5 and y0 <= 0.5 and x1 >= w - 0.5 and y1 >= h - 0.5
+        return {"image": [w, h], "x": [round(x0, 1), round(x1, 1)], "y": [round(y0, 1), round(y1, 1)],
+                "view_px": [round(self.vb.width()), round(self.vb.height())], "whole_frame": whole,
+                "zoom": round(max(w / max(x1 - x0, 1e-9), h / max(y1 - y0, 1e-9)), 3)}
+
     def grab_rgb(self) -> np.ndarray | None:
         """The frame currently shown (tests and benchmarks check what is on screen)."""
         return self.current

@@ -679,3 +679,39 @@ def test_altgr_keys_have_alternates(qtbot, window, project_path):
     window.add_label(30, "MaE")
     key_event(window, Qt.Key.Key_N, repeat=False)      # N: next label, no AltGr needed
     assert window.current_frame == 30
+
+
+def test_state_file_for_the_real_window_check_describes_dialogs_docks_and_menus(qtbot, window,
+                                                                                 project_path,
+                                                                                 tmp_path):
+    """PFES_GUI_STATE_FILE (scripts/real_window_check.py reads it): the window's position plus
+    where a driver can click in open dialogs, docks (item-view rows, tabs) and popup menus."""
+    import json
+
+    from PySide6.QtWidgets import QApplication
+
+    from pfes_gui import annotator_layers, app
+
+    annotator_layers.install(window)
+    state_file = tmp_path / "state.json"
+    app.install_state_file(window, str(state_file))
+    assert window.open_project(project_path)
+    state = lambda: json.loads(state_file.read_text())          # noqa: E731
+    qtbot.waitUntil(lambda: state()["video"] == "clip" and state()["ui"] is not None
+                    and state()["frame_view"] is not None, timeout=5000)
+    s = state()
+    assert s["frame_view"]["whole_frame"] and s["annotator"] == "tester"
+    main = next(w for w in s["ui"]["windows"] if w["class"] == "MainWindow")
+    assert "Mine only" in main["buttons"] and main["rows"]["annotator_list"][0][0].startswith("tester")
+    window.file_menu.popup(window.mapToGlobal(window.rect().center()))
+    qtbot.waitUntil(lambda: any(k.startswith("Open project") for k in state()["ui"]["popup_menu"]),
+                    timeout=3000)
+    window.file_menu.close()
+    dlg = window.preferences_dialog()
+    dlg.show()
+    qtbot.waitUntil(lambda: any(w["title"] == "Preferences" for w in state()["ui"]["windows"]),
+                    timeout=3000)
+    prefs = next(w for w in state()["ui"]["windows"] if w["title"] == "Preferences")
+    assert "OK" in prefs["buttons"] and prefs["rows"]["shortcut_table"]
+    dlg.close()
+    QApplication.processEvents()
