@@ -284,8 +284,8 @@ def _ui_geometry(window) -> dict:
     named widgets (by object name), the visible rows of named item views, dock tab titles, and
     the items of an open popup menu; plus the widget that has the keyboard focus."""
     from PySide6.QtCore import QModelIndex, QPoint
-    from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QApplication, QComboBox, QLabel,
-                                   QLineEdit, QMenu, QTabBar, QWidget)
+    from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QApplication, QComboBox,
+                                   QKeySequenceEdit, QLabel, QLineEdit, QMenu, QTabBar, QWidget)
 
     app = QApplication.instance()
     windows = []
@@ -303,7 +303,8 @@ def _ui_geometry(window) -> dict:
             name = w.objectName()
             if name and not name.startswith("qt_") and w.isVisible():
                 text = (w.text() if isinstance(w, (QLabel, QLineEdit, QAbstractButton))
-                        else w.currentText() if isinstance(w, QComboBox) else "")
+                        else w.currentText() if isinstance(w, QComboBox)
+                        else w.keySequence().toString() if isinstance(w, QKeySequenceEdit) else "")
                 info["named"][name] = _centre(w) + [text]
         for view in top.findChildren(QAbstractItemView):
             name = view.objectName()

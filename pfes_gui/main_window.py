@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
         self.n_frames = 0
         self.fps = 30.0
         self.actions: dict[str, QAction] = {}
+        self._front_docks: dict = {}       # per dock area: the dock whose tab shows first
         self.open_menu: QMenu | None = None
         self.cheat_sheet: QDialog | None = None
         self._export_handler = None
@@ -287,6 +288,11 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         if existing:
             self.tabifyDockWidget(existing[-1], dock)
+            front = self._front_docks.get(area)
+            if front in existing:
+                front.raise_()        # a dock added later waits behind its tab
+        else:
+            self._front_docks[area] = dock
         self.panels_menu.addAction(dock.toggleViewAction())
 
     def fit_to_screen(self) -> None:

@@ -715,3 +715,26 @@ def test_state_file_for_the_real_window_check_describes_dialogs_docks_and_menus(
     assert "OK" in prefs["buttons"] and prefs["rows"]["shortcut_table"]
     dlg.close()
     QApplication.processEvents()
+
+
+def test_a_fresh_window_shows_the_review_tab_in_front_not_the_last_dock_added(qtbot):
+    """First start (no saved layout): the right dock area shows Review; the docks installed
+    after it (jobs, evaluation, annotators) wait behind their tabs. Built in the app's order:
+    extensions first, then show."""
+    from PySide6.QtWidgets import QTabBar
+
+    from pfes_gui.app import install_extensions
+
+    win = MainWindow(annotator="ann")
+    qtbot.addWidget(win)
+    install_extensions(win)
+    win.show()
+    qtbot.waitExposed(win)
+
+    def bars():
+        return [b for b in win.findChildren(QTabBar) if b.count() and b.tabText(0) == "Review"]
+    qtbot.waitUntil(lambda: len(bars()) == 1, timeout=3000)
+    bars = bars()
+    tabs = [bars[0].tabText(i) for i in range(bars[0].count())]
+    assert {"Review", "Annotators", "Evaluation"} <= set(tabs)
+    assert bars[0].tabText(bars[0].currentIndex()) == "Review"
