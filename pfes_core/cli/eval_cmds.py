@@ -4,7 +4,8 @@
   leave-one-subject-out run uses each subject's own fold model, so a video is never scored by a
   model that trained on it), turns outputs into proposals with the project's spotting preset
   (``settings["spotting"]``: ``{"preset": NAME, <field>: value, ...}``, `--spot-preset` wins over the
-  name) and rewrites ``runs/<run>/predictions.h5``.
+  name) and rewrites ``runs/<run>/predictions.h5``; with ``--videos``/``--shard K/N`` only those
+  videos, merged into the file with the others kept. ``--engine ray``: one Ray task per video.
 - evaluate: MEGC metrics of the run's proposals against ``project.reference``. Only videos with
   reference intervals are scored unless ``--include-unreferenced`` (then a video without any
   reference counts as expression-free, so every proposal there is a false positive).

@@ -5,6 +5,8 @@ progress over a queue and the parent prints it as bars or JSON lines. A video's 
 only ever renamed into place complete, so Ctrl-C or a crashed worker leaves the old file or none.
 Workers stop between frames when the parent is interrupted (a shared event) and exit on their
 own within seconds when the parent dies (SIGKILL included), see `pfes_core.lifeline`.
+`--engine ray` runs `_extract_one` as one Ray task per video instead (`pfes_core.engine`);
+`--shard K/N` takes one share of the videos (`pfes_core.engine.shards`).
 """
 
 from __future__ import annotations
