@@ -66,7 +66,7 @@ class TrainConfig:
 
     `mode` defaults to "default", which differs from the reference ("faithful") only where the
     accuracy benchmark showed it is better (benchmarks/RESULTS.md, Accuracy; the full list with
-    figures is docs/ARCHITECTURE.md, "Default mode vs the reference"):
+    figures is docs/REFERENCE.md):
     - pseudo-labels from clean outputs, no dropout on the logits: fixed-epoch overall F1 0.451 vs
       0.360 for "faithful", ME 0.504 vs 0.184 (fresh seed-2 data, three training seeds pooled);
     - `pseudo_label_constants`: GIM labels keep the reliable frames reliable and the duration clip
