@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 
 @pytest.fixture
-def window(small_demo_project, tmp_path, show_window, errors, qtbot):
+def window(small_demo_project, tmp_path, show_window, errors, qtbot, loop):
     from pfes_gui.app import install_extensions
 
     root = tmp_path / "two.pfes"
