@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDockWidget, QHBoxLayout, QLabel, QPushButton,
-                               QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDockWidget, QHBoxLayout, QHeaderView, QLabel,
+                               QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from pfes_core import adjudication as adj
 from pfes_core.agreement import DEFAULT_TOLERANCE, label_agreement
@@ -80,6 +80,13 @@ class AgreementView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
+        # one line per disagreement, the description taking the room left (it was cut in two)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        for c in range(len(ITEM_COLUMNS)):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(ITEM_COLUMNS.index("what"), QHeaderView.ResizeMode.Stretch)
+        self.summary.horizontalHeader().setStretchLastSection(True)
         self.table.currentCellChanged.connect(lambda r, *_: self.jump(r))
         box.addWidget(self.table, 2)
 
@@ -151,6 +158,7 @@ class AgreementView(QWidget):
                 self._add_row(self.summary, [f"{annotator_title(a)} vs {annotator_title(b)}", video, c.n_a, c.n_b,
                                              c.matched, _num(c.precision), _num(c.recall), _num(c.f1),
                                              c.class_disagreements, _num(c.median_offset, "{:+.1f}")])
+        self.summary.resizeColumnsToContents()
         a, b = self.a.currentData(), self.b.currentData()
         if a is None or b is None or a == b:
             self.note.setText("Choose two different annotators A and B to adjudicate "
@@ -172,6 +180,7 @@ class AgreementView(QWidget):
         table.insertRow(r)
         for c, value in enumerate(values):
             item = QTableWidgetItem(str(value))
+            item.setToolTip(str(value))
             if isinstance(value, int):
                 item.setData(Qt.ItemDataRole.DisplayRole, value)
             table.setItem(r, c, item)

@@ -347,16 +347,15 @@ def _frame_view_state(window) -> dict | None:
 
 
 def _proposal_state(window) -> list:
-    """The current video's proposals with their review status (None: unreviewed)."""
+    """Every shown proposal, [video, onset, apex, offset, class, review status or None]."""
     from .review_commands import status_of
 
     controller = getattr(window, "model_controller", None)
     review = getattr(controller, "review", None)
-    vid = window.current_video_id
-    if review is None or vid is None or vid not in review.predictions:
+    if review is None:
         return []
-    return [[p.onset, p.apex, p.offset, p.cls, status_of(window.project, review.run_id, p)]
-            for p in review.predictions[vid].proposals]
+    return [[vid, p.onset, p.apex, p.offset, p.cls, status_of(window.project, review.run_id, p)]
+            for vid, pred in review.predictions.items() for p in pred.proposals]
 
 
 def _menu_geometry(window) -> dict:

@@ -164,9 +164,17 @@ class FrameView(QWidget):
             return None
         (x0, x1), (y0, y1) = self.vb.viewRange()
         w, h = self._size
-        whole = x0 <= 0.5 and y0 <= 0.5 and x1 >= w - 0.5 and y1 >= h - 0.5
+        in_range = x0 <= 0.5 and y0 <= 0.5 and x1 >= w - 0.5 and y1 >= h - 0.5
+        # where the image lands in the widget's viewport: a view box laid out larger than the
+        # viewport would crop it even with the right range
+        shown = self.view.mapFromScene(self.image.mapRectToScene(self.image.boundingRect())).boundingRect()
+        port = self.view.viewport().rect().adjusted(-1, -1, 1, 1)
+        on_screen = port.contains(shown)
         return {"image": [w, h], "x": [round(x0, 1), round(x1, 1)], "y": [round(y0, 1), round(y1, 1)],
-                "view_px": [round(self.vb.width()), round(self.vb.height())], "whole_frame": whole,
+                "view_px": [round(self.vb.width()), round(self.vb.height())],
+                "image_px": [shown.x(), shown.y(), shown.width(), shown.height()],
+                "viewport_px": [self.view.viewport().width(), self.view.viewport().height()],
+                "whole_frame": in_range and on_screen,
                 "zoom": round(max(w / max(x1 - x0, 1e-9), h / max(y1 - y0, 1e-9)), 3)}
 
     def grab_rgb(self) -> np.ndarray | None:

@@ -76,6 +76,7 @@ class ImportAnnotationsDialog(QDialog):
         self.imported: af.Imported | None = None
         form = QFormLayout()
         self.path_edit = QLineEdit(path)
+        self.path_edit.setObjectName("import_path")
         form.addRow("File", _with_browse(self.path_edit, self._browse))
         self.kind = QComboBox()
         self.kind.addItems(["Point labels", "Reference intervals"])
@@ -90,6 +91,7 @@ class ImportAnnotationsDialog(QDialog):
         self.apex_tier.setPlaceholderText("ELAN: tier marking apexes (default: tiers named '... apex')")
         form.addRow("Apex tier", self.apex_tier)
         self.mapping = QLineEdit()
+        self.mapping.setObjectName("import_mapping")
         self.mapping.setPlaceholderText("smile=MaE, twitch=ME, blink=-   (words or behaviours -> class)")
         form.addRow("Map words", self.mapping)
         self.columns = QLineEdit()

@@ -58,11 +58,19 @@ class PreferencesDialog(QDialog):
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.name_edit = QLineEdit(window.annotator)
+        self.name_edit.setObjectName("annotator_name")
         self.name_edit.setPlaceholderText("your name or initials (stored with every label)")
         form.addRow("Annotator:", self.name_edit)
         self.cluster_edit = cluster.address_edit(window.session.store)     # pfes_gui.cluster
         form.addRow("Ray cluster:", self.cluster_edit)
         layout.addLayout(form)
+
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setObjectName("shortcut_filter")
+        self.filter_edit.setPlaceholderText("Find an action or a key (e.g. micro, playhead, Ctrl+G)")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self.filter_rows)
+        layout.addWidget(self.filter_edit)
 
         self.rows = shortcuts.all_shortcuts()
         self.keys = {row.action_id: row.key for row in self.rows}
@@ -85,6 +93,7 @@ class PreferencesDialog(QDialog):
         edit_row = QHBoxLayout()
         edit_row.addWidget(QLabel("Key for the selected action:"))
         self.key_edit = QKeySequenceEdit()
+        self.key_edit.setObjectName("shortcut_key_edit")
         self.key_edit.setMaximumSequenceLength(1)
         self.key_edit.editingFinished.connect(self._key_entered)
         edit_row.addWidget(self.key_edit, 1)
@@ -109,6 +118,20 @@ class PreferencesDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self.table.setCurrentCell(0, 1)
+
+    def filter_rows(self, text: str) -> None:
+        """Show only the rows whose group, action or key hold every word typed; the first one
+        shown becomes the selected row when the selected one is hidden."""
+        words = text.lower().split()
+        first = None
+        for i, row in enumerate(self.rows):
+            hay = f"{row.group} {row.description} {self.table.item(i, 2).text()}".lower()
+            hidden = not all(word in hay for word in words)
+            self.table.setRowHidden(i, hidden)
+            if not hidden and first is None:
+                first = i
+        if first is not None and self.table.isRowHidden(max(self.table.currentRow(), 0)):
+            self.table.setCurrentCell(first, 1)
 
     # ---- editing the copy --------------------------------------------------------------------
     def current_id(self) -> str:

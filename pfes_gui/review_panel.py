@@ -131,6 +131,7 @@ class ReviewPanel(QDockWidget):
         adjust.addWidget(self.adjust_button)
         layout.addLayout(adjust)
         self.note_label = QLabel("")         # what the last decision did beyond the obvious
+        self.note_label.setObjectName("review_note")
         self.note_label.setWordWrap(True)
         layout.addWidget(self.note_label)
         tabs.addTab(page, "Proposals")

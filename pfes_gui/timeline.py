@@ -45,6 +45,7 @@ Y_RANGE = (-0.06, 2.56)     # room above the MaE row for its whole marker
 FOLLOW_MARGIN = 0.1         # keep the moving playhead this fraction of the view off its edges
 DEFAULT_SPAN = 300          # frames shown in the detail view after opening a video
 HIT_PIXELS = 7              # how close (in screen pixels) a click must be to grab a marker
+DETAIL_MIN_HEIGHT = 175     # px: the lanes' names stay a text line apart (see _build)
 
 STATUS_ALPHA = {None: 170, "accepted": 220, "adjusted": 220, "rejected": 45}
 
@@ -391,6 +392,9 @@ class Timeline(QWidget):
 
         self.vb = LaneViewBox(self)
         self.detail = pg.PlotWidget(viewBox=self.vb)
+        # Lane names a text line apart need ~50 px per y unit plus the frame axis: below this
+        # a bottom dock (Agreement) squeezed "MaE", "ME" and "reference" on top of each other.
+        self.detail.setMinimumHeight(DETAIL_MIN_HEIGHT)
         self.detail.setMouseEnabled(x=True, y=False)
         self.detail.hideButtons()
         self.detail.setYRange(*Y_RANGE, padding=0)

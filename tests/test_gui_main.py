@@ -669,6 +669,33 @@ def test_preferences_rebind_keys_refuse_conflicts_and_survive_a_restart(qtbot, p
     shortcuts.apply_user_keys({})                      # leave the process-wide table as built
 
 
+def test_preferences_find_box_narrows_the_key_table_and_selects_the_match(qtbot, window):
+    """Seen in a real window: 60-odd rows, and typing into the table searches only the clicked
+    column, so a click on the Group column and 'Add a micro' rebound New project instead.
+    The find box keeps the rows holding every word typed (action, group or key) and selects
+    the first of them, so the key typed next goes to the action the annotator looked for."""
+    from PySide6.QtCore import Qt
+
+    dlg = window.preferences_dialog()
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.keyClicks(dlg.filter_edit, "micro label")
+    shown = [row.action_id for i, row in enumerate(dlg.rows) if not dlg.table.isRowHidden(i)]
+    assert shown == ["label.add_me"] and dlg.current_id() == "label.add_me"
+    assert dlg.key_edit.keySequence().toString() == "E"
+    dlg.filter_edit.clear()
+    qtbot.keyClicks(dlg.filter_edit, "ctrl+g")                # by key, too
+    assert dlg.current_id() == "nav.goto"
+    dlg.filter_edit.setText("zzz no such action")
+    assert all(dlg.table.isRowHidden(i) for i in range(len(dlg.rows)))
+    dlg.filter_edit.setText("micro")
+    dlg.key_edit.setFocus()
+    qtbot.keyClick(dlg.key_edit, Qt.Key.Key_W)
+    qtbot.waitUntil(lambda: dlg.keys["label.add_me"] == "W", timeout=3000)   # ends after ~1 s
+    assert dlg.keys["file.new"] == "Ctrl+N"
+    dlg.reject()
+
+
 def test_altgr_keys_have_alternates(qtbot, window, project_path):
     from PySide6.QtCore import Qt
 
@@ -717,7 +744,7 @@ def test_state_file_for_the_real_window_check_describes_dialogs_docks_and_menus(
     QApplication.processEvents()
 
 
-def test_a_fresh_window_shows_the_review_tab_in_front_not_the_last_dock_added(qtbot):
+def test_a_fresh_window_shows_the_review_tab_in_front_not_the_last_dock_added(qtbot, loop):
     """First start (no saved layout): the right dock area shows Review; the docks installed
     after it (jobs, evaluation, annotators) wait behind their tabs. Built in the app's order:
     extensions first, then show."""
@@ -738,3 +765,63 @@ def test_a_fresh_window_shows_the_review_tab_in_front_not_the_last_dock_added(qt
     tabs = [bars[0].tabText(i) for i in range(bars[0].count())]
     assert {"Review", "Annotators", "Evaluation"} <= set(tabs)
     assert bars[0].tabText(bars[0].currentIndex()) == "Review"
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1600, 1000)])
+def test_lane_names_stay_apart_with_the_agreement_dock_open(qtbot, loop, project_path, size):
+    """Seen in a real window: View -> Agreement (a bottom dock) squeezed the timeline until
+    'MaE', 'ME' and 'reference' overlapped. The lanes keep a text line between their names."""
+    from PySide6.QtWidgets import QApplication
+
+    from pfes_gui.app import install_extensions
+    from pfes_gui.timeline import LABEL_ROWS, REFERENCE_ROWS
+
+    win = MainWindow(annotator="ann")
+    qtbot.addWidget(win)
+    install_extensions(win)
+    win.resize(*size)
+    win.show()
+    qtbot.waitExposed(win)
+    assert win.open_project(project_path)
+    win.agreement.dock.show()
+    qtbot.waitUntil(lambda: win.agreement.dock.isVisible())
+    QApplication.processEvents()
+    tl = win.timeline
+    y = {name: tl.view_pos_for(0, v).y() for name, v in
+         (("MaE", LABEL_ROWS["MaE"]), ("ME", LABEL_ROWS["ME"]),
+          ("reference", (REFERENCE_ROWS["ME"][0] + REFERENCE_ROWS["MaE"][1]) / 2))}
+    line = tl.detail.fontMetrics().height()
+    assert y["ME"] - y["MaE"] >= line and y["reference"] - y["ME"] >= line, (y, line)
+    assert win.agreement.dock.height() >= 150          # and the dock still has room to work
+
+
+def test_agreement_tables_show_whole_descriptions_at_1280x720(qtbot, loop, project_path):
+    """Seen in a real window: the disagreement descriptions wrapped into two cut lines in a
+    narrow column while most of the dock stayed empty. Each is one line in a column that fits."""
+    from PySide6.QtWidgets import QApplication
+
+    from pfes_gui.app import install_extensions
+
+    win = MainWindow(annotator="ann")
+    qtbot.addWidget(win)
+    install_extensions(win)
+    win.resize(1280, 720)
+    win.show()
+    qtbot.waitExposed(win)
+    assert win.open_project(project_path)
+    for frame, cls in ((10, "MaE"), (40, "ME")):
+        assert win.add_label(frame, cls)
+    win.annotator = "second coder"
+    assert win.add_label(12, "MaE") and win.add_label(70, "MaE")
+    win.agreement.dock.show()
+    view = win.agreement.view
+    qtbot.waitUntil(lambda: view.table.rowCount() >= 2, timeout=5000)
+    QApplication.processEvents()
+    what = [view.table.item(r, 3).text() for r in range(view.table.rowCount())]
+    width = max(view.table.fontMetrics().horizontalAdvance(t) for t in what)
+    assert view.table.columnWidth(3) >= width, (what, view.table.columnWidth(3))
+    assert not view.table.wordWrap() and view.table.item(0, 3).toolTip() == what[0]
+    for c in range(view.summary.columnCount()):      # figures readable, not elided
+        texts = [view.summary.item(r, c).text() for r in range(view.summary.rowCount())]
+        assert view.summary.columnWidth(c) >= max(view.summary.fontMetrics().horizontalAdvance(t)
+                                                  for t in texts)
