@@ -350,7 +350,7 @@ def _step(state: TrainState, video: VideoData, epoch: int, config: TrainConfig, 
         w = step_negative_weights(video.negatives[frames], pl.in_window[frames],
                                   None if pl.apex is None else pl.apex[frames])
         if w.any():
-            parts["negative"] = negative_loss(out.a, out.q, torch.from_numpy(w).to(device), config.losses)
+            parts["negative"] = negative_loss(out.a, out.q, torch.from_numpy(w).to(device), lc)
     if config.ablation != "gim-no-iac":
         labels = np.full(len(frames), -1, dtype=np.int64)
         labels[pl.neutral[frames]] = 0
