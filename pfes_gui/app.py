@@ -324,7 +324,9 @@ def _ui_geometry(window) -> dict:
         for bar in top.findChildren(QTabBar):
             if bar.isVisible():
                 for i in range(bar.count()):
-                    info["tabs"][bar.tabText(i).replace("&", "")] = _centre(bar, bar.tabRect(i).center())
+                    at = _centre(bar, bar.tabRect(i).center())
+                    if top.frameGeometry().contains(QPoint(*at)):   # not a stale, unmapped bar
+                        info["tabs"][bar.tabText(i).replace("&", "")] = at
         windows.append(info)
     popup = app.activePopupWidget()
     menu = {}
@@ -341,9 +343,11 @@ def _ui_geometry(window) -> dict:
 def _frame_view_state(window) -> dict | None:
     """What the frame view shows: the image's size and the view box's range (the zoom)."""
     view = getattr(window, "frame_view", None)
-    if view is None or not hasattr(view, "zoom_state"):
-        return None
-    return view.zoom_state()
+    state = view.zoom_state() if view is not None else None
+    if state is not None:
+        state["caption"] = view.caption.text()
+        state["centre"] = _centre(view.view.viewport())
+    return state
 
 
 def _proposal_state(window) -> list:

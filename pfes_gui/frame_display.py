@@ -149,7 +149,7 @@ class FrameDisplay(QObject):
             return
         w.frame_label.setText(f"frame {w.current_frame} / {w.n_frames - 1}  "
                               f"{timecode(w.current_frame, w.fps)}")
-        w.frame_view.caption.setText(self.caption(w.current_frame))
+        w.frame_view.set_caption(self.caption(w.current_frame))
 
 
 def timecode(frame: int, fps: float) -> str:

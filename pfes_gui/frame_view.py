@@ -1,6 +1,8 @@
 """The frame view: the current video frame, with optional landmark/ROI and motion overlays.
 
-The motion overlay is |frame - reference| x gain drawn in a heat colour map *added* on top of the
+The wheel zooms into the frame and a drag pans it (to look closely at a micro-expression); the
+caption then names the zoom, a double-click shows the whole frame again, and a new video starts
+fitted. The motion overlay is |frame - reference| x gain drawn in a heat colour map *added* on top of the
 frame (black adds nothing), so a micro-expression a few pixels wide shows up as a bright patch
 while the face stays visible. The reference is either a fixed frame the user picks (Shift+D) or
 the frame N back; which frames to fetch is decided by the main window (``reference_for``).
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
@@ -57,6 +59,12 @@ class FrameView(QWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.caption)
 
+        # The wheel zooms into the frame (pyqtgraph: one notch = 1.35x), dragging pans; the
+        # caption then says so, and a double-click fits the whole frame again.
+        self.vb.sigRangeChanged.connect(lambda *_a: self._show_caption())
+        self.view.viewport().installEventFilter(self)
+        self._caption = "No video"
+
         self.frame_index: int | None = None
         self.current: np.ndarray | None = None
         self.show_landmarks = False
@@ -74,7 +82,30 @@ class FrameView(QWidget):
         self.image.clear()
         self.diff_image.clear()
         self._clear_overlay()
+        self._caption = message
         self.caption.setText(message)
+
+    def set_caption(self, text: str) -> None:
+        """The line under the frame (a zoom, if any, is added to it)."""
+        self._caption = text
+        self._show_caption()
+
+    def fit(self) -> None:
+        """Show the whole frame (after a zoom with the wheel)."""
+        if self._size is not None:
+            self.vb.autoRange(padding=0.0)
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.MouseButtonDblClick and watched is self.view.viewport():
+            self.fit()
+            return True
+        return super().eventFilter(watched, event)
+
+    def _show_caption(self) -> None:
+        state = self.zoom_state()
+        zoomed = state is not None and not state["in_range"]     # the range, not the layout
+        self.caption.setText(f"{self._caption}   zoom {state['zoom']:.2f}x (double-click: whole "
+                             f"frame)" if zoomed else self._caption)
 
     def _clear_overlay(self) -> None:
         self.landmarks.setData([], [])
@@ -100,7 +131,7 @@ class FrameView(QWidget):
         self._draw_difference(reference)
         self._draw_landmarks()
         if caption is not None:
-            self.caption.setText(caption)
+            self.set_caption(caption)
 
     def _draw_difference(self, reference: np.ndarray | None) -> None:
         if not self.show_difference or reference is None or self.current is None \
@@ -174,7 +205,7 @@ class FrameView(QWidget):
                 "view_px": [round(self.vb.width()), round(self.vb.height())],
                 "image_px": [shown.x(), shown.y(), shown.width(), shown.height()],
                 "viewport_px": [self.view.viewport().width(), self.view.viewport().height()],
-                "whole_frame": in_range and on_screen,
+                "in_range": in_range, "whole_frame": in_range and on_screen,
                 "zoom": round(max(w / max(x1 - x0, 1e-9), h / max(y1 - y0, 1e-9)), 3)}
 
     def grab_rgb(self) -> np.ndarray | None:
