@@ -40,6 +40,7 @@ from .losses import DATASET_WEIGHTS, LossConstants, apex_loss, iac_loss, intensi
 from .model import ModelConfig, ModelOutput, SpottingModel
 from .progress import ProgressReporter
 from .review_supervision import review_frames, step_negative_weights
+from .spotting import for_mode
 from .types import CLASSES
 
 MODES = ("default", "faithful")
@@ -590,7 +591,8 @@ def train(project_path, config: TrainConfig, reporter: ProgressReporter | None =
                                        "layer": snapshot.get("layer", "union"),
                                        "decisions": decisions["count"], "decisions_used": bool(decisions.get("used")),
                                        "parent_run": config.warm_start},
-                        spotting_preset=_spotting_preset_for(info["settings"], config.dataset),
+                        spotting_preset=for_mode(_spotting_preset_for(info["settings"], config.dataset),
+                                                 config.mode),
                         fold_runner=fold_runner)
 
 
