@@ -91,6 +91,7 @@ def spot_project(project_path, run_id: str | None = None, preset_name: str | Non
     from ..feature_stream import open_features
     from ..inference import pick_device, predict_video
     from ..project import Project
+    from ..spotting import for_mode      # faithful runs propose with the published rules
 
     reporter = reporter or ProgressReporter("none")
     root = _project_root(project_path)
@@ -100,7 +101,7 @@ def spot_project(project_path, run_id: str | None = None, preset_name: str | Non
     outputs, fps, fold_of = {}, {}, {}
     models: dict = {}
     with Project.open(root, readonly=True) as project:
-        preset = spotting_preset(project.settings, preset_name)
+        preset = for_mode(spotting_preset(project.settings, preset_name), info.config.get("mode"))
         partial = bool(videos) or shard is not None
         todo = [project.videos[v] for v in select_videos(
             {v: int(r.n_frames or 0) for v, r in project.videos.items()}, videos, shard)]
