@@ -12,6 +12,16 @@ IoU is on inclusive frame intervals: ``|A n B| / |A u B|`` counting frames, leng
 F1 = 2 TP / (TP + FP + GT), precision = TP / (TP + FP), recall = TP / GT; each is 0.0 when its
 denominator is 0. Counts are pooled (summed) over videos, and over folds with `pool`, before any
 ratio is taken, as the protocol prescribes.
+
+``protocol="reference"`` scores as the published GIM evaluation does, so figures can be put beside
+published tables (checked against that code's counts in tests/test_metrics.py):
+
+- intervals are compared as the published pipeline feeds them: a prediction ends at
+  ``offset + 1`` (its proposals have exclusive ends) but a ground truth at ``offset`` (the stored
+  inclusive offset read as exclusive), and IoU uses lengths ``end - start``; so a ground truth
+  counts one frame shorter than a prediction covering the same frames;
+- a class with no ground truth in a subject (``groups``) is skipped there: its predictions are
+  neither true nor false positives (listed as ``ignored``).
 """
 
 from __future__ import annotations
@@ -22,6 +32,11 @@ from .spotting import interval_iou
 from .types import CLASSES, Interval
 
 MATCH_IOU = 0.5
+
+#: Scoring conventions (`evaluate`): the MEGC protocol, or the published code's own.
+MEGC = "megc"
+REFERENCE = "reference"
+PROTOCOLS = (MEGC, REFERENCE)
 
 #: How a report's figures were chosen (METHOD.md: always say which).
 FIXED_EPOCH = "fixed-epoch"
@@ -84,6 +99,7 @@ class VideoResult:
     matches: list[Match] = field(default_factory=list)
     false_positives: list[Interval] = field(default_factory=list)
     missed: list[Interval] = field(default_factory=list)
+    ignored: list[Interval] = field(default_factory=list)   # reference protocol: class without ground truth
 
     @property
     def overall(self) -> Counts:
@@ -101,6 +117,7 @@ class VideoResult:
                         for m in self.matches],
             "false_positives": [_iv(iv) for iv in self.false_positives],
             "missed": [_iv(iv) for iv in self.missed],
+            **({"ignored": [_iv(iv) for iv in self.ignored]} if self.ignored else {}),
         }
 
 
@@ -120,6 +137,7 @@ class MetricsReport:
     per_video: dict[str, VideoResult] = field(default_factory=dict)
     selection: str = FIXED_EPOCH
     label: str = ""
+    protocol: str = MEGC
 
     @property
     def classes(self) -> dict[str, Counts]:
@@ -140,7 +158,7 @@ class MetricsReport:
         return (self.overall if cls is None else self.classes[cls]).f1
 
     def to_dict(self, per_video: bool = True) -> dict:
-        out = {"selection": self.selection, "label": self.label,
+        out = {"protocol": self.protocol, "selection": self.selection, "label": self.label,
                "classes": {c: v.to_dict() for c, v in self.classes.items()},
                "overall": self.overall.to_dict()}
         if per_video:
@@ -148,9 +166,19 @@ class MetricsReport:
         return out
 
 
+def reference_iou(pred: Interval, truth: Interval) -> float:
+    """IoU as the published evaluation computes it (prediction end exclusive, ground-truth end
+    the stored inclusive offset, lengths ``end - start``)."""
+    p_end, t_end = pred.offset + 1, truth.offset
+    inter = max(0, min(p_end, t_end) - max(pred.onset, truth.onset))
+    union = (p_end - pred.onset) + (t_end - truth.onset) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def match_video(preds: list[Interval], truths: list[Interval], video: str = "",
-                iou_threshold: float = MATCH_IOU) -> VideoResult:
+                iou_threshold: float = MATCH_IOU, protocol: str = MEGC) -> VideoResult:
     """Match one video's predictions to its ground truth (rules in the module docstring)."""
+    iou = reference_iou if protocol == REFERENCE else interval_iou
     result = VideoResult(video=video)
     order = sorted(range(len(preds)),
                    key=lambda i: (preds[i].score is None,
@@ -164,7 +192,7 @@ def match_video(preds: list[Interval], truths: list[Interval], video: str = "",
         for j, t in enumerate(truths):
             if taken[j] or t.cls != p.cls:
                 continue
-            ov = interval_iou(p, t)
+            ov = iou(p, t)
             if ov >= iou_threshold and (ov > best_iou or (ov == best_iou and t.onset < truths[best].onset)):
                 best, best_iou = j, ov
         if best >= 0:
@@ -187,17 +215,39 @@ def match_video(preds: list[Interval], truths: list[Interval], video: str = "",
 
 def evaluate(pred: dict[str, list[Interval]], truth: dict[str, list[Interval]],
              videos: list[str] | None = None, selection: str = FIXED_EPOCH,
-             label: str = "") -> MetricsReport:
-    """Pooled MEGC metrics over ``videos`` (default: every video in either dict).
+             label: str = "", protocol: str = MEGC, groups: dict[str, str] | None = None) -> MetricsReport:
+    """Pooled metrics over ``videos`` (default: every video in either dict) under ``protocol``.
 
     A video with ground truth but no predictions counts all its ground truth as missed; a video
-    with predictions but no ground truth entry counts them all as false positives.
+    with predictions but no ground truth entry counts them all as false positives (under the
+    reference protocol, only for classes with ground truth in its subject). ``groups`` maps a
+    video to its subject for the reference protocol (default: all videos are one subject).
     """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown evaluation protocol {protocol!r} (expected {' or '.join(PROTOCOLS)})")
     names = list(videos) if videos is not None else list(dict.fromkeys([*truth, *pred]))
-    report = MetricsReport(selection=selection, label=label)
+    report = MetricsReport(selection=selection, label=label, protocol=protocol)
     for v in names:
-        report.per_video[v] = match_video(list(pred.get(v, [])), list(truth.get(v, [])), video=v)
+        report.per_video[v] = match_video(list(pred.get(v, [])), list(truth.get(v, [])), video=v,
+                                          protocol=protocol)
+    if protocol == REFERENCE:
+        _skip_classes_without_truth(report, groups or {})
     return report
+
+
+def _skip_classes_without_truth(report: MetricsReport, groups: dict[str, str]) -> None:
+    """The published evaluation scores a class per subject only when it has ground truth there."""
+    by_subject: dict[str, list[VideoResult]] = {}
+    for v, vr in report.per_video.items():
+        by_subject.setdefault(groups.get(v, ""), []).append(vr)
+    for results in by_subject.values():
+        for c in CLASSES:
+            if any(vr.counts[c].n_gt for vr in results):
+                continue
+            for vr in results:
+                vr.counts[c].fp = 0
+                vr.ignored.extend(iv for iv in vr.false_positives if iv.cls == c)
+                vr.false_positives = [iv for iv in vr.false_positives if iv.cls != c]
 
 
 def pool(reports: list[MetricsReport], selection: str | None = None, label: str = "") -> MetricsReport:
@@ -210,7 +260,10 @@ def pool(reports: list[MetricsReport], selection: str | None = None, label: str 
         if len(kinds) > 1:
             raise ValueError(f"refusing to pool {sorted(kinds)} figures together")
         selection = kinds.pop() if kinds else FIXED_EPOCH
-    out = MetricsReport(selection=selection, label=label)
+    protocols = {r.protocol for r in reports}
+    if len(protocols) > 1:
+        raise ValueError(f"refusing to pool {sorted(protocols)} figures together")
+    out = MetricsReport(selection=selection, label=label, protocol=protocols.pop() if protocols else MEGC)
     for k, r in enumerate(reports):
         for v, vr in r.per_video.items():
             key = v if v not in out.per_video else f"{k}/{v}"
@@ -238,7 +291,10 @@ class EvaluationSummary:
 def format_table(report: MetricsReport) -> str:
     """Plain-text table: one row per class and one overall row."""
     head = f"{'class':<8}{'GT':>6}{'pred':>6}{'TP':>6}{'FP':>6}{'FN':>6}{'prec':>8}{'recall':>8}{'F1':>8}"
-    lines = [f"[{report.selection}]{' ' + report.label if report.label else ''}", head]
+    protocol = ("protocol: MEGC" if report.protocol == MEGC else
+                "protocol: reference (the published GIM evaluation: classes without ground truth in a subject "
+                "skipped, ground-truth offsets read as exclusive ends)")
+    lines = [f"[{report.selection}]{' ' + report.label if report.label else ''}", protocol, head]
     rows = list(report.classes.items()) + [("overall", report.overall)]
     for name, c in rows:
         lines.append(f"{name:<8}{c.n_gt:>6}{c.n_pred:>6}{c.tp:>6}{c.fp:>6}{c.fn:>6}"
@@ -247,4 +303,5 @@ def format_table(report: MetricsReport) -> str:
 
 
 __all__ = ["Counts", "Match", "VideoResult", "MetricsReport", "EvaluationSummary", "match_video",
-           "evaluate", "pool", "format_table", "MATCH_IOU", "FIXED_EPOCH", "BEST_EPOCH"]
+           "evaluate", "pool", "format_table", "reference_iou", "MATCH_IOU", "MEGC", "REFERENCE", "PROTOCOLS",
+           "FIXED_EPOCH", "BEST_EPOCH"]

@@ -1,10 +1,13 @@
-"""MEGC counting on hand-made cases."""
+"""MEGC counting on hand-made cases; the reference protocol against the published evaluation's counts."""
+
+import json
+from pathlib import Path
 
 import pytest
 
-from pfes_core.metrics import (BEST_EPOCH, FIXED_EPOCH, EvaluationSummary, evaluate, format_table,
-                               match_video, pool)
-from pfes_core.types import Interval
+from pfes_core.metrics import (BEST_EPOCH, FIXED_EPOCH, REFERENCE, Counts, EvaluationSummary, evaluate,
+                               format_table, match_video, pool)
+from pfes_core.types import CLASSES, Interval
 
 
 def I(on, off, cls="MaE", score=None, video="v"):
@@ -115,3 +118,86 @@ def test_unscored_predictions_rank_last():
     gt = [I(0, 19)]
     r = match_video([I(0, 19), I(1, 19, score=0.1)], gt)
     assert r.matches[0].pred.score == 0.1
+
+
+# ----------------------------------------------------------------------------- reference protocol
+
+F1_FIXTURE = Path(__file__).parent / "data" / "gim_reference" / "f1.json"
+
+
+def _fixture_case(case):
+    """(pred, truth, videos) of one f1.json subject as the project's Intervals (inclusive offsets)."""
+    def iv(d, score=None):
+        return Interval(video=d["video"], cls=CLASSES[d["label"]], onset=d["onset"], apex=d["apex"],
+                        offset=d["offset"], score=score)
+
+    truth, pred = {}, {}
+    for d in case["ground_truth"]:
+        truth.setdefault(d["video"], []).append(iv(d))
+    for d in case["predictions"]:
+        pred.setdefault(d["video"], []).append(iv(d, d["score"]))
+    videos = list(dict.fromkeys([*truth, *pred, *case.get("videos_without_ground_truth", [])]))
+    return pred, truth, videos
+
+
+def test_reference_protocol_reproduces_the_published_counts():
+    """Every subject of the published evaluation's fixture (24 random, 6 edge cases) and the pooled
+    figure: TP, FP and GT per class exactly, as that code ran (inclusive offsets read as ends)."""
+    data = json.loads(F1_FIXTURE.read_text())
+    pooled = {c: Counts() for c in CLASSES}
+    for case in data["cases"]:
+        pred, truth, videos = _fixture_case(case)
+        rep = evaluate(pred, truth, videos=videos, protocol=REFERENCE)
+        assert rep.protocol == REFERENCE
+        want = case["official"]["as_run"]
+        for c in CLASSES:
+            got = rep.classes[c]
+            assert (got.tp, got.fp, got.n_gt) == (want[c]["TP"], want[c]["FP"], want[c]["GT"]), (case["subject"], c)
+            if want[c]["F1"] is not None:
+                assert got.f1 == want[c]["F1"]
+            pooled[c] = pooled[c] + got
+        ov = want["overall"]
+        assert (rep.overall.tp, rep.overall.fp, rep.overall.n_gt) == (ov["TP"], ov["FP"], ov["GT"])
+    for c in CLASSES:
+        assert (pooled[c].tp, pooled[c].fp, pooled[c].n_gt) == (
+            data["pooled"]["as_run"][c]["TP"], data["pooled"]["as_run"][c]["FP"], data["pooled"]["as_run"][c]["GT"])
+    total = pooled[CLASSES[0]] + pooled[CLASSES[1]]
+    assert total.f1 == data["pooled"]["as_run"]["overall"]["F1"]
+
+
+def test_megc_protocol_differs_where_the_reference_departs():
+    """MEGC counts predictions of a class without ground truth as false positives and compares
+    inclusive intervals; on the same fixture it disagrees with the published counts exactly in the
+    subjects that exercise those two rules."""
+    data = json.loads(F1_FIXTURE.read_text())
+    differ = []
+    for case in data["cases"]:
+        pred, truth, videos = _fixture_case(case)
+        megc = evaluate(pred, truth, videos=videos)
+        ref = evaluate(pred, truth, videos=videos, protocol=REFERENCE)
+        assert megc.protocol == "megc" and megc.overall.n_gt == ref.overall.n_gt
+        if (megc.overall.tp, megc.overall.fp) != (ref.overall.tp, ref.overall.fp):
+            differ.append(case["subject"])
+    only_mae = [c["subject"] for c in data["cases"]
+                if c["predictions"] and {g["label"] for g in c["ground_truth"]} == {0}
+                and any(p["label"] == 1 for p in c["predictions"])]
+    assert only_mae and set(only_mae) <= set(differ)
+
+
+def test_reference_protocol_per_subject_and_labelled():
+    a = Interval(video="s1_v", cls="ME", onset=10, apex=12, offset=20, score=0.9)
+    truth = {"s2_v": [Interval(video="s2_v", cls="ME", onset=10, apex=12, offset=20)]}
+    pred = {"s1_v": [a], "s2_v": [Interval(video="s2_v", cls="ME", onset=10, apex=12, offset=20, score=0.8)]}
+    # One subject: the ME in s1_v is a false positive, because the subject has ME ground truth.
+    rep = evaluate(pred, truth, protocol=REFERENCE)
+    assert (rep.classes["ME"].tp, rep.classes["ME"].fp) == (1, 1)
+    # Two subjects: s1 has no ME ground truth, so its ME prediction is ignored there.
+    rep = evaluate(pred, truth, protocol=REFERENCE, groups={"s1_v": "s1", "s2_v": "s2"})
+    assert (rep.classes["ME"].tp, rep.classes["ME"].fp) == (1, 0)
+    assert rep.per_video["s1_v"].to_dict()["ignored"][0]["onset"] == 10
+    assert "protocol: reference" in format_table(rep) and rep.to_dict()["protocol"] == "reference"
+    assert "protocol: MEGC" in format_table(evaluate(pred, truth))
+    with pytest.raises(ValueError, match="refusing to pool"):
+        pool([rep, evaluate(pred, truth)])
+    with pytest.raises(ValueError, match="unknown evaluation protocol"):
+        evaluate(pred, truth, protocol="anet")
