@@ -169,3 +169,17 @@ def test_train_then_spot_end_to_end(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["overall"]["n_gt"] == 3  # c has reference but no predictions: its GT is missed
     assert out["overall"]["fn"] >= 1
+
+
+def test_evaluate_protocol_is_named(project_with_run, capsys):
+    """`--protocol reference` scores as the published code does and says so; megc is the default.
+    (Counting differences are checked on the published fixture in tests/test_metrics.py.)"""
+    root, _, _ = project_with_run
+    assert main(["evaluate", str(root), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["protocol"] == "megc"
+    assert main(["evaluate", str(root), "--json", "--protocol", "reference", "--include-unreferenced"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    o = out["overall"]
+    assert out["protocol"] == "reference" and (o["tp"], o["fp"], o["n_gt"]) == (3, 2, 4)
+    assert main(["evaluate", str(root), "--protocol", "reference"]) == 0
+    assert "protocol: reference" in capsys.readouterr().out

@@ -175,8 +175,10 @@ def _cmd_spot(args) -> int:
     return 0
 
 
-def evaluate_run(project_path, run_id: str | None = None, include_unreferenced: bool = False):
-    """(run_id, MetricsReport) of a run's saved proposals against the project's reference."""
+def evaluate_run(project_path, run_id: str | None = None, include_unreferenced: bool = False,
+                 protocol: str = "megc"):
+    """(run_id, MetricsReport) of a run's saved proposals against the project's reference.
+    ``protocol``: "megc" or "reference" (`pfes_core.metrics`; subjects group the videos)."""
     from .. import runs
     from ..metrics import FIXED_EPOCH, evaluate
     from ..project import Project
@@ -187,6 +189,7 @@ def evaluate_run(project_path, run_id: str | None = None, include_unreferenced: 
         truth = {v: list(ivs) for v, ivs in project.reference.items() if ivs}
         known = list(project.videos)
         frames = _frames_by_video(project)
+        subject_of = {v: (r.subject or v) for v, r in project.videos.items()}
     preds = runs.read_predictions(Path(info.path) / "predictions.h5", frames)
     if not truth:
         raise PfesError("the project has no reference intervals to evaluate against "
@@ -201,17 +204,20 @@ def evaluate_run(project_path, run_id: str | None = None, include_unreferenced: 
     label = (f"run {info.run_id}, final epoch {epochs}, "
              + ("leave-one-subject-out (held-out videos)" if loso
                 else "single model (evaluated videos may be training videos)"))
-    return info.run_id, evaluate(pred, truth, videos=videos, selection=FIXED_EPOCH, label=label)
+    return info.run_id, evaluate(pred, truth, videos=videos, selection=FIXED_EPOCH, label=label,
+                                 protocol=protocol, groups=subject_of)
 
 
 def _cmd_evaluate(args) -> int:
     from ..metrics import format_table
 
     engine = ray_engine_for(args)
+    if engine is not None and args.protocol != "megc":
+        raise PfesError("--protocol reference is scored locally; drop --engine ray")
     if engine is not None:
         run_id, report = engine.evaluate(args.project, args.run, args.include_unreferenced)
     else:
-        run_id, report = evaluate_run(args.project, args.run, args.include_unreferenced)
+        run_id, report = evaluate_run(args.project, args.run, args.include_unreferenced, args.protocol)
     if args.json:
         out = report.to_dict(per_video=True)
         out["run_id"] = run_id
@@ -326,6 +332,11 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output with per-video lists")
     p.add_argument("--include-unreferenced", action="store_true",
                    help="also score videos without reference intervals (as expression-free)")
+    p.add_argument("--protocol", choices=("megc", "reference"), default="megc",
+                   help="megc (default): the MEGC counting; reference: the published GIM evaluation, "
+                        "for figures beside published tables (a class without ground truth in a subject "
+                        "is skipped there; ground-truth offsets read as exclusive ends). The output "
+                        "names the protocol")
     add_engine_options(p, "evaluation (one task: scoring is light)")
     p.set_defaults(func=_cmd_evaluate)
 
