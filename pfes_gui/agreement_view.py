@@ -131,6 +131,9 @@ class AgreementView(QWidget):
                     combo.addItem(annotator_title(name), name)
                 others = [n for n in names if n != CONSENSUS]
                 want = keep if keep in names else (others[default] if len(others) > default else None)
+                if combo is self.b and want is not None and want == self.a.currentData():
+                    # B fell back on A while only one coder had labels: take the newcomer
+                    want = next((n for n in others if n != want), want)
                 if want is not None:
                     combo.setCurrentIndex(names.index(want))
         finally:

@@ -860,3 +860,25 @@ def test_a_wheel_notch_zooms_the_frame_the_caption_says_so_and_a_double_click_fi
         window.resize(*size)
         QApplication.processEvents()
         assert fv.zoom_state()["whole_frame"], size
+
+
+def test_agreement_dock_open_before_the_second_coder_compares_them_when_they_label(qtbot, loop,
+                                                                                   project_path):
+    """Seen in a real window: with the dock filled while one coder had labels, A and B both
+    stayed on that coder after a second one labelled ('Choose two different annotators')."""
+    from pfes_gui.app import install_extensions
+
+    win = MainWindow(annotator="first")
+    qtbot.addWidget(win)
+    install_extensions(win)
+    win.show()
+    qtbot.waitExposed(win)
+    assert win.open_project(project_path)
+    assert win.add_label(10, "MaE")
+    win.agreement.dock.show()
+    view = win.agreement.view
+    qtbot.waitUntil(lambda: view.a.currentData() == "first", timeout=5000)
+    win.annotator = "second"
+    assert win.add_label(30, "ME")
+    qtbot.waitUntil(lambda: view.table.rowCount() == 2, timeout=5000)
+    assert (view.a.currentData(), view.b.currentData()) == ("first", "second")
