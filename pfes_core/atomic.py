@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Iterator
 
 
-def _fsync(path: Path) -> None:
+def fsync_file(path: Path) -> None:
+    """Flush a written file's data to the disk (a rename is durable only after this)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -74,7 +75,7 @@ def atomic_target(path: str | os.PathLike, overwrite: bool = True) -> Iterator[P
     tmp = _reserve_temp(path)
     try:
         yield tmp
-        _fsync(tmp)
+        fsync_file(tmp)
         if overwrite:
             os.replace(tmp, path)
         else:

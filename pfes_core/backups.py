@@ -36,17 +36,9 @@ def backup_path(root: Path, k: int) -> Path:
     return root / f"{H5_NAME}.bak{k}"
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def fsync_dir(path: Path) -> None:
     try:
-        _fsync_path(path)
+        atomic.fsync_file(path)
     except OSError:  # not supported everywhere (e.g. Windows); the rename is still atomic
         pass
 

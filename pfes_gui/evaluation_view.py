@@ -40,7 +40,8 @@ def evaluate_predictions(predictions: dict, reference: dict, run_id: str | None 
                     label=f"run {run_id}" if run_id else "")
 
 
-def _read_json(path: Path):
+def read_run_json(path: Path):
+    """A run file (config, status, label snapshot) as JSON, or None while it is missing or half-written."""
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
@@ -59,8 +60,8 @@ def run_notes(project_root, run_id: str | None, labels, scored_videos) -> list[s
     if run_id == BASELINE_RUN_ID:
         return ["Motion baseline: nothing was trained, so no scored video is a training video."]
     run = Path(project_root) / "runs" / run_id
-    config = _read_json(run / "config.json") or {}
-    snapshot = _read_json(run / "labels.json") or {}
+    config = read_run_json(run / "config.json") or {}
+    snapshot = read_run_json(run / "labels.json") or {}
     taken = {(d.get("video"), int(d.get("frame", -1)), d.get("cls"))
              for d in snapshot.get("labels", []) if isinstance(d, dict)}
     notes = []

@@ -19,7 +19,6 @@ Their decisions are stored under BASELINE_RUN_ID; once a trained run exists, Spo
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from pfes_core.baseline import BASELINE_ORIGIN, BASELINE_RUN_ID
 
 from . import cluster, dialogs, shortcuts
-from .evaluation_view import EvaluationView, evaluate_predictions, run_notes
+from .evaluation_view import EvaluationView, evaluate_predictions, read_run_json, run_notes
 from .export_dialog import export_intervals, run_export_dialog
 from .jobs import (DEFAULT_GRACE_S, JobConflictError, JobManager, WorkerJob, pfes_command,
                    project_key, run_in_thread)
@@ -66,21 +65,15 @@ for _row in _ROWS:
 del _row
 
 
-def _read_json(path: Path):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return None
 
 
 def _run_labels(run_path: Path) -> dict | None:
     """{"count", "sha256"} of a run's label snapshot, from status.json (small) or labels.json."""
-    status = _read_json(run_path / "status.json") or {}
+    status = read_run_json(run_path / "status.json") or {}
     labels = status.get("labels")
     if isinstance(labels, dict) and labels.get("count") is not None:
         return labels
-    snap = _read_json(run_path / "labels.json")
+    snap = read_run_json(run_path / "labels.json")
     if isinstance(snap, dict):
         return {"count": snap.get("count"), "sha256": snap.get("sha256")}
     return None
@@ -92,7 +85,7 @@ def _latest_done_run(project_root: Path) -> str | None:
     if not runs.is_dir():
         return None
     for path in sorted((p for p in runs.iterdir() if p.is_dir()), reverse=True):
-        status = _read_json(path / "status.json") or {}
+        status = read_run_json(path / "status.json") or {}
         if status.get("status") == "done" and (path / "predictions.h5").exists():
             return path.name
     return None
