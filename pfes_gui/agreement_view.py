@@ -87,6 +87,8 @@ class AgreementView(QWidget):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(ITEM_COLUMNS.index("what"), QHeaderView.ResizeMode.Stretch)
         self.summary.horizontalHeader().setStretchLastSection(True)
+        for table in (self.summary, self.table):      # they scroll: the dock fits a 720 px screen
+            table.setMinimumHeight(56)
         self.table.currentCellChanged.connect(lambda r, *_: self.jump(r))
         box.addWidget(self.table, 2)
 

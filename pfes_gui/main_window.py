@@ -140,6 +140,13 @@ class MainWindow(QMainWindow):
         self._central = central
         self.splitter = splitter
 
+        # Side docks keep the full height; a bottom dock (Agreement) sits under the frame and
+        # timeline only. Spanning the width, it had to fit under the tallest side dock too and
+        # pushed the window past a 1280x720 screen.
+        for corner, area in ((Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea),
+                             (Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)):
+            self.setCorner(corner, area)
+
         self.video_list = VideoList()
         self.video_dock = QDockWidget("Videos", self)
         self.video_dock.setObjectName("videos_dock")

@@ -18,8 +18,9 @@ import time
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QDockWidget, QFormLayout, QHBoxLayout, QLabel,
-                               QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QDockWidget, QFormLayout, QFrame, QHBoxLayout, QLabel,
+                               QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QVBoxLayout,
+                               QWidget)
 
 from .jobs import Job
 
@@ -201,7 +202,12 @@ class TrainingDock(QDockWidget):
         layout.addWidget(self.log_view)
         self._log_lines: collections.deque[str] = collections.deque(maxlen=_LOG_LINES)
         self._hidden = 0
-        self.setWidget(body)
+        # scrolls when short: its ~490 px of content set the height of the whole right column
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(body)
+        self.setWidget(scroll)
 
     # -- attaching ---------------------------------------------------------------------------
     def attach(self, job: Job, snapshot: str | None = None) -> None:

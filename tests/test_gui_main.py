@@ -882,3 +882,21 @@ def test_agreement_dock_open_before_the_second_coder_compares_them_when_they_lab
     assert win.add_label(30, "ME")
     qtbot.waitUntil(lambda: view.table.rowCount() == 2, timeout=5000)
     assert (view.a.currentData(), view.b.currentData()) == ("first", "second")
+
+
+def test_the_window_with_every_dock_fits_a_1280x720_screen(qtbot, loop):
+    """Seen in a real window at 1280x720: opening the Agreement dock grew the window past the
+    screen (the dock spanned the width under the ~490 px Background jobs dock), so its
+    disagreement list was off screen. Room is left for a title bar and a panel."""
+    from pfes_gui.app import install_extensions
+
+    win = MainWindow(annotator="ann")
+    qtbot.addWidget(win)
+    install_extensions(win)
+    win.resize(1280, 640)
+    win.show()
+    qtbot.waitExposed(win)
+    win.agreement.dock.show()
+    qtbot.waitUntil(win.agreement.dock.isVisible)
+    need = win.minimumSizeHint()
+    assert need.width() <= 1280 and need.height() <= 720 - 60, need
