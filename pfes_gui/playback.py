@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QStyle
 
 SPEEDS = (0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 4.0)
 PLAY_TICK_MS = 15
@@ -30,6 +31,7 @@ class PlaybackController(QObject):
             window.speed_combo.addItem(f"{s:g}x", s)
         window.speed_combo.setCurrentIndex(SPEEDS.index(1.0))
         window.speed_combo.currentIndexChanged.connect(self._speed_changed)
+        self._show_state()
 
     def install_actions(self, menu) -> None:
         w = self.w
@@ -54,12 +56,20 @@ class PlaybackController(QObject):
         self._t0 = time.monotonic()
         self._f0 = w.current_frame
         self.timer.start()
-        w.play_button.setText("\u23f8 Pause")
+        self._show_state()
 
     def stop(self) -> None:
         self.playing = False
         self.timer.stop()
-        self.w.play_button.setText("\u25b6 Play")
+        self._show_state()
+
+    def _show_state(self) -> None:
+        """The button says what a click does. Qt's own media icons, not text symbols: a pause
+        glyph is missing from common Linux fonts and showed as an empty box."""
+        button = self.w.play_button
+        icon = QStyle.StandardPixmap.SP_MediaPause if self.playing else QStyle.StandardPixmap.SP_MediaPlay
+        button.setIcon(button.style().standardIcon(icon))
+        button.setText("Pause" if self.playing else "Play")
 
     def speed(self) -> float:
         return float(self.w.speed_combo.currentData())

@@ -183,11 +183,13 @@ def test_playback_and_speed(qtbot, window, project_path):
     window.open_project(project_path)
     wait_frame(qtbot, window, 0)
     window.speed_combo.setCurrentIndex(window.speed_combo.findData(4.0))
+    assert window.play_button.text() == "Play" and not window.play_button.icon().isNull()
     press(qtbot, window, "Space")
     assert window.playing
+    assert window.play_button.text() == "Pause" and not window.play_button.icon().isNull()
     qtbot.waitUntil(lambda: window.current_frame >= 30, timeout=5000)
     press(qtbot, window, "Space")
-    assert not window.playing
+    assert not window.playing and window.play_button.text() == "Play"
     stopped = window.current_frame
     qtbot.wait(100)
     assert window.current_frame == stopped
