@@ -310,18 +310,18 @@ def predict(root: str, jobs: list[tuple[str, Path]], on_done: Callable[[str, obj
 # ----------------------------------------------------------------------------- evaluation
 
 
-def _evaluate_task(project: str, run_id: str | None, include_unreferenced: bool):
+def _evaluate_task(project: str, run_id: str | None, include_unreferenced: bool, protocol: str):
     from ..cli.eval_cmds import evaluate_run
 
-    return evaluate_run(project, run_id, include_unreferenced)
+    return evaluate_run(project, run_id, include_unreferenced, protocol)
 
 
-def evaluate(project: str, run_id: str | None, include_unreferenced: bool):
+def evaluate(project: str, run_id: str | None, include_unreferenced: bool, protocol: str = "megc"):
     """`evaluate_run` as one Ray task (scoring is light; it runs where the cluster reads the run)."""
     ray = _ray()
     ref = ray.remote(_evaluate_task).options(num_cpus=1, max_retries=MAX_RETRIES,
                                              retry_exceptions=False, name="pfes evaluate").remote(
-        str(Path(project).resolve()), run_id, include_unreferenced)
+        str(Path(project).resolve()), run_id, include_unreferenced, protocol)
     out: dict = {}
     errors: dict = {}
     gather({ref: "evaluate"}, None, lambda e: None, out.__setitem__, errors.__setitem__)
