@@ -22,6 +22,7 @@ from pfes_core.agreement import DEFAULT_TOLERANCE, label_agreement
 from pfes_core.errors import PfesError
 from pfes_core.labels import CONSENSUS, annotator_title
 
+AGREEMENT_HEIGHT_SHARE = 0.32   # of the window's height, when the dock opens
 SUMMARY_COLUMNS = ("A vs B", "video", "A", "B", "matched", "precision", "recall", "F1", "MaE/ME", "median offset")
 ITEM_COLUMNS = ("video", "frame", "kind", "what", "resolution")
 
@@ -247,6 +248,8 @@ class AgreementController(QObject):
         window.project_changed.connect(self._project_changed)
         window.labels_changed.connect(self.view.schedule)
         dock.visibilityChanged.connect(lambda shown: shown and self.view.refresh())
+        dock.visibilityChanged.connect(lambda shown: shown and QTimer.singleShot(0, self._fit_height))
+        self.window = window
         action = dock.toggleViewAction()
         action.setText("Agreement between annotators")
         action.setObjectName("view.agreement")
@@ -254,6 +257,14 @@ class AgreementController(QObject):
         if menu is not None:
             menu.addAction(action)
         window.actions["view.agreement"] = action
+
+    def _fit_height(self) -> None:
+        """Opened under the frame and timeline, the dock takes about a third of the window's
+        height (Qt gave it half, and the frame shrank to a stamp)."""
+        dock, w = self.dock, self.window
+        share = int(w.height() * AGREEMENT_HEIGHT_SHARE)
+        if not dock.isFloating() and dock.isVisible() and dock.height() > share + 20:
+            w.resizeDocks([dock], [share], Qt.Orientation.Vertical)
 
     def _project_changed(self) -> None:
         self.view.fill_annotators()

@@ -902,3 +902,24 @@ def test_the_window_with_every_dock_fits_a_1280x720_screen(qtbot, loop):
     qtbot.waitUntil(win.agreement.dock.isVisible)
     need = win.minimumSizeHint()
     assert need.width() <= 1280 and need.height() <= 720 - 60, need
+
+
+def test_opening_the_agreement_dock_leaves_the_frame_a_useful_size(qtbot, loop):
+    """Seen in a real window (1536x940): the Agreement dock opened at half the height and the
+    face shrank to a stamp above the timeline. It opens at about a third."""
+    from PySide6.QtWidgets import QApplication
+
+    from pfes_gui.app import install_extensions
+
+    win = MainWindow(annotator="ann")
+    qtbot.addWidget(win)
+    install_extensions(win)
+    win.resize(1536, 940)
+    win.show()
+    qtbot.waitExposed(win)
+    before = win.frame_view.height()
+    win.agreement.dock.show()
+    qtbot.waitUntil(lambda: win.agreement.dock.height() <= 0.36 * win.height(), timeout=3000)
+    QApplication.processEvents()
+    assert win.frame_view.height() >= 0.4 * before, (before, win.frame_view.height())
+    assert win.agreement.dock.height() >= 200
