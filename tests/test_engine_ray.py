@@ -171,6 +171,22 @@ def test_loso_folds_on_ray_equal_local_folds(tmp_path, capsys):
     for v in b:
         np.testing.assert_allclose(c[v].intensity, b[v].intensity, atol=1e-5)
 
+    # scoring as a Ray task gives the local figures, under either protocol
+    from pfes_core.types import Interval
+
+    with Project.open(root) as project:
+        project.set_reference([Interval(lb.video, lb.cls, max(lb.frame - 6, 0), lb.frame, lb.frame + 6)
+                               for lb in project.labels.all()])
+        project.save()
+    for protocol in ("megc", "reference"):
+        figures = []
+        for engine in ([], ["--engine", "ray"]):
+            capsys.readouterr()
+            assert main(["evaluate", str(root), "--run", ray_run.run_id, "--protocol", protocol,
+                         "--json", *engine]) == 0
+            figures.append(json.loads(capsys.readouterr().out))
+        assert figures[0] == figures[1] and protocol in json.dumps(figures[0])
+
     # a failing fold is one error line naming it
     with h5py.File(root / "features" / "v1.h5", "r+") as h5:
         h5["model_input"][5] = np.nan

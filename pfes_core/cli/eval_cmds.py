@@ -212,10 +212,8 @@ def _cmd_evaluate(args) -> int:
     from ..metrics import format_table
 
     engine = ray_engine_for(args)
-    if engine is not None and args.protocol != "megc":
-        raise PfesError("--protocol reference is scored locally; drop --engine ray")
     if engine is not None:
-        run_id, report = engine.evaluate(args.project, args.run, args.include_unreferenced)
+        run_id, report = engine.evaluate(args.project, args.run, args.include_unreferenced, args.protocol)
     else:
         run_id, report = evaluate_run(args.project, args.run, args.include_unreferenced, args.protocol)
     if args.json:
