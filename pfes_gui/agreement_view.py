@@ -23,6 +23,7 @@ from pfes_core.errors import PfesError
 from pfes_core.labels import CONSENSUS, annotator_title
 
 AGREEMENT_HEIGHT_SHARE = 0.32   # of the window's height, when the dock opens
+FRAME_MIN_USEFUL = 160          # px of frame view below which the dock goes beside the Annotators
 SUMMARY_COLUMNS = ("A vs B", "video", "A", "B", "matched", "precision", "recall", "F1", "MaE/ME", "median offset")
 ITEM_COLUMNS = ("video", "frame", "kind", "what", "resolution")
 
@@ -260,10 +261,22 @@ class AgreementController(QObject):
 
     def _fit_height(self) -> None:
         """Opened under the frame and timeline, the dock takes about a third of the window's
-        height (Qt gave it half, and the frame shrank to a stamp)."""
+        height (Qt gave it half, and the frame shrank to a stamp). In a window too short for
+        that (a 1280x720 screen) it becomes a tab beside the Annotators dock instead, so the
+        face stays large enough to adjudicate."""
         dock, w = self.dock, self.window
-        share = int(w.height() * AGREEMENT_HEIGHT_SHARE)
-        if not dock.isFloating() and dock.isVisible() and dock.height() > share + 20:
+        if dock.isFloating() or not dock.isVisible() \
+                or w.dockWidgetArea(dock) != Qt.DockWidgetArea.BottomDockWidgetArea:
+            return
+        share = max(int(w.height() * AGREEMENT_HEIGHT_SHARE), dock.minimumSizeHint().height())
+        column = w.centralWidget().height() + dock.height()
+        frame_left = column - share - w.timeline.minimumSizeHint().height() - 40   # caption, handles
+        beside = getattr(w, "layers_dock", None)
+        if frame_left < FRAME_MIN_USEFUL and beside is not None and not beside.isFloating():
+            w.addDockWidget(w.dockWidgetArea(beside), dock)
+            w.tabifyDockWidget(beside, dock)
+            dock.raise_()
+        elif dock.height() > share + 20:
             w.resizeDocks([dock], [share], Qt.Orientation.Vertical)
 
     def _project_changed(self) -> None:

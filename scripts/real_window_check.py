@@ -1,17 +1,30 @@
 """Drive the real app in a real X window and check what an annotator's keys and mouse do.
 
-Not part of the test suite (it needs Xvfb, openbox, xdotool and ImageMagick's `import`):
+Not part of the test suite (it needs Xvfb, openbox, xdotool, xwininfo and ImageMagick's `import`):
 
-    python scripts/real_window_check.py DEMO.pfes [--out DIR] [--display :99]
+    python scripts/real_window_check.py DEMO.pfes [--out DIR] [--display :99] [--screen 1280x800]
+    python scripts/real_window_check.py --demo-starts 10 [--interruptions] [--out DIR]
+    python scripts/real_window_check.py DEMO.pfes --readme-shots --out DIR
 
 It copies the project (the original is never touched), starts Xvfb with the openbox window
 manager, starts `pfes-gui` on the copy with PFES_GUI_STATE_FILE set (the app then keeps a
-JSON file with its video, frame, labels and the screen position of the timeline rows), and
-sends real X key and mouse events with xdotool: taps at several rates, a held key (the X
-server's own auto-repeat), Shift taps, labels, a drag of a label marker, undo, video switching
-with PgDn/PgUp, a menu opened with the mouse, and a restart that must come back at the same
-video and frame. Screenshots of the root window go to --out; the results print as a table and
-the exit status is the number of failed checks.
+JSON file with its video, frame, labels, proposals, the frame view's zoom, and the screen
+positions of the timeline rows, menus, dialog buttons, named widgets, item-view rows and dock
+tabs), and sends real X key and mouse events with xdotool: taps at several rates, a held key
+(the X server's own auto-repeat), Shift taps, labels, a drag of a label marker, undo, video
+switching with PgDn/PgUp, a menu opened with the mouse, a restart that must come back at the
+same video and frame; the frame view's fit (after start, with a menu and a dialog open, after a
+video switch; a wheel notch and a double-click); File -> Import annotations on an ELAN file made
+with pympi; Spot before any trained run (motion proposals) with U, A and R; Preferences (the
+annotator's name, a key rebound through the find box, still working after a restart); the
+Annotators dock (Mine only) and the Agreement dock (a disagreement row jumps to its frame).
+
+--demo-starts N starts `pfes-gui --demo` N times with a fresh demo folder and settings file
+(each builds the demo: minutes) and checks that the demo's first frame is drawn and no
+`.building-*` folder is left; --interruptions first breaks builds mid-way (the worker killed,
+Cancel, SIGTERM and SIGKILL to the app). --readme-shots takes the README's two screenshots.
+Screenshots go to --out; the results print as a table (also OUT/results.md) and the exit status
+is the number of failed checks.
 """
 
 from __future__ import annotations
@@ -139,9 +152,13 @@ class Desk:
         """The root window (or only the app's main window) as OUT/NAME.png."""
         path = self.out / f"{name}.png"
         crop = []
-        if window_only:
-            geo = self.geometry(self.window_id)
-            crop = ["-crop", f"{geo['WIDTH']}x{geo['HEIGHT']}+{geo['X']}+{geo['Y']}", "+repage"]
+        if window_only:       # xwininfo's absolute corner (xdotool's is off by the decoration)
+            info = subprocess.run(["xwininfo", "-id", self.window_id], env=self.env, check=True,
+                                  capture_output=True, text=True).stdout
+            field = {k.strip(): v.strip() for k, v in
+                     (line.split(":", 1) for line in info.splitlines() if ":" in line)}
+            crop = ["-crop", f"{field['Width']}x{field['Height']}+{field['Absolute upper-left X']}"
+                             f"+{field['Absolute upper-left Y']}", "+repage"]
         subprocess.run(["import", "-window", "root", *crop, str(path)], env=self.env, check=True)
         return path
 
@@ -221,7 +238,8 @@ class Desk:
             if self.app is not None and self.app.poll() is not None:
                 raise RuntimeError(f"the app exited (code {self.app.returncode}) waiting for {what}")
             time.sleep(0.1)
-        raise RuntimeError(f"timed out waiting for {what}")
+        shot = self.screenshot("timeout_" + "".join(c if c.isalnum() else "_" for c in what)[:40])
+        raise RuntimeError(f"timed out waiting for {what} (screen: {shot.name})")
 
     def frame(self) -> int:
         return int(self.state()["frame"])

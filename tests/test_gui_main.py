@@ -923,3 +923,25 @@ def test_opening_the_agreement_dock_leaves_the_frame_a_useful_size(qtbot, loop):
     QApplication.processEvents()
     assert win.frame_view.height() >= 0.4 * before, (before, win.frame_view.height())
     assert win.agreement.dock.height() >= 200
+
+
+def test_in_a_short_window_the_agreement_dock_opens_beside_the_annotators(qtbot, loop):
+    """At 1280x720 there is no height for the dock under the frame and the timeline (the face
+    was a stamp in a real window): it opens as a tab of the right dock column instead."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    from pfes_gui.app import install_extensions
+
+    win = MainWindow(annotator="ann")
+    qtbot.addWidget(win)
+    install_extensions(win)
+    win.resize(1280, 660)
+    win.show()
+    qtbot.waitExposed(win)
+    win.agreement.dock.show()
+    qtbot.waitUntil(lambda: win.dockWidgetArea(win.agreement.dock) == Qt.DockWidgetArea.RightDockWidgetArea,
+                    timeout=3000)
+    QApplication.processEvents()
+    assert win.agreement.dock in win.tabifiedDockWidgets(win.layers_dock)
+    assert win.agreement.dock.isVisible() and win.frame_view.height() >= 160
