@@ -491,7 +491,7 @@ def check_spot_and_review(desk: Desk, check) -> None:
     desk.key("a")
     s = desk.state()
     linked = "no new label added" in (desk.named_text("review_note") or "")
-    check("A accepts the proposal under the playhead and adds its label",
+    check("A accepts the proposal under the playhead (a label at its apex, or linked to one in it)",
           status(s, target) == "accepted" and (s["n_labels"] == n_labels + 1 or linked),
           f"{target[4]} {target[1]}-{target[3]} apex {target[2]}: {status(s, target)}; labels "
           f"{n_labels} -> {s['n_labels']}" + (" (linked to a label inside it)" if linked else ""))
