@@ -249,9 +249,10 @@ class AgreementController(QObject):
         window.project_changed.connect(self._project_changed)
         window.labels_changed.connect(self.view.schedule)
         dock.visibilityChanged.connect(lambda shown: shown and self.view.refresh())
-        dock.visibilityChanged.connect(lambda shown: shown and QTimer.singleShot(0, self._fit_height))
         self.window = window
         action = dock.toggleViewAction()
+        # placed when the user opens it (not when a saved layout is restored or a tab changes)
+        action.triggered.connect(lambda checked: checked and QTimer.singleShot(0, self._fit_height))
         action.setText("Agreement between annotators")
         action.setObjectName("view.agreement")
         menu = getattr(window, "view_menu", None)

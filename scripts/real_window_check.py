@@ -564,7 +564,8 @@ def check_preferences_and_annotators(desk: Desk, check) -> None:
     shown_by = {a for _f, _c, a in s["shown_labels"]}
     mine = [x for x in s["labels_by"] if x[2] == "coder2"]
     desk.screenshot("mine_only")
-    check("Mine only shows only coder2's labels", shown_by == {"coder2"} and len(s["shown_labels"]) == len(mine),
+    check("Mine only shows only coder2's labels",
+          shown_by == {"coder2"} and len(s["shown_labels"]) == len(mine),
           f"shown by {sorted(shown_by)}: {len(s['shown_labels'])} of {len(s['labels_by'])} labels")
     desk.click_button("Mine only")
     s = desk.state()

@@ -918,7 +918,7 @@ def test_opening_the_agreement_dock_leaves_the_frame_a_useful_size(qtbot, loop):
     win.show()
     qtbot.waitExposed(win)
     before = win.frame_view.height()
-    win.agreement.dock.show()
+    win.actions["view.agreement"].trigger()          # View -> Agreement between annotators
     qtbot.waitUntil(lambda: win.agreement.dock.height() <= 0.36 * win.height(), timeout=3000)
     QApplication.processEvents()
     assert win.frame_view.height() >= 0.4 * before, (before, win.frame_view.height())
@@ -939,7 +939,7 @@ def test_in_a_short_window_the_agreement_dock_opens_beside_the_annotators(qtbot,
     win.resize(1280, 660)
     win.show()
     qtbot.waitExposed(win)
-    win.agreement.dock.show()
+    win.actions["view.agreement"].trigger()          # View -> Agreement between annotators
     qtbot.waitUntil(lambda: win.dockWidgetArea(win.agreement.dock) == Qt.DockWidgetArea.RightDockWidgetArea,
                     timeout=3000)
     QApplication.processEvents()
