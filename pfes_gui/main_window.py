@@ -29,7 +29,7 @@ from __future__ import annotations
 import getpass
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence, QUndoStack
+from PySide6.QtGui import QAction, QUndoStack
 from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox,
                                QDockWidget, QFrame, QHBoxLayout, QLabel, QMainWindow, QMenu,
                                QProgressBar, QPushButton, QSpinBox, QSplitter, QTextBrowser,

@@ -90,7 +90,7 @@ class Desk:
         try:
             self.app.wait(30)
         except subprocess.TimeoutExpired:
-            print(f"note: the app did not quit on Ctrl+Q within 30 s; terminating it", flush=True)
+            print("note: the app did not quit on Ctrl+Q within 30 s; terminating it", flush=True)
             self.app.terminate()
             try:
                 self.app.wait(20)

@@ -719,13 +719,13 @@ def test_state_file_for_the_real_window_check_describes_dialogs_docks_and_menus(
 
     from PySide6.QtWidgets import QApplication
 
-    from pfes_gui import annotator_layers, app
+    from pfes_gui import annotator_layers, state_file
 
     annotator_layers.install(window)
-    state_file = tmp_path / "state.json"
-    app.install_state_file(window, str(state_file))
+    path = tmp_path / "state.json"
+    state_file.install_state_file(window, str(path))
     assert window.open_project(project_path)
-    state = lambda: json.loads(state_file.read_text())          # noqa: E731
+    state = lambda: json.loads(path.read_text())                # noqa: E731
     qtbot.waitUntil(lambda: state()["video"] == "clip" and state()["ui"] is not None
                     and state()["frame_view"] is not None, timeout=5000)
     s = state()
