@@ -74,8 +74,8 @@ def _run_labels(run_path: Path) -> dict | None:
     if isinstance(labels, dict) and labels.get("count") is not None:
         return labels
     snap = read_run_json(run_path / "labels.json")
-    if isinstance(snap, dict):
-        return {"count": snap.get("count"), "sha256": snap.get("sha256")}
+    if isinstance(snap, dict):   # status.json not written yet: the count only, no decisions/parent
+        return {"count": snap.get("count"), "sha256": snap.get("sha256"), "partial": True}
     return None
 
 
@@ -287,9 +287,11 @@ class ModelController(QObject):
             self.spawn(self._show_snapshot(Path(self._root()) / "runs" / str(event["run_id"])))
 
     async def _show_snapshot(self, run_path: Path) -> None:
-        for _ in range(20):   # status.json appears right after labels.json; poll briefly
+        attempts = 40         # status.json follows labels.json closely; 10 s covers a busy machine
+        for attempt in range(attempts):
             labels = await run_in_thread(_run_labels, run_path)
-            if labels and labels.get("count") is not None:
+            if labels and labels.get("count") is not None and (
+                    not labels.get("partial") or attempt == attempts - 1):
                 sha = str(labels.get("sha256") or "")[:12]
                 decisions = labels.get("decisions")
                 used = "used" if labels.get("decisions_used") else "recorded, not used"
