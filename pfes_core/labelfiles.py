@@ -40,8 +40,10 @@ POINT_FORMAT = "pfes-points"
 
 
 def _err(path: Path, line: int | str | None, message: str) -> LabelError:
+    """A one-line LabelError: cells quoted from the file may hold line breaks; they are shown escaped."""
     where = f"{path}" if line is None else f"{path}, line {line}"
-    return LabelError(f"{where}: {message}")
+    text = f"{where}: {message}".replace("\r", "\\r").replace("\n", "\\n")
+    return LabelError(text)
 
 
 def _read_text(path: Path) -> str:

@@ -241,3 +241,14 @@ def test_reimport_of_an_export_keeps_creation_time_0_and_empty_annotator(tmp_pat
     with Project.open(proj2, readonly=True) as p:
         label = p.labels.get("v", 7, "ME")
     assert label.annotator == "zoe" and label.created > 1e9
+
+
+def test_a_line_break_inside_a_quoted_header_cell_stays_one_error_line(tmp_path):
+    """Found by the property test above: a quoted header cell holding a newline was quoted back
+    into the message, which then spanned two lines."""
+    path = tmp_path / "in.csv"
+    path.write_text('"","v1\nv1"\nv1,2\n')
+    with pytest.raises(LabelError) as info:
+        read_points(path)
+    assert "missing column 'video'" in str(info.value) and "\n" not in str(info.value)
+    assert "v1\\nv1" in str(info.value)
