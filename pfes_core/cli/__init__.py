@@ -103,8 +103,8 @@ def describe_os_error(exc: OSError) -> str:
 
 def error_line(exc: BaseException) -> str:
     """The ``error: ...`` line for an exception that reached the command line."""
-    if isinstance(exc, PfesError):
-        return f"error: {exc}"
+    if isinstance(exc, PfesError):   # one line even when it quotes a file's cell with a line break
+        return "error: " + str(exc).replace("\r", "\\r").replace("\n", "\\n")
     if isinstance(exc, OSError):
         return f"error: {describe_os_error(exc)}"
     if isinstance(exc, MemoryError):

@@ -265,3 +265,12 @@ def test_unexpected_errors_are_one_line_with_a_debug_hint(tmp_path, capsys, monk
     monkeypatch.setattr(project_cmds, "cmd_labels_list", interrupted)
     code, _, err = run_cli(capsys, "labels", "list", root)
     assert code == 130 and err.strip() == "error: interrupted"
+
+    def quoting(args):      # an error quoting a cell that holds a line break
+        from pfes_core.errors import LabelError
+
+        raise LabelError("in.csv, line 3: unknown expression class 'smile\nwide'")
+
+    monkeypatch.setattr(project_cmds, "cmd_labels_list", quoting)
+    code, _, err = run_cli(capsys, "labels", "list", root)
+    assert code == 1 and err.strip() == "error: in.csv, line 3: unknown expression class 'smile\\nwide'"
