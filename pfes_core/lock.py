@@ -37,7 +37,7 @@ GUARD_NAME = "project.lock.takeover"  # only where the folder itself cannot be f
 _STALE_TMP_S = 60.0  # a lock temp file this old belongs to no running acquire()
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """True when a process with `pid` exists on this host (signal 0 checks without touching it)."""
     if pid <= 0:
         return False
@@ -148,7 +148,7 @@ class ProjectLock:
                 continue
             same_host = info.get("hostname") == socket.gethostname()
             pid = info.get("pid")
-            if same_host and isinstance(pid, int) and not _pid_alive(pid):
+            if same_host and isinstance(pid, int) and not pid_alive(pid):
                 if self._take_over(seen, info):
                     return
                 continue

@@ -113,7 +113,7 @@ def write_status(run_path: Path, status: str, **extra) -> None:
 def mark_interrupted(project_root) -> list[str]:
     """Mark runs still "running" whose process on this host has died as "interrupted" (resumable);
     returns their ids. Runs of another host, or from before the pid was recorded, are left alone."""
-    from .lock import _pid_alive
+    from .lock import pid_alive
 
     out = []
     for info in list_runs(project_root):
@@ -122,7 +122,7 @@ def mark_interrupted(project_root) -> list[str]:
             continue
         pid = status.get("pid")
         if (status.get("status") == "running" and isinstance(pid, int) and not isinstance(pid, bool)
-                and status.get("hostname") == socket.gethostname() and not _pid_alive(pid)):
+                and status.get("hostname") == socket.gethostname() and not pid_alive(pid)):
             write_status(info.path, "interrupted", interrupted_pid=pid, **{
                 k: v for k, v in status.items() if k not in ("status", "time", "pid", "hostname")})
             out.append(info.run_id)

@@ -112,26 +112,18 @@ def remove_stale_builds(path: Path) -> list[Path]:
     A build in progress in another running app (its pid is alive) is left alone."""
     import shutil
 
+    from pfes_core.lock import pid_alive
+
     removed = []
     if not path.parent.is_dir():
         return removed
     for entry in path.parent.glob(f"{BUILDING_PREFIX}*-{path.name}*"):
         pid_text = entry.name[len(BUILDING_PREFIX):].split("-", 1)[0]
-        if not pid_text.isdigit() or (int(pid_text) != os.getpid() and _pid_alive(int(pid_text))):
+        if not pid_text.isdigit() or (int(pid_text) != os.getpid() and pid_alive(int(pid_text))):
             continue
         shutil.rmtree(entry, ignore_errors=True)
         removed.append(entry)
     return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:       # alive, owned by someone else
-        return True
-    return True
 
 
 async def build_demo(window, path: Path) -> bool:
