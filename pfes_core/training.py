@@ -33,6 +33,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
+from .epoch_selection import SELECTIONS, train_model
 from .errors import CancelledError, TrainingError
 from .gim import GimConstants, make_pseudo_labels, phase
 from .inference import pick_device, predict_video
@@ -110,6 +111,7 @@ class TrainConfig:
     warm_start: str | None = None         # parent run fine-tuned (warm_start.py); train() reads `epochs` as epochs to add
     start_epoch: int = 0                  # the warm-start parent's epochs: GIM's schedule continues from there
     dataset: str | None = None            # "casme2" | "samm-lv" | "casme3": the reference's loss weights
+    select_epoch: str = "last"            # "validation": best epoch on a training subject (epoch_selection)
 
     @classmethod
     def from_preset(cls, name: str = "cpu", **overrides) -> "TrainConfig":
@@ -148,6 +150,8 @@ class TrainConfig:
             raise TrainingError(f"unknown ablation {self.ablation!r} (expected full, hard or gim-no-iac)")
         if self.epochs < 1:
             raise TrainingError("epochs must be at least 1")
+        if self.select_epoch not in SELECTIONS:
+            raise TrainingError(f"unknown epoch selection {self.select_epoch!r} (expected {' or '.join(SELECTIONS)})")
         if self.dataset is not None and self.dataset not in DATASET_WEIGHTS:
             raise TrainingError(f"unknown dataset {self.dataset!r} (expected {', '.join(DATASET_WEIGHTS)})")
 
@@ -617,7 +621,8 @@ def train_fold(run_dir: Path, fold: str | None, train_videos: list[VideoData], p
                config: TrainConfig, reporter: ProgressReporter, cancel=None, resume: bool = False,
                device: torch.device | str | None = None, step_offset: int = 0, total_steps: int | None = None,
                pad_length: int | None = None, predict_offset: int = 0,
-               predict_total: int | None = None) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict]:
+               predict_total: int | None = None,
+               spotting_preset=None) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict]:
     """One fold of a run: train (or resume from its own checkpoint) and predict its videos.
 
     Returns (predictions {video: (intensity, apex)}, the fold's metrics). `run_training` calls it
@@ -644,10 +649,13 @@ def train_fold(run_dir: Path, fold: str | None, train_videos: list[VideoData], p
         with open(log_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(st.history[-1]) + "\n")
 
+    choice = None
     if state.epoch < config.epochs:
-        train_on_arrays(train_videos, config, reporter, cancel, state=state, device=dev,
-                        on_epoch_end=save, fold=fold, step_offset=step_offset,
-                        total_steps=total_steps, pad_length=pad_length)
+        state, choice = train_model(train_videos, config, spotting_preset, reporter, cancel, state=state,
+                                    device=dev, on_epoch_end=save, fold=fold, step_offset=step_offset,
+                                    total_steps=total_steps, pad_length=pad_length)
+        if choice and choice.get("epoch"):
+            runs.save_checkpoint(ckpt, state, config)   # the chosen epoch's weights are the fold's model
     predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for v in pred_videos:
         if cancel is not None and cancel.is_set():
@@ -659,6 +667,8 @@ def train_fold(run_dir: Path, fold: str | None, train_videos: list[VideoData], p
                "final_loss": state.history[-1]["loss"] if state.history else None,
                "train_videos": [v.video_id for v in train_videos],
                "predicted_videos": [v.video_id for v in pred_videos]}
+    if choice is not None:
+        metrics["epoch_selection"] = choice
     return predictions, metrics
 
 
@@ -692,7 +702,7 @@ def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: Tr
                  predict_offset=sum(len(p) for _, _, p in plan[:k]))
             for k, (fold, t, pv) in enumerate(plan)]
     common = dict(resume=resume, total_steps=total_steps, predict_total=sum(len(pv) for _, _, pv in plan),
-                  pad_length=max(len(v.model_input) for v in videos))
+                  pad_length=max(len(v.model_input) for v in videos), spotting_preset=spotting_preset)
     try:
         if fold_runner is None:
             results = [train_fold(run_dir, config=config, reporter=reporter, cancel=cancel, device=dev,

@@ -44,6 +44,10 @@ def register(subparsers) -> None:
                         "project's settings (dataset, or the import's), else CAS(ME)^2 weights")
     p.add_argument("--ablation", choices=("full", "hard", "gim-no-iac"), default="full")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--select-epoch", choices=("last", "validation"), default=None,
+                   help="last: keep the last epoch's model (the default); validation: set one labelled "
+                        "training subject aside, spot it after every epoch and keep the epoch whose "
+                        "proposals best hit its point labels (needs three labelled subjects)")
     p.add_argument("--resume", metavar="RUN_ID", default=None, help="continue a cancelled or crashed run (with its own config and label snapshot)")
     p.add_argument("--warm-start", metavar="RUN_ID", nargs="?", const="latest", default=None,
                    help="quick review round: fine-tune RUN_ID's model (default: the latest finished run) on "
@@ -95,7 +99,7 @@ def cmd_train(args) -> int:
         config = TrainConfig.from_preset(args.train_preset, epochs=epochs, device=args.device, loso=args.loso,
                                          mode=args.mode, ablation=args.ablation, seed=args.seed,
                                          reviews=not args.no_reviews, warm_start=args.warm_start,
-                                         dataset=args.dataset)
+                                         dataset=args.dataset, select_epoch=args.select_epoch)
         engine = ray_engine_for(args)
         run_id = train(args.project, config, reporter, cancel=cancel, resume=args.resume,
                        fold_runner=engine.run_folds if engine is not None else None, labels=args.labels)
