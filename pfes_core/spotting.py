@@ -54,6 +54,9 @@ class SpottingPreset:
     ``exclusive_classes``: a run passes the gate only for the class with the higher apex score at
     its peak (ties go to MaE). The reference (False) lets both branches claim the same run, which
     always costs one false positive when both apex scores exceed the gate.
+    ``cross_class_overlap``: when set, an ME proposal and a MaE proposal that share at least this
+    share of the ME proposal's frames do not both survive; the lower-scored one goes (an ME
+    proposal on a MaE's peak is the same movement claimed twice). None keeps both (the reference).
     ``faithful``: run the published proposal rules instead of the project's
     (`pfes_core.spotting_faithful`; made by `for_mode` for faithful-mode runs).
     """
@@ -72,6 +75,7 @@ class SpottingPreset:
     nms_iou: float = 0.5
     ref_fps: float = 30.0
     exclusive_classes: bool = False
+    cross_class_overlap: float | None = None
     faithful: bool = False
 
     def length_range(self, cls: str) -> tuple[int, int]:
@@ -173,6 +177,8 @@ def preset_from_settings(name: str | None = None, overrides: dict | None = None)
     for lo, hi in (out.mae_length, out.me_length):
         if not 1 <= lo <= hi:
             raise PfesError(f"bad spotting length range {lo}..{hi}")
+    if out.cross_class_overlap is not None and not 0.0 < out.cross_class_overlap <= 1.0:
+        raise PfesError(f"spotting setting 'cross_class_overlap' must be in (0, 1], got {out.cross_class_overlap}")
     return out
 
 
@@ -398,9 +404,30 @@ def propose(intensity, apex, preset: SpottingPreset | None = None, video: str = 
             i = order[k]
             out.append(Interval(video=video, cls=cls, onset=int(cs[i]), apex=int(cp[i]),
                                 offset=int(ce[i]), score=float(final[k])))
+    if preset.cross_class_overlap is not None:
+        out = suppress_cross_class(out, preset.cross_class_overlap)
     out.sort(key=lambda iv: (iv.onset, iv.offset, iv.cls))
     return out
 
 
+def suppress_cross_class(proposals: list[Interval], min_share: float) -> list[Interval]:
+    """Of an ME and a MaE proposal sharing at least `min_share` of the ME proposal's frames, keep
+    the higher-scored one (ties keep the MaE). Highest scores are settled first."""
+    kept: list[Interval] = []
+    for iv in sorted(proposals, key=lambda p: -(p.score or 0.0)):
+        clash = False
+        for other in kept:
+            if other.cls == iv.cls:
+                continue
+            me = iv if iv.cls != MAE else other
+            shared = min(iv.offset, other.offset) - max(iv.onset, other.onset) + 1
+            if shared > 0 and shared >= min_share * (me.offset - me.onset + 1):
+                clash = True
+                break
+        if not clash:
+            kept.append(iv)
+    return kept
+
+
 __all__ = ["SpottingPreset", "PRESETS", "REFERENCE_BUDGETS", "for_mode", "FPS_TOLERANCE", "preset_from_settings", "project_preset", "scale_lengths",
-           "preset_for_fps", "propose", "iou_1d", "interval_iou", "soft_nms", "greedy_nms"]
+           "preset_for_fps", "propose", "suppress_cross_class", "iou_1d", "interval_iou", "soft_nms", "greedy_nms"]

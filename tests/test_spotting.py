@@ -239,3 +239,39 @@ def test_exclusive_classes_one_class_per_run():
     assert [iv.cls for iv in one] == ["ME"]
     with pytest.raises(PfesError):
         preset_from_settings("default", {"exclusive_classes": "yes"})
+
+
+# ---- ME proposals on a MaE proposal (cross_class_overlap) ----------------------------------------
+def test_cross_class_suppression_keeps_the_higher_scored_of_an_overlapping_pair():
+    from pfes_core.spotting import suppress_cross_class
+    from pfes_core.types import Interval
+
+    def iv(cls, on, off, score):
+        return Interval(video="v", cls=cls, onset=on, apex=on, offset=off, score=score)
+
+    mae, me_on_peak, me_apart = iv("MaE", 10, 60, 0.8), iv("ME", 30, 40, 0.6), iv("ME", 100, 110, 0.7)
+    assert suppress_cross_class([mae, me_on_peak, me_apart], 0.5) == [mae, me_apart]
+    strong_me = iv("ME", 30, 40, 0.9)
+    assert suppress_cross_class([mae, strong_me], 0.5) == [strong_me]
+    # an ME proposal that shares under half of its frames with the MaE proposal stays
+    edge = iv("ME", 55, 65, 0.5)                      # 6 of 11 frames shared: kept at 0.6, gone at 0.5
+    assert edge in suppress_cross_class([mae, edge], 0.6)
+    assert edge not in suppress_cross_class([mae, edge], 0.5)
+    # same-class overlaps are NMS's business, not this rule's
+    assert len(suppress_cross_class([iv("ME", 1, 9, 0.5), iv("ME", 2, 9, 0.4)], 0.5)) == 2
+
+
+def test_cross_class_overlap_in_propose_and_settings():
+    t = np.arange(400)
+    # a broad movement with a sharp peak: MaE-length runs at low thresholds, ME-length at high ones
+    a = 0.35 * np.exp(-0.5 * ((t - 200) / 25.0) ** 2) + 0.6 * np.exp(-0.5 * ((t - 200) / 3.0) ** 2)
+    q = np.zeros((400, 2))
+    q[:, 0] = q[:, 1] = 0.9                             # both classes claim the bump
+    both = propose(a, q, PRESETS["default"], "v", 25.0)
+    assert {p.cls for p in both} == {"MaE", "ME"}
+    one = propose(a, q, preset_from_settings("default", {"cross_class_overlap": 0.5}), "v", 25.0)
+    assert len(one) < len(both)
+    for m in [p for p in one if p.cls == "ME"]:
+        assert not any(x.cls == "MaE" and x.onset <= m.onset and m.offset <= x.offset for x in one)
+    with pytest.raises(PfesError, match="cross_class_overlap"):
+        preset_from_settings("default", {"cross_class_overlap": 1.5})
