@@ -29,6 +29,7 @@ from pfes_core.types import CLASSES
 
 from . import dialogs, shortcuts
 from .jobs import run_in_thread
+from .undo_commands import push_edit
 
 log = logging.getLogger(__name__)
 
@@ -202,28 +203,42 @@ def apply_import(window, imported: af.Imported, intervals: bool, source: str) ->
         if not kept:
             dialogs.error(window, "Nothing to import", f"{name} has no intervals of this project's videos.")
             return False
-        try:
-            window.saver.wait_for_save()
-            project.set_reference(kept)
-        except (PfesError, OSError) as exc:
-            dialogs.error(window, "Cannot import reference intervals", str(exc))
-            return False
-        window.saver.mark_dirty()
-        if window.current_video_id is not None:
-            window.timeline.set_reference(project.reference.get(window.current_video_id, []))
-        window.show_status(f"Imported {len(kept)} reference intervals from {name}")
-        return True
+        return set_reference_intervals(window, kept, name)
     kept = [lb for _w, lb in imported.points if lb.video in project.videos]
     if not kept:
         dialogs.error(window, "Nothing to import", f"{name} has no point labels of this project's videos.")
         return False
-    edit = BulkImport(kept, skip_existing=True)
-    if not window.push_edit(edit):
+    return add_point_labels(window, kept, name)
+
+
+def add_point_labels(window, labels: list, name: str) -> bool:
+    """Point labels as one undoable edit (those already present are skipped); a refusal is a dialog."""
+    edit = BulkImport(labels, skip_existing=True)
+    try:
+        push_edit(window.undo_stack, window.project, edit, window.labelling.edit_applied,
+                  window.saver.wait_for_save, on_error=window.edit_failed)
+    except (PfesError, OSError) as exc:
+        dialogs.error(window, "Cannot import labels", str(exc))
         return False
-    added = len(getattr(edit, "added", kept))
-    skipped = len(kept) - added
+    added = len(getattr(edit, "added", labels))
+    skipped = len(labels) - added
     window.show_status(f"Imported {added} point labels from {name}"
                        + (f" ({skipped} already present)" if skipped else ""), 8000)
+    return True
+
+
+def set_reference_intervals(window, intervals: list, name: str) -> bool:
+    """Intervals become their videos' reference (not an undoable edit: reference is not labelling)."""
+    try:
+        window.saver.wait_for_save()
+        window.project.set_reference(intervals)
+    except (PfesError, OSError) as exc:
+        dialogs.error(window, "Cannot import reference intervals", str(exc))
+        return False
+    window.saver.mark_dirty()
+    if window.current_video_id is not None:
+        window.timeline.set_reference(window.project.reference.get(window.current_video_id, []))
+    window.show_status(f"Imported {len(intervals)} reference intervals from {name}")
     return True
 
 

@@ -14,7 +14,6 @@ from PySide6.QtCore import QObject, Signal
 from pfes_core.errors import PfesError, ProjectError, ProjectLockedError
 
 from . import dialogs
-from .undo_commands import push_edit
 
 
 class ProjectController(QObject):
@@ -283,19 +282,15 @@ class ProjectController(QObject):
 
     def import_labels(self, path) -> bool:
         from pfes_core.labelfiles import read_points
-        from pfes_core.labels import BulkImport
 
-        w = self.w
+        from .import_dialog import add_point_labels
+
         try:
             labels = read_points(path)
-            edit = BulkImport(labels, skip_existing=True)
-            push_edit(w.undo_stack, w.project, edit, w.labelling.edit_applied,
-                      w.saver.wait_for_save, on_error=w.edit_failed)
         except (PfesError, OSError) as exc:
-            dialogs.error(w, "Cannot import labels", str(exc))
+            dialogs.error(self.w, "Cannot import labels", str(exc))
             return False
-        w.show_status(f"Imported labels from {Path(path).name}")
-        return True
+        return add_point_labels(self.w, labels, Path(path).name)
 
     def import_reference_dialog(self) -> None:
         if self.w.project is None:
@@ -308,20 +303,14 @@ class ProjectController(QObject):
     def import_reference(self, path) -> bool:
         from pfes_core.labelfiles import read_intervals
 
-        w = self.w
+        from .import_dialog import set_reference_intervals
+
         try:
             intervals = read_intervals(path)
-            w.saver.wait_for_save()
-            w.project.set_reference(intervals)
         except (PfesError, OSError) as exc:
-            dialogs.error(w, "Cannot import reference intervals", str(exc))
+            dialogs.error(self.w, "Cannot import reference intervals", str(exc))
             return False
-        w.saver.mark_dirty()
-        if w.current_video_id is not None:
-            w.timeline.set_reference(w.project.reference.get(w.current_video_id, []))
-        w.show_status(f"Imported reference intervals from {Path(path).name}")
-        return True
-
+        return set_reference_intervals(self.w, intervals, Path(path).name)
 
     # ---- export and removal ----------------------------------------------------------------------
     def export_points_dialog(self) -> None:
