@@ -85,12 +85,12 @@ def test_redraw_of_100k_frames_is_fast(qtbot, timeline):
 
 
 def test_narrow_spans_merge_into_runs_without_losing_coverage():
-    from pfes_gui.timeline import _merged_rects
+    from pfes_gui.timeline_items import merged_rects
 
     left = np.array([10.2, 11.0, 12.5, 30.0, 31.4, 60.0])
     width = np.full(6, 1.5)
     top, height = np.full(6, 5.0), np.full(6, 8.0)
-    rects = _merged_rects(left, top, width, height)
+    rects = merged_rects(left, top, width, height)
     assert rects.tolist() == [[10.0, 5.0, 4.0, 8.0], [30.0, 5.0, 3.0, 8.0], [60.0, 5.0, 2.0, 8.0]]
     # every pixel an input span touches is covered, and nothing between the runs
     def covered(r):
@@ -98,7 +98,7 @@ def test_narrow_spans_merge_into_runs_without_losing_coverage():
     assert covered(rects) == covered(np.stack([np.floor(left), top, np.ceil(left + width)
                                                - np.floor(left), height], 1))
     # wide spans (zoomed in) keep their own rectangles, borders and all
-    wide = _merged_rects(left * 10, top, width * 10, height)
+    wide = merged_rects(left * 10, top, width * 10, height)
     assert len(wide) == 6
 
 
