@@ -500,6 +500,11 @@ def train_fold(run_dir: Path, fold: str | None, train_videos: list[VideoData], p
                                     total_steps=total_steps, pad_length=pad_length)
         if choice and choice.get("epoch"):
             runs.save_checkpoint(ckpt, state, config)   # the chosen epoch's weights are the fold's model
+            reporter.emit("train", message=f"kept epoch {choice['epoch']} of {config.epochs}: best on "
+                          f"validation subject {choice['validation_subject']}",
+                          metrics={"kept epoch": choice["epoch"],
+                                   "validation point F1": choice["validation_point_f1"]},
+                          **({"fold": fold} if fold is not None else {}))
     predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for v in pred_videos:
         if cancel is not None and cancel.is_set():

@@ -86,11 +86,16 @@ def test_unknown_selection_is_refused():
 
 def test_run_records_the_choice_and_its_checkpoint_is_the_chosen_model(tmp_path):
     root = make_project(tmp_path, make_videos(seed=4, n=6, subjects=3, n_frames=300))
-    run_id = train(root, tiny_config(epochs=4, select_epoch="validation"), ProgressReporter("none"))
+    events = []
+    run_id = train(root, tiny_config(epochs=4, select_epoch="validation"),
+                   ProgressReporter("none", callback=events.append))
     d = root / "runs" / run_id
     metrics = json.loads((d / "metrics.json").read_text())
     choice = metrics["folds"][0]["epoch_selection"]
     assert choice["select_epoch"] == "validation" and choice["epoch"] in (2, 3, 4)
+    said = [e for e in events if "kept epoch" in e.get("message", "")]       # the training dock shows it
+    assert len(said) == 1 and said[0]["metrics"]["kept epoch"] == choice["epoch"]
+    assert choice["validation_subject"] in said[0]["message"]
     model = runs.load_model(d / "checkpoint.pt")
     preds = runs.read_predictions(d / "predictions.h5")
     x = make_videos(seed=4, n=6, subjects=3, n_frames=300)[0].model_input

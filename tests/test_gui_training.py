@@ -264,3 +264,15 @@ def test_cancelling_a_real_training_marks_the_run_cancelled(qtbot, loop, tmp_pat
     assert status["status"] == "cancelled"
     assert c.actions["model.train"].isEnabled() and not c.actions["model.cancel"].isEnabled()
     mw.close_project()
+
+
+def test_dock_says_which_epoch_a_validation_run_kept(qtbot):
+    """The event `train_fold` emits after choosing an epoch (pfes_core.epoch_selection)."""
+    dock = TrainingDock()
+    qtbot.addWidget(dock)
+    dock.on_progress({"stage": "train", "epoch": 12, "epochs": 12, "step": 30, "total": 30})
+    dock.on_progress({"stage": "train", "message": "kept epoch 9 of 12: best on validation subject sub03",
+                      "metrics": {"kept epoch": 9, "validation point F1": 0.625}})
+    assert "kept epoch 9 of 12" in dock.stage_label.text() and "sub03" in dock.stage_label.text()
+    assert dock.metrics_label.text() == "kept epoch 9, validation point F1 0.625"
+    assert dock.epoch_label.text() == "epoch 12 / 12, step 30 / 30"
