@@ -59,3 +59,13 @@ def predict_video(model: SpottingModel, model_input: np.ndarray, chunk: int | No
     finally:
         model.train(was_training)
     return intensity, apex
+
+
+def predict_members(models: list, model_input: np.ndarray, chunk: int | None = None,
+                    device: torch.device | str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean intensity and apex scores of several models (a seed-averaged run, `TrainConfig.members`)."""
+    outputs = [predict_video(m, model_input, chunk, device) for m in models]
+    if len(outputs) == 1:
+        return outputs[0]
+    return (np.mean([a for a, _ in outputs], axis=0).astype(np.float32),
+            np.mean([q for _, q in outputs], axis=0).astype(np.float32))

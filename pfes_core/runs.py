@@ -141,6 +141,22 @@ def checkpoint_path(run_path: Path, fold: str | None = None) -> Path:
     return path / "checkpoint.pt"
 
 
+def member_checkpoint_path(run_path: Path, fold: str | None = None, member: int = 0) -> Path:
+    """Member 0 of a run (or fold) is its checkpoint.pt; member m of a seed-averaged run
+    (`TrainConfig.members`) is checkpoint-m<m>.pt beside it."""
+    path = checkpoint_path(run_path, fold)
+    return path if member == 0 else path.with_name(f"checkpoint-m{int(member)}.pt")
+
+
+def load_members(checkpoint: Path, device="cpu") -> list:
+    """The models of checkpoint.pt and of the checkpoint-m<m>.pt beside it, in member order."""
+    models, member = [load_model(checkpoint, device)], 1
+    while (path := Path(checkpoint).with_name(f"checkpoint-m{member}.pt")).exists():
+        models.append(load_model(path, device))
+        member += 1
+    return models
+
+
 def save_checkpoint(path: Path, state, config) -> None:
     """State dicts only (model, optimiser, scheduler) + plain config; written atomically."""
     import torch

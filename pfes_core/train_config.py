@@ -17,6 +17,7 @@ from .model import ModelConfig
 MODES = ("default", "faithful")
 ABLATIONS = ("full", "hard", "gim-no-iac")
 PRESETS = ("cpu", "paper")
+MAX_MEMBERS = 16
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class TrainConfig:
     start_epoch: int = 0                  # the warm-start parent's epochs: GIM's schedule continues from there
     dataset: str | None = None            # "casme2" | "samm-lv" | "casme3": the reference's loss weights
     select_epoch: str = "last"            # "validation": best epoch on a training subject (epoch_selection)
+    members: int = 1                      # models trained with seeds seed, seed+1, ...; their outputs averaged
 
     @classmethod
     def from_preset(cls, name: str = "cpu", **overrides) -> "TrainConfig":
@@ -120,6 +122,8 @@ class TrainConfig:
             raise TrainingError(f"unknown ablation {self.ablation!r} (expected full, hard or gim-no-iac)")
         if self.epochs < 1:
             raise TrainingError("epochs must be at least 1")
+        if not 1 <= self.members <= MAX_MEMBERS:
+            raise TrainingError(f"members must be 1..{MAX_MEMBERS} (models whose outputs are averaged), got {self.members}")
         if self.select_epoch not in SELECTIONS:
             raise TrainingError(f"unknown epoch selection {self.select_epoch!r} (expected {' or '.join(SELECTIONS)})")
         if self.dataset is not None and self.dataset not in DATASET_WEIGHTS:

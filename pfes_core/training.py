@@ -28,7 +28,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -38,7 +38,7 @@ import torch
 from .epoch_selection import train_model
 from .errors import CancelledError, TrainingError
 from .gim import make_pseudo_labels, phase
-from .inference import pick_device, predict_video
+from .inference import pick_device, predict_members, predict_video
 from .losses import apex_loss, iac_loss, intensity_losses, negative_loss, normalise_dataset
 from .model import ModelOutput, SpottingModel
 from .progress import ProgressReporter
@@ -472,26 +472,66 @@ def train_fold(run_dir: Path, fold: str | None, train_videos: list[VideoData], p
     Returns (predictions {video: (intensity, apex)}, the fold's metrics). `run_training` calls it
     fold after fold; `pfes_core.engine.ray_engine` runs each fold as a cluster task (the videos'
     model input is a `FeatureStream`, so a fold travels as paths). Offsets and totals number the
-    progress events within the whole run.
+    progress events within the whole run. With `config.members` > 1 the fold trains that many
+    models (seeds seed, seed+1, ...; checkpoint.pt, checkpoint-m1.pt, ...) and its predictions are
+    their mean: on fresh benchmark data the average of three seeds' models spotted better than
+    any one of them (benchmarks/RESULTS.md, "Quality without an oracle").
     """
-    from . import runs
-
     run_dir = Path(run_dir)
     dev = torch.device(device) if device is not None else pick_device(config.device)
-    ckpt = runs.checkpoint_path(run_dir, fold)
+    member_steps = (config.epochs - config.start_epoch) * steps_per_epoch(train_videos, config)
+    models, choices, first_history = [], [], []
+    for member in range(config.members):
+        state, choice = _train_member(run_dir, fold, member, train_videos, config, reporter, cancel, resume,
+                                      dev, step_offset + member * member_steps, total_steps, pad_length,
+                                      spotting_preset)
+        models.append(state.model)
+        choices.append(choice)
+        if member == 0:
+            first_history = state.history
+            epochs_done = state.epoch
+    predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for v in pred_videos:
+        if cancel is not None and cancel.is_set():
+            raise CancelledError("training cancelled")
+        predictions[v.video_id] = predict_members(models, v.model_input, config.predict_chunk, dev)
+        reporter.emit("predict", step=predict_offset + len(predictions),
+                      total=predict_total or len(pred_videos), video=v.video_id)
+    metrics = {"fold": fold, "epochs": epochs_done,
+               "final_loss": first_history[-1]["loss"] if first_history else None,
+               "train_videos": [v.video_id for v in train_videos],
+               "predicted_videos": [v.video_id for v in pred_videos]}
+    if config.members > 1:
+        metrics["members"] = config.members
+    if any(c is not None for c in choices):
+        metrics["epoch_selection"] = choices[0] if config.members == 1 else choices
+    return predictions, metrics
+
+
+def _train_member(run_dir: Path, fold: str | None, member: int, train_videos: list[VideoData],
+                  config: TrainConfig, reporter: ProgressReporter, cancel, resume: bool, dev: torch.device,
+                  step_offset: int, total_steps: int | None, pad_length: int | None, spotting_preset):
+    """One model of a fold (member m of a seed-averaged run trains with seed + m), from its own
+    checkpoint when resuming. Returns (state, epoch choice or None)."""
+    from . import runs
+
+    if member:
+        config = replace(config, seed=config.seed + member)
+    ckpt = runs.member_checkpoint_path(run_dir, fold, member)
     state = build_state(config, dev)
     if resume and ckpt.exists():
         runs.load_checkpoint_into(ckpt, state, dev)
     elif config.warm_start:
         from .warm_start import load_parent_into
 
-        load_parent_into(run_dir.parent / config.warm_start, state, dev)
+        load_parent_into(run_dir.parent / config.warm_start, state, dev, member=member)
     log_path = run_dir / "log.jsonl"
 
     def save(st: TrainState) -> None:
         runs.save_checkpoint(ckpt, st, config)
+        record = {**st.history[-1], "member": member} if config.members > 1 else st.history[-1]
         with open(log_path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(st.history[-1]) + "\n")
+            fh.write(json.dumps(record) + "\n")
 
     choice = None
     if state.epoch < config.epochs:
@@ -505,20 +545,7 @@ def train_fold(run_dir: Path, fold: str | None, train_videos: list[VideoData], p
                           metrics={"kept epoch": choice["epoch"],
                                    "validation point F1": choice["validation_point_f1"]},
                           **({"fold": fold} if fold is not None else {}))
-    predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for v in pred_videos:
-        if cancel is not None and cancel.is_set():
-            raise CancelledError("training cancelled")
-        predictions[v.video_id] = predict_video(state.model, v.model_input, config.predict_chunk, dev)
-        reporter.emit("predict", step=predict_offset + len(predictions),
-                      total=predict_total or len(pred_videos), video=v.video_id)
-    metrics = {"fold": fold, "epochs": state.epoch,
-               "final_loss": state.history[-1]["loss"] if state.history else None,
-               "train_videos": [v.video_id for v in train_videos],
-               "predicted_videos": [v.video_id for v in pred_videos]}
-    if choice is not None:
-        metrics["epoch_selection"] = choice
-    return predictions, metrics
+    return state, choice
 
 
 def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: TrainConfig,
@@ -541,7 +568,8 @@ def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: Tr
         runs.write_status(run_dir, "failed", message=str(exc))
         raise
     runs.write_status(run_dir, "running", device=dev.type, labels=label_summary)
-    fold_steps = [(config.epochs - config.start_epoch) * steps_per_epoch(t, config) for _, t, _ in plan]
+    fold_steps = [config.members * (config.epochs - config.start_epoch) * steps_per_epoch(t, config)
+                  for _, t, _ in plan]
     total_steps = sum(fold_steps)
     reporter.emit("train", message=f"training on {dev.type}", device=dev.type, run_id=run_id,
                   step=0, total=total_steps)

@@ -70,12 +70,17 @@ def fine_tune_config(parent, parent_epochs: int, epochs: int, parent_id: str, **
     return child
 
 
-def load_parent_into(parent_dir: Path, state, device="cpu") -> None:
+def load_parent_into(parent_dir: Path, state, device="cpu", member: int = 0) -> None:
     """Parent weights into a fresh TrainState (weights only: optimiser and lr start anew), and the
-    epoch counter set to the parent's so GIM's schedule continues."""
+    epoch counter set to the parent's so GIM's schedule continues. Member m of a seed-averaged
+    child fine-tunes the parent's member m."""
     from . import runs
 
-    payload = runs.read_checkpoint(runs.checkpoint_path(Path(parent_dir)), map_location=device)
+    path = runs.member_checkpoint_path(Path(parent_dir), None, member)
+    if member and not path.exists():
+        raise TrainingError(f"the warm-start parent {Path(parent_dir).name} has no model {member + 1} "
+                            f"(it was trained with fewer --members)")
+    payload = runs.read_checkpoint(path, map_location=device)
     try:
         state.model.load_state_dict(payload["model"])
     except RuntimeError as exc:

@@ -89,7 +89,7 @@ def spot_project(project_path, run_id: str | None = None, preset_name: str | Non
     from .. import runs
     from ..engine.shards import select_videos, update_predictions
     from ..feature_stream import open_features
-    from ..inference import pick_device, predict_video
+    from ..inference import pick_device, predict_members
     from ..project import Project
     from ..spotting import for_mode      # faithful runs propose with the published rules
 
@@ -133,8 +133,8 @@ def spot_project(project_path, run_id: str | None = None, preset_name: str | Non
             else:
                 feats = open_features(project, rec.id)      # read in chunks (feature_stream)
                 if feats is not None and ckpt not in models:
-                    models[ckpt] = runs.load_model(ckpt, device)
-                predicted(rec.id, None if feats is None else predict_video(models[ckpt], feats, device=device))
+                    models[ckpt] = runs.load_members(ckpt, device)
+                predicted(rec.id, None if feats is None else predict_members(models[ckpt], feats, device=device))
     if jobs:
         failures = engine.predict(str(root), jobs, predicted)
         if failures:

@@ -44,6 +44,9 @@ def register(subparsers) -> None:
                         "project's settings (dataset, or the import's), else CAS(ME)^2 weights")
     p.add_argument("--ablation", choices=("full", "hard", "gim-no-iac"), default="full")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--members", type=int, default=None, metavar="N",
+                   help="train N models (seeds SEED, SEED+1, ...) and average their intensity and apex "
+                        "outputs: steadier proposals for N times the training time (default 1)")
     p.add_argument("--select-epoch", choices=("last", "validation"), default=None,
                    help="last: keep the last epoch's model (the default); validation: set one labelled "
                         "training subject aside, spot it after every epoch and keep the epoch whose "
@@ -99,7 +102,8 @@ def cmd_train(args) -> int:
         config = TrainConfig.from_preset(args.train_preset, epochs=epochs, device=args.device, loso=args.loso,
                                          mode=args.mode, ablation=args.ablation, seed=args.seed,
                                          reviews=not args.no_reviews, warm_start=args.warm_start,
-                                         dataset=args.dataset, select_epoch=args.select_epoch)
+                                         dataset=args.dataset, select_epoch=args.select_epoch,
+                                         members=args.members)
         engine = ray_engine_for(args)
         run_id = train(args.project, config, reporter, cancel=cancel, resume=args.resume,
                        fold_runner=engine.run_folds if engine is not None else None, labels=args.labels)

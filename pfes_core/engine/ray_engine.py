@@ -285,13 +285,13 @@ def extract(root: str, features_dir: Path, video_ids: list[str], frames: dict[st
 def _predict_task(root: str, video_id: str, checkpoint: str):
     from .. import runs
     from ..feature_stream import open_features
-    from ..inference import pick_device, predict_video
+    from ..inference import pick_device, predict_members
 
     feats = open_features(root, video_id)
     if feats is None:
         return None
     device = pick_device("auto")
-    return predict_video(runs.load_model(Path(checkpoint), device), feats, device=device)
+    return predict_members(runs.load_members(Path(checkpoint), device), feats, device=device)
 
 
 def predict(root: str, jobs: list[tuple[str, Path]], on_done: Callable[[str, object], None]) -> dict[str, str]:
