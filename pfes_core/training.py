@@ -474,8 +474,8 @@ def train_fold(run_dir: Path, fold: str | None, train_videos: list[VideoData], p
     model input is a `FeatureStream`, so a fold travels as paths). Offsets and totals number the
     progress events within the whole run. With `config.members` > 1 the fold trains that many
     models (seeds seed, seed+1, ...; checkpoint.pt, checkpoint-m1.pt, ...) and its predictions are
-    their mean: on fresh benchmark data the average of three seeds' models spotted better than
-    any one of them (benchmarks/RESULTS.md, "Quality without an oracle").
+    their mean (benchmarks/RESULTS.md, "Quality without an oracle": better on one fresh dataset,
+    worse on a smaller one, so one model stays the default).
     """
     run_dir = Path(run_dir)
     dev = torch.device(device) if device is not None else pick_device(config.device)
