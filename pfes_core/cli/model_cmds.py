@@ -46,7 +46,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--members", type=int, default=None, metavar="N",
                    help="train N models (seeds SEED, SEED+1, ...) and average their intensity and apex "
-                        "outputs: steadier proposals for N times the training time (default 1)")
+                        "outputs, for N times the training time (default 1; it helped on one benchmark "
+                        "set and not on another: benchmarks/RESULTS.md)")
     p.add_argument("--select-epoch", choices=("last", "validation"), default=None,
                    help="last: keep the last epoch's model (the default); validation: set one labelled "
                         "training subject aside, spot it after every epoch and keep the epoch whose "
