@@ -60,7 +60,7 @@ METHODS = {
                           "model": ModelConfig(width=32, heads=2, ffn_mult=2, arch="reference", emb_dropout=0.1)}),
     # The paper network (width 256, 4 heads x 64, FFN 256, 3.23M parameters) in faithful mode,
     # trained under the cpu preset's schedule so that it sits beside (e) with only the network and
-    # the published training rules changed (issue 12); the paper's 100-epoch run needs a GPU.
+    # the published training rules changed; the paper's 100-epoch run needs a GPU.
     "g_faithful_paper_net": ("full GIM, faithful mode, paper network, cpu-preset schedule",
                              {"ablation": "full", "mode": "faithful", "model": PAPER_NETWORK}),
     # The same at a tenth of the cpu preset's learning rate: is a collapse of (g) the lr's doing?
@@ -69,8 +69,8 @@ METHODS = {
     # Default mode with the paper network: with (e) and (g), tells the network from the training rules.
     "i_default_paper_net": ("full GIM, default mode, paper network, cpu-preset schedule",
                             {"ablation": "full", "mode": "default", "model": PAPER_NETWORK}),
-    # Issue 15, item 4: the epoch chosen on one of the training subjects (its point labels), never
-    # the held-out one; otherwise (e).
+    # The epoch chosen on one of the training subjects (its point labels), never the held-out
+    # one; otherwise (e).
     "h_default_valsel": ("full GIM, default mode, epoch chosen on a validation training subject",
                          {"ablation": "full", "mode": "default", "select_epoch": "validation"}),
 }
