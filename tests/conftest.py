@@ -67,13 +67,19 @@ def errors(monkeypatch):
 
 @pytest.fixture
 def show_window(qtbot):
-    """Factory: the real MainWindow, no project, shown and exposed (qtbot closes it at teardown)."""
+    """Factory: the real MainWindow, no project, shown and exposed (qtbot closes it at teardown).
+    `extensions=True` adds what `pfes-gui` installs (Agreement and Annotators docks...);
+    `size=None` keeps the window's own size."""
+    from pfes_gui.app import install_extensions
     from pfes_gui.main_window import MainWindow
 
-    def _show(annotator="ann", size=(1200, 800)):
+    def _show(annotator="ann", size=(1200, 800), extensions=False):
         win = MainWindow(annotator=annotator)
         qtbot.addWidget(win)
-        win.resize(*size)
+        if extensions:
+            install_extensions(win)
+        if size is not None:
+            win.resize(*size)
         win.show()
         qtbot.waitExposed(win)
         return win

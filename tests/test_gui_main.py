@@ -746,19 +746,13 @@ def test_state_file_for_the_real_window_check_describes_dialogs_docks_and_menus(
     QApplication.processEvents()
 
 
-def test_a_fresh_window_shows_the_review_tab_in_front_not_the_last_dock_added(qtbot, loop):
+def test_a_fresh_window_shows_the_review_tab_in_front_not_the_last_dock_added(qtbot, show_window, loop):
     """First start (no saved layout): the right dock area shows Review; the docks installed
     after it (jobs, evaluation, annotators) wait behind their tabs. Built in the app's order:
     extensions first, then show."""
     from PySide6.QtWidgets import QTabBar
 
-    from pfes_gui.app import install_extensions
-
-    win = MainWindow(annotator="ann")
-    qtbot.addWidget(win)
-    install_extensions(win)
-    win.show()
-    qtbot.waitExposed(win)
+    win = show_window(size=None, extensions=True)
 
     def bars():
         return [b for b in win.findChildren(QTabBar) if b.count() and b.tabText(0) == "Review"]
@@ -770,20 +764,14 @@ def test_a_fresh_window_shows_the_review_tab_in_front_not_the_last_dock_added(qt
 
 
 @pytest.mark.parametrize("size", [(1280, 720), (1600, 1000)])
-def test_lane_names_stay_apart_with_the_agreement_dock_open(qtbot, loop, project_path, size):
+def test_lane_names_stay_apart_with_the_agreement_dock_open(qtbot, show_window, loop, project_path, size):
     """Seen in a real window: View -> Agreement (a bottom dock) squeezed the timeline until
     'MaE', 'ME' and 'reference' overlapped. The lanes keep a text line between their names."""
     from PySide6.QtWidgets import QApplication
 
-    from pfes_gui.app import install_extensions
     from pfes_gui.timeline import LABEL_ROWS, REFERENCE_ROWS
 
-    win = MainWindow(annotator="ann")
-    qtbot.addWidget(win)
-    install_extensions(win)
-    win.resize(*size)
-    win.show()
-    qtbot.waitExposed(win)
+    win = show_window(size=size, extensions=True)
     assert win.open_project(project_path)
     win.agreement.dock.show()
     qtbot.waitUntil(lambda: win.agreement.dock.isVisible())
@@ -797,19 +785,12 @@ def test_lane_names_stay_apart_with_the_agreement_dock_open(qtbot, loop, project
     assert win.agreement.dock.height() >= 150          # and the dock still has room to work
 
 
-def test_agreement_tables_show_whole_descriptions_at_1280x720(qtbot, loop, project_path):
+def test_agreement_tables_show_whole_descriptions_at_1280x720(qtbot, show_window, loop, project_path):
     """Seen in a real window: the disagreement descriptions wrapped into two cut lines in a
     narrow column while most of the dock stayed empty. Each is one line in a column that fits."""
     from PySide6.QtWidgets import QApplication
 
-    from pfes_gui.app import install_extensions
-
-    win = MainWindow(annotator="ann")
-    qtbot.addWidget(win)
-    install_extensions(win)
-    win.resize(1280, 720)
-    win.show()
-    qtbot.waitExposed(win)
+    win = show_window(size=(1280, 720), extensions=True)
     assert win.open_project(project_path)
     for frame, cls in ((10, "MaE"), (40, "ME")):
         assert win.add_label(frame, cls)
@@ -864,17 +845,11 @@ def test_a_wheel_notch_zooms_the_frame_the_caption_says_so_and_a_double_click_fi
         assert fv.zoom_state()["whole_frame"], size
 
 
-def test_agreement_dock_open_before_the_second_coder_compares_them_when_they_label(qtbot, loop,
-                                                                                   project_path):
+def test_agreement_dock_open_before_the_second_coder_compares_them_when_they_label(
+        qtbot, show_window, loop, project_path):
     """Seen in a real window: with the dock filled while one coder had labels, A and B both
     stayed on that coder after a second one labelled ('Choose two different annotators')."""
-    from pfes_gui.app import install_extensions
-
-    win = MainWindow(annotator="first")
-    qtbot.addWidget(win)
-    install_extensions(win)
-    win.show()
-    qtbot.waitExposed(win)
+    win = show_window("first", size=None, extensions=True)
     assert win.open_project(project_path)
     assert win.add_label(10, "MaE")
     win.agreement.dock.show()
@@ -886,37 +861,23 @@ def test_agreement_dock_open_before_the_second_coder_compares_them_when_they_lab
     assert (view.a.currentData(), view.b.currentData()) == ("first", "second")
 
 
-def test_the_window_with_every_dock_fits_a_1280x720_screen(qtbot, loop):
+def test_the_window_with_every_dock_fits_a_1280x720_screen(qtbot, show_window, loop):
     """Seen in a real window at 1280x720: opening the Agreement dock grew the window past the
     screen (the dock spanned the width under the ~490 px Background jobs dock), so its
     disagreement list was off screen. Room is left for a title bar and a panel."""
-    from pfes_gui.app import install_extensions
-
-    win = MainWindow(annotator="ann")
-    qtbot.addWidget(win)
-    install_extensions(win)
-    win.resize(1280, 640)
-    win.show()
-    qtbot.waitExposed(win)
+    win = show_window(size=(1280, 640), extensions=True)
     win.agreement.dock.show()
     qtbot.waitUntil(win.agreement.dock.isVisible)
     need = win.minimumSizeHint()
     assert need.width() <= 1280 and need.height() <= 720 - 60, need
 
 
-def test_opening_the_agreement_dock_leaves_the_frame_a_useful_size(qtbot, loop):
+def test_opening_the_agreement_dock_leaves_the_frame_a_useful_size(qtbot, show_window, loop):
     """Seen in a real window (1536x940): the Agreement dock opened at half the height and the
     face shrank to a stamp above the timeline. It opens at about a third."""
     from PySide6.QtWidgets import QApplication
 
-    from pfes_gui.app import install_extensions
-
-    win = MainWindow(annotator="ann")
-    qtbot.addWidget(win)
-    install_extensions(win)
-    win.resize(1536, 940)
-    win.show()
-    qtbot.waitExposed(win)
+    win = show_window(size=(1536, 940), extensions=True)
     before = win.frame_view.height()
     win.actions["view.agreement"].trigger()          # View -> Agreement between annotators
     qtbot.waitUntil(lambda: win.agreement.dock.height() <= 0.36 * win.height(), timeout=3000)
@@ -925,20 +886,13 @@ def test_opening_the_agreement_dock_leaves_the_frame_a_useful_size(qtbot, loop):
     assert win.agreement.dock.height() >= 200
 
 
-def test_in_a_short_window_the_agreement_dock_opens_beside_the_annotators(qtbot, loop):
+def test_in_a_short_window_the_agreement_dock_opens_beside_the_annotators(qtbot, show_window, loop):
     """At 1280x720 there is no height for the dock under the frame and the timeline (the face
     was a stamp in a real window): it opens as a tab of the right dock column instead."""
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
-    from pfes_gui.app import install_extensions
-
-    win = MainWindow(annotator="ann")
-    qtbot.addWidget(win)
-    install_extensions(win)
-    win.resize(1280, 660)
-    win.show()
-    qtbot.waitExposed(win)
+    win = show_window(size=(1280, 660), extensions=True)
     win.actions["view.agreement"].trigger()          # View -> Agreement between annotators
     qtbot.waitUntil(lambda: win.dockWidgetArea(win.agreement.dock) == Qt.DockWidgetArea.RightDockWidgetArea,
                     timeout=3000)
