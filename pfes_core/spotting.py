@@ -414,7 +414,7 @@ def suppress_cross_class(proposals: list[Interval], min_share: float) -> list[In
     """Of an ME and a MaE proposal sharing at least `min_share` of the ME proposal's frames, keep
     the higher-scored one (ties keep the MaE). Highest scores are settled first."""
     kept: list[Interval] = []
-    for iv in sorted(proposals, key=lambda p: -(p.score or 0.0)):
+    for iv in sorted(proposals, key=lambda p: (-(p.score or 0.0), p.cls != MAE)):
         clash = False
         for other in kept:
             if other.cls == iv.cls:

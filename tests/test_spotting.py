@@ -257,6 +257,9 @@ def test_cross_class_suppression_keeps_the_higher_scored_of_an_overlapping_pair(
     edge = iv("ME", 55, 65, 0.5)                      # 6 of 11 frames shared: kept at 0.6, gone at 0.5
     assert edge in suppress_cross_class([mae, edge], 0.6)
     assert edge not in suppress_cross_class([mae, edge], 0.5)
+    # a tie keeps the MaE, whichever comes first in the list
+    tied = iv("ME", 30, 40, 0.8)
+    assert suppress_cross_class([tied, mae], 0.5) == [mae]
     # same-class overlaps are NMS's business, not this rule's
     assert len(suppress_cross_class([iv("ME", 1, 9, 0.5), iv("ME", 2, 9, 0.4)], 0.5)) == 2
 
