@@ -92,14 +92,13 @@ def train_model(videos: list, config, spot_preset, reporter=None, cancel=None, s
     from .spotting import preset_for_fps, propose
     from .training import train_on_arrays
 
-    if config.select_epoch != "validation":
-        return train_on_arrays(videos, config, reporter, cancel, state=state, device=device,
-                               on_epoch_end=on_epoch_end, **kwargs), None
-    subject = validation_subject(videos, config.seed)
-    choice = EpochChoice(subject, first_candidate=max(1, (config.epochs + 1) // 2))
+    selecting = config.select_epoch == "validation"
+    subject = validation_subject(videos, config.seed) if selecting else None
     if subject is None:
-        return train_on_arrays(videos, config, reporter, cancel, state=state, device=device,
-                               on_epoch_end=on_epoch_end, **kwargs), choice.to_dict()
+        state = train_on_arrays(videos, config, reporter, cancel, state=state, device=device,
+                                on_epoch_end=on_epoch_end, **kwargs)
+        return state, (EpochChoice(None, first_candidate=0).to_dict() if selecting else None)
+    choice = EpochChoice(subject, first_candidate=max(1, (config.epochs + 1) // 2))
     held = [v for v in videos if v.subject == subject and v.points]
     n_points = sum(len(v.points) for v in held)
 

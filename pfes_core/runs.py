@@ -144,14 +144,17 @@ def checkpoint_path(run_path: Path, fold: str | None = None) -> Path:
 def member_checkpoint_path(run_path: Path, fold: str | None = None, member: int = 0) -> Path:
     """Member 0 of a run (or fold) is its checkpoint.pt; member m of a seed-averaged run
     (`TrainConfig.members`) is checkpoint-m<m>.pt beside it."""
-    path = checkpoint_path(run_path, fold)
-    return path if member == 0 else path.with_name(f"checkpoint-m{int(member)}.pt")
+    return _member_of(checkpoint_path(run_path, fold), member)
+
+
+def _member_of(checkpoint: Path, member: int) -> Path:
+    return Path(checkpoint) if member == 0 else Path(checkpoint).with_name(f"checkpoint-m{int(member)}.pt")
 
 
 def load_members(checkpoint: Path, device="cpu") -> list:
     """The models of checkpoint.pt and of the checkpoint-m<m>.pt beside it, in member order."""
     models, member = [load_model(checkpoint, device)], 1
-    while (path := Path(checkpoint).with_name(f"checkpoint-m{member}.pt")).exists():
+    while (path := _member_of(checkpoint, member)).exists():
         models.append(load_model(path, device))
         member += 1
     return models

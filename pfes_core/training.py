@@ -480,7 +480,7 @@ def train_fold(run_dir: Path, fold: str | None, train_videos: list[VideoData], p
     run_dir = Path(run_dir)
     dev = torch.device(device) if device is not None else pick_device(config.device)
     member_steps = (config.epochs - config.start_epoch) * steps_per_epoch(train_videos, config)
-    models, choices, first_history = [], [], []
+    models, choices = [], []
     for member in range(config.members):
         state, choice = _train_member(run_dir, fold, member, train_videos, config, reporter, cancel, resume,
                                       dev, step_offset + member * member_steps, total_steps, pad_length,
@@ -488,8 +488,7 @@ def train_fold(run_dir: Path, fold: str | None, train_videos: list[VideoData], p
         models.append(state.model)
         choices.append(choice)
         if member == 0:
-            first_history = state.history
-            epochs_done = state.epoch
+            first = state            # the fold's epoch count and loss are member 0's
     predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for v in pred_videos:
         if cancel is not None and cancel.is_set():
@@ -497,8 +496,8 @@ def train_fold(run_dir: Path, fold: str | None, train_videos: list[VideoData], p
         predictions[v.video_id] = predict_members(models, v.model_input, config.predict_chunk, dev)
         reporter.emit("predict", step=predict_offset + len(predictions),
                       total=predict_total or len(pred_videos), video=v.video_id)
-    metrics = {"fold": fold, "epochs": epochs_done,
-               "final_loss": first_history[-1]["loss"] if first_history else None,
+    metrics = {"fold": fold, "epochs": first.epoch,
+               "final_loss": first.history[-1]["loss"] if first.history else None,
                "train_videos": [v.video_id for v in train_videos],
                "predicted_videos": [v.video_id for v in pred_videos]}
     if config.members > 1:
