@@ -4,13 +4,15 @@ Split per subject (videos in id order): the first video carries its point labels
 annotator clicked); the second is the review pool (spotted and reviewed); the rest are test videos
 never shown to the annotator. Round 0 trains from scratch on the labelled videos. Each review
 round then: spots the review pool, lets an oracle judge up to K proposals, highest score first
-(accept: IoU >= 0.5 with a not-yet-found ground truth of the same class, which adds a point label
-at the proposal's apex, as the app's Accept does; reject: everything else), and trains again.
+(accept: IoU >= 0.5 with a ground truth of the same class, which adds a point label at the
+proposal's apex unless one is already inside, as the app's Accept does; with --adjust, a
+same-class near miss is adjusted to the true span; reject: everything else; see `Oracle`), and
+trains again.
 
-Variants of the training after a review round:
-- warm+decisions: fine-tune the last model (warm start) with labels and decisions (the app's quick round);
-- warm, labels only: the same without decisions (ablation: accepted labels only, no negatives, no span priors);
-- full+decisions: retrain from scratch with labels and decisions.
+Variants of the training after a review round (VARIANTS): warm start (fine-tune the last model,
+the app's quick round) or full retrain, each with decisions (span priors and rejections as
+negatives; rejections on the intensity and the class score, or on the class score only), or with
+the accepted labels alone (ablation).
 
 Per round: F1 on the test videos, ground truths found in the review pool, annotator actions
 (accepts + rejects; plus the initial clicks) per expression found, training seconds. References:
@@ -35,15 +37,27 @@ from pathlib import Path
 
 import numpy as np
 
-from pfes_core.metrics import evaluate, pool
+from pfes_core.metrics import evaluate
 from pfes_core.spotting import interval_iou, preset_for_fps, preset_from_settings, propose
 from pfes_core.types import CLASSES, Interval
 
 HAND_ACTIONS = 3
+ADJUST_ACTIONS = 2          # an adjusted proposal: drag its onset and offset to the true ones
 VARIANTS = {
-    "warm_dec": ("warm start + decisions", {"warm": True, "reviews": True}),
+    "warm_dec": ("warm start + decisions, rejections on the intensity and the class score",
+                 {"warm": True, "reviews": True, "intensity_negatives": True}),
+    "warm_cls": ("warm start + decisions, rejections on the class score only",
+                 {"warm": True, "reviews": True, "intensity_negatives": False}),
+    "warm_priors": ("warm start + span priors, rejections unused",
+                    {"warm": True, "reviews": True, "negative_weight": 0.0}),
+    "warm_cls_low": ("warm start + decisions, rejections on the class score only at weight 0.3",
+                     {"warm": True, "reviews": True, "intensity_negatives": False, "negative_weight": 0.3}),
     "warm_nodec": ("warm start, labels only", {"warm": True, "reviews": False}),
-    "full_dec": ("full retrain + decisions", {"warm": False, "reviews": True}),
+    "full_dec": ("full retrain + decisions, rejections on the intensity and the class score",
+                 {"warm": False, "reviews": True, "intensity_negatives": True}),
+    "full_cls": ("full retrain + decisions, rejections on the class score only",
+                 {"warm": False, "reviews": True, "intensity_negatives": False}),
+    "full_nodec": ("full retrain, labels only", {"warm": False, "reviews": False}),
 }
 
 
@@ -90,19 +104,26 @@ def spot(model, videos, preset, chunk):
 
 
 class Oracle:
-    """Judges proposals against the ground truth; remembers what it found and decided."""
+    """Judges proposals against the ground truth; remembers what it found and decided.
 
-    def __init__(self, truth: dict[str, list[Interval]]):
+    A proposal with IoU >= 0.5 with an expression of its class is accepted, also when that
+    expression was found before (the annotator accepts it again, linked to the existing label; it
+    costs an action and finds nothing new). adjust=True: a proposal of the right class that
+    overlaps an expression but misses IoU 0.5 is adjusted to the true span (ADJUST_ACTIONS
+    actions), as the review panel allows, instead of rejected. Everything else is rejected."""
+
+    def __init__(self, truth: dict[str, list[Interval]], adjust: bool = False):
         self.truth = truth
+        self.adjust = adjust
         self.found: set[tuple] = set()
-        self.decided: list[tuple[str, Interval]] = []    # (status, proposal)
+        self.decided: list[tuple[str, Interval]] = []    # (status, proposal or adjusted span)
         self.actions = 0
 
-    def _match(self, p: Interval):
+    def _match(self, p: Interval, min_iou: float = 0.5):
         best, best_iou = None, 0.0
         for t in self.truth.get(p.video, []):
             iou = interval_iou(p, t)
-            if t.cls == p.cls and iou >= 0.5 and iou > best_iou:
+            if t.cls == p.cls and iou >= min_iou and iou > best_iou and iou > 0:
                 best, best_iou = t, iou
         return best
 
@@ -112,35 +133,55 @@ class Oracle:
 
     def review(self, proposals: dict[str, list[Interval]], budget: int) -> dict:
         ranked = sorted((p for ps in proposals.values() for p in ps), key=lambda p: -(p.score or 0.0))
-        acc = rej = 0
+        acc = rej = adj = 0
         for p in ranked:
-            if acc + rej >= budget:
+            if acc + rej + adj >= budget:
                 break
             if self._seen(p):
                 continue
             t = self._match(p)
             key = None if t is None else (t.video, t.cls, t.onset, t.offset)
-            if key is not None and key not in self.found:
+            if key is not None:
+                # a proposal on an expression already found is the same expression again: the
+                # annotator accepts it (linked to the existing label), never rejects a true one
                 self.found.add(key)
                 self.decided.append(("accepted", p))
                 acc += 1
+                continue
+            near = self._match(p, min_iou=0.0) if self.adjust else None
+            if near is not None:
+                self.found.add((near.video, near.cls, near.onset, near.offset))
+                self.decided.append(("adjusted", Interval(p.video, p.cls, near.onset, near.apex, near.offset,
+                                                          p.score)))
+                adj += 1
             else:
                 self.decided.append(("rejected", p))
                 rej += 1
-        self.actions += acc + rej
-        return {"accepted": acc, "rejected": rej}
+        self.actions += acc + rej + ADJUST_ACTIONS * adj
+        return {"accepted": acc, "rejected": rej, "adjusted": adj}
 
     def decisions(self):
         from pfes_core.reviews import ReviewDecision
 
-        return [ReviewDecision(p.video, "bench", p.cls, p.onset, p.apex, p.offset, p.score, status, None,
+        return [ReviewDecision(p.video, "bench", p.cls, p.onset, p.apex, p.offset, p.score, status,
+                               (p.onset, p.apex, p.offset) if status == "adjusted" else None,
                                "oracle", float(i)) for i, (status, p) in enumerate(self.decided)]
 
     def points(self, video: str) -> list[tuple[int, int]]:
-        return sorted({(p.apex, CLASSES.index(p.cls)) for s, p in self.decided if s == "accepted" and p.video == video})
+        """Point labels the kept decisions added, as the app's Accept does: one at the apex unless a
+        label of that class already lies inside the span (the decision then stands for it)."""
+        out: list[tuple[int, int]] = []
+        for s, p in self.decided:
+            if s == "rejected" or p.video != video:
+                continue
+            c = CLASSES.index(p.cls)
+            if not any(pc == c and p.onset <= f <= p.offset for f, pc in out):
+                out.append((p.apex, c))
+        return sorted(out)
 
 
-def training_set(labelled, review, oracle: Oracle, use_reviews: bool):
+def training_set(labelled, review, oracle: Oracle, use_reviews: bool, intensity_negatives: bool = False,
+                 negative_weight: float = 1.0):
     from pfes_core.review_supervision import attach_reviews
     from pfes_core.training import VideoData
 
@@ -148,7 +189,7 @@ def training_set(labelled, review, oracle: Oracle, use_reviews: bool):
     for v in review:
         videos.append(VideoData(v.video_id, v.model_input, oracle.points(v.video_id), v.subject, v.fps))
     if use_reviews:
-        attach_reviews(videos, oracle.decisions())
+        attach_reviews(videos, oracle.decisions(), weight=negative_weight, intensity=intensity_negatives)
     return videos
 
 
@@ -177,12 +218,13 @@ def run_seed(args, labelled, review, test, truth, seed: int) -> dict:
     out = {"round0": {**first, "seconds": t_first}, "clicks": n_clicks, "variants": {}}
     for key in args.variants:
         name, opts = VARIANTS[key]
-        oracle = Oracle(truth)
+        oracle = Oracle(truth, adjust=args.adjust)
         state, cfg = state0, base
         rows = []
         for r in range(1, args.rounds + 1):
             decided = oracle.review(spot(state.model, review, preset, cfg.predict_chunk), args.budget)
-            videos = training_set(labelled, review, oracle, opts["reviews"])
+            videos = training_set(labelled, review, oracle, opts["reviews"],
+                                  opts.get("intensity_negatives", False), opts.get("negative_weight", 1.0))
             t = time.monotonic()
             if opts["warm"]:
                 cfg = fine_tune_config(cfg, state.epoch, args.warm_epochs, f"round{r - 1}",
@@ -206,13 +248,13 @@ def run_seed(args, labelled, review, test, truth, seed: int) -> dict:
     return out
 
 
-def baseline_review(review, truth, rois, budget_total: int) -> dict:
+def baseline_review(review, truth, rois, budget_total: int, adjust: bool = False) -> dict:
     from pfes_core.baseline import baseline_predict
 
     preset = preset_from_settings()
     props = {v.video_id: baseline_predict(rois[v.video_id], preset_for_fps(preset, v.fps), v.video_id, v.fps)[2]
              for v in review}
-    oracle = Oracle(truth)
+    oracle = Oracle(truth, adjust=adjust)
     oracle.review(props, budget_total)
     return {"found": len(oracle.found), "actions": oracle.actions}
 
@@ -282,6 +324,8 @@ def main(argv=None) -> int:
     ap.add_argument("--warm-epochs", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=0, help="override the cpu preset's epochs (first training)")
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--adjust", action="store_true",
+                    help="the oracle adjusts same-class near misses (IoU < 0.5) instead of rejecting them")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--from-json", nargs="+", metavar="FILE", help="pool the seeds of earlier runs into one table")
@@ -306,7 +350,8 @@ def main(argv=None) -> int:
             seeds.append({"seed": s, **run_seed(args, labelled, review, test, truth, s)})
         doc = {"command": command, "commands": [command], "variants": args.variants, "rounds": args.rounds,
                "budget": args.budget, "seeds": seeds,
-               "baseline_review": baseline_review(review, truth, rois, args.budget * args.rounds),
+               "baseline_review": baseline_review(review, truth, rois, args.budget * args.rounds, args.adjust),
+               "adjust": args.adjust,
                "baseline_test": baseline_test(test, truth, rois),
                "meta": {"videos": len(labelled) + len(review) + len(test), "labelled": len(labelled),
                         "review": len(review), "test": len(test), "review_gt": review_gt,
