@@ -182,6 +182,8 @@ class Oracle:
 
 def training_set(labelled, review, oracle: Oracle, use_reviews: bool, intensity_negatives: bool = False,
                  negative_weight: float = 1.0):
+    """The labelled videos and the review pool with the oracle's labels; decisions attached when
+    `use_reviews`."""
     from pfes_core.review_supervision import attach_reviews
     from pfes_core.training import VideoData
 
@@ -269,7 +271,10 @@ def baseline_test(test, truth, rois) -> dict:
 
 
 def tables(doc: dict) -> str:
+    """The per-round table; a variant is named by the run's own record (`names`, so tables of
+    runs made with earlier code keep their meaning), else by VARIANTS."""
     seeds = doc["seeds"]
+    names = doc.get("names", {})
     n_review_gt = doc["meta"]["review_gt"]
     lines = ["| workflow | round | test F1 (overall) | MaE | ME | found in review pool | "
              "review actions | actions per found | train s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -289,7 +294,7 @@ def tables(doc: dict) -> str:
                  f"{mean(r0, 'me'):.3f} | 0 / {n_review_gt} | 0 | - | {mean(r0, 'seconds'):.0f} |")
     variants = list(dict.fromkeys(k for s in seeds for k in s["variants"]))
     for key in variants:
-        name = VARIANTS[key][0]
+        name = names.get(key) or VARIANTS[key][0]
         having = [s for s in seeds if key in s["variants"]]
         for r in range(max(len(s["variants"][key]) for s in having)):
             rows = [s["variants"][key][r] for s in having if len(s["variants"][key]) > r]
@@ -304,7 +309,7 @@ def tables(doc: dict) -> str:
                  f"{b['actions']} | {per_found(b['actions'], b['found'])} | - |")
     lines.append(f"| label every expression by hand | - | - | - | - | {n_review_gt} / {n_review_gt} | "
                  f"{HAND_ACTIONS * n_review_gt} | {HAND_ACTIONS:.2f} | - |")
-    per_seed = "; ".join(f"seed {s['seed']} {VARIANTS[k][0]}: " + " / ".join(
+    per_seed = "; ".join(f"seed {s['seed']} {names.get(k) or VARIANTS[k][0]}: " + " / ".join(
         [f"{s['round0']['f1']:.3f}"] + [f"{row['f1']:.3f}" for row in rows])
         for s in seeds for k, rows in s["variants"].items())
     return "\n".join(lines) + f"\n\nTest F1 by round (0, 1, ...) per training seed: {per_seed}\n"
@@ -336,6 +341,7 @@ def main(argv=None) -> int:
     if args.from_json:
         docs = [json.loads(Path(f).read_text()) for f in args.from_json]
         doc = {**docs[0], "seeds": [s for d in docs for s in d["seeds"]],
+               "names": {k: v for d in docs for k, v in d.get("names", {}).items()},
                "commands": [d["command"] for d in docs] + [command]}
     else:
         import torch
@@ -349,6 +355,7 @@ def main(argv=None) -> int:
         for s in [int(x) for x in args.train_seeds.split(",") if x]:
             seeds.append({"seed": s, **run_seed(args, labelled, review, test, truth, s)})
         doc = {"command": command, "commands": [command], "variants": args.variants, "rounds": args.rounds,
+               "names": {k: VARIANTS[k][0] for k in args.variants},
                "budget": args.budget, "seeds": seeds,
                "baseline_review": baseline_review(review, truth, rois, args.budget * args.rounds, args.adjust),
                "adjust": args.adjust,

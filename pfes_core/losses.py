@@ -39,7 +39,7 @@ class LossConstants:
         key = normalise_dataset(name)
         sparsity, lambda_c = DATASET_WEIGHTS[key]
         return replace(self, sparsity=sparsity, lambda_c=lambda_c)
-    negative: float = 1.0                         # rejected-proposal spans (review_supervision); not the reference's
+    negative: float = 1.0                         # intensity negatives of rejected spans (review_supervision, intensity=True); not the reference's
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,16 +84,12 @@ def intensity_losses(a: torch.Tensor, y: torch.Tensor, in_window: torch.Tensor, 
     return out
 
 
-def negative_loss(a: torch.Tensor, q: torch.Tensor, weights: torch.Tensor, c: LossConstants) -> torch.Tensor:
-    """Rejected proposals as negatives: weighted mean of a^2 over the intensity column, and BCE
-    towards 0 of each class's apex score over its column. weights (N, 3): intensity, MaE, ME
-    (see `review_supervision`); a column without weight adds 0."""
-    def wmean(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return (x * w).sum() / w.sum().clamp(min=1.0)
-    term = wmean(a ** 2, weights[:, 0])
-    for k in range(q.shape[1]):
-        term = term + wmean(-torch.log(1.0 - q[:, k] + c.log_eps), weights[:, 1 + k])
-    return c.negative * term
+def negative_loss(a: torch.Tensor, weights: torch.Tensor, c: LossConstants) -> torch.Tensor:
+    """Rejected spans as intensity negatives (`review_supervision`, intensity=True): weighted mean
+    of a^2. weights (N,). A rejection's class part is not a term here: its frames become ordinary
+    apex-loss negatives (`review_supervision.apex_targets_with_rejections`), weighed like the
+    method's own; a separate BCE term outweighed them and pushed every apex score under the gate."""
+    return c.negative * (a ** 2 * weights).sum() / weights.sum().clamp(min=1.0)
 
 
 def focal_bce(q: torch.Tensor, target: torch.Tensor, alpha: float, c: LossConstants) -> torch.Tensor:

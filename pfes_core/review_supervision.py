@@ -1,10 +1,15 @@
 """Review decisions as supervision for the next training run.
 
 An annotator who reviews proposals tells the model three things, and each becomes a target:
-- rejected: "no expression of this class here". The proposal's span becomes a negative: the
-  intensity (class-agnostic) and the class's apex score are pushed low there (a weighted loss term,
-  `losses.negative_loss`). Frames near a point label, or inside an accepted span, are never
-  negatives: a point label always wins over a rejection that happens to cover it.
+- rejected: "no expression of this class here". The proposal's frames become apex-loss negatives
+  of that class (the score that gates that class's proposals), weighed like the method's own
+  negatives (`apex_targets_with_rejections`). Two stronger forms collapsed the model in the review
+  benchmark (benchmarks/RESULTS.md, "Review rounds that do not collapse"): a separate BCE term on
+  the class score pushed every apex score under the class gate (test F1 0.069 after a full
+  retrain, one seed), and an intensity negative taught the model to miss real expressions, since
+  a rejected ME proposal often sits on an unlabelled MaE (F1 0.475 -> 0.049 after a warm round).
+  `intensity=True` still adds the intensity negative. Frames near a point label, or inside an
+  accepted span, are never negatives: a point label wins over a rejection that covers it.
 - accepted: the review action already added a point label at the apex; the proposal's span
   becomes a span prior for that label (the duration GIM would otherwise guess).
 - adjusted: the same, with the reviewer's onset/offset as the span prior.
@@ -70,11 +75,14 @@ def _span(on: int, off: int, n: int) -> tuple[int, int] | None:
 
 
 def review_targets(decisions: Iterable[ReviewDecision], points: list[tuple[int, int]], n_frames: int,
-                   weight: float = 1.0, protect: tuple[int, int] = PROTECT_RADIUS) -> ReviewTargets:
+                   weight: float = 1.0, protect: tuple[int, int] = PROTECT_RADIUS,
+                   intensity: bool = False) -> ReviewTargets:
     """One video's decisions -> negative masks and span priors.
 
     points: the video's point labels as (frame, class index), the run's label snapshot (the labels
     that accepted proposals added are among them). Later decisions (by time) win on the same point.
+    intensity=True: a rejection also masks the class-agnostic intensity (by default it masks only
+    its class's apex score: a rejected ME on an unlabelled MaE says "no ME here", not "no movement").
     """
     neg = np.zeros((n_frames, 3), dtype=np.float32)
     guard = np.zeros((n_frames, 3), dtype=bool)        # frames a rejection may not mask
@@ -93,7 +101,8 @@ def review_targets(decisions: Iterable[ReviewDecision], points: list[tuple[int, 
             continue
         lo, hi = span
         if d.status == "rejected":
-            neg[lo:hi + 1, INTENSITY] = weight
+            if intensity:
+                neg[lo:hi + 1, INTENSITY] = weight
             neg[lo:hi + 1, 1 + c] = weight
             n_rej += 1
         elif d.status in KEPT:
@@ -123,6 +132,16 @@ def step_negative_weights(negatives: np.ndarray, in_window: np.ndarray, apex_pos
     return w
 
 
+def apex_targets_with_rejections(apex: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The step's apex targets (N, 2: 1 positive, 0 negative, -1 ignored) with every frame a
+    rejection masks for a class (`step_negative_weights` columns MAE_SCORE, ME_SCORE) made a
+    negative of that class, unless it is a positive. Returns a copy."""
+    out = np.array(apex, dtype=np.float32, copy=True)
+    for c in range(2):
+        out[(weights[:, 1 + c] > 0) & (out[:, c] != 1), c] = 0.0
+    return out
+
+
 def review_frames(video, group: list[tuple[int, int]], k: tuple[int, int]) -> np.ndarray:
     """Frames a training step must read beyond its points' reach: every negative frame of the
     video, and the whole GIM window a span prior can give a point of `group` (pseudo-apex within
@@ -143,8 +162,10 @@ def review_frames(video, group: list[tuple[int, int]], k: tuple[int, int]) -> np
     return np.unique(np.concatenate(parts)).astype(np.int64)
 
 
-def attach_reviews(videos, decisions: Iterable[ReviewDecision], weight: float = 1.0) -> dict:
-    """Set `negatives` and `span_priors` on each training.VideoData from the decisions of its video.
+def attach_reviews(videos, decisions: Iterable[ReviewDecision], weight: float = 1.0,
+                   intensity: bool = False) -> dict:
+    """Set `negatives` and `span_priors` on each training.VideoData from the decisions of its video
+    (`intensity`: whether rejections also mask the intensity, see `review_targets`).
 
     Returns a summary for the run's log: videos touched, rejected spans, kept spans, priors."""
     by_video: dict[str, list[ReviewDecision]] = {}
@@ -155,7 +176,7 @@ def attach_reviews(videos, decisions: Iterable[ReviewDecision], weight: float = 
         ds = by_video.get(v.video_id)
         if not ds:
             continue
-        t = review_targets(ds, v.points, len(v.model_input), weight)
+        t = review_targets(ds, v.points, len(v.model_input), weight, intensity=intensity)
         v.negatives, v.span_priors = t.negatives, t.span_priors
         summary["videos"] += 1
         summary["rejected"] += t.n_rejected
@@ -166,5 +187,6 @@ def attach_reviews(videos, decisions: Iterable[ReviewDecision], weight: float = 
 
 
 __all__ = ["ReviewTargets", "decisions_snapshot", "decisions_from_snapshot", "review_targets",
+           "apex_targets_with_rejections",
            "step_negative_weights", "attach_reviews", "PROTECT_RADIUS", "INTENSITY", "MAE_SCORE",
            "ME_SCORE"]

@@ -42,7 +42,7 @@ from .inference import pick_device, predict_members, predict_video
 from .losses import apex_loss, iac_loss, intensity_losses, negative_loss, normalise_dataset
 from .model import ModelOutput, SpottingModel
 from .progress import ProgressReporter
-from .review_supervision import review_frames, step_negative_weights
+from .review_supervision import apex_targets_with_rejections, review_frames, step_negative_weights
 from .spotting import for_mode
 from .train_config import ABLATIONS, MODES, PRESETS, TrainConfig  # noqa: F401 (re-exported)
 from .types import CLASSES
@@ -193,13 +193,15 @@ def _step(state: TrainState, video: VideoData, epoch: int, config: TrainConfig, 
     in_win = torch.from_numpy(pl.in_window[frames]).to(device)
     neutral = torch.from_numpy(pl.neutral[frames]).to(device)
     parts = intensity_losses(out.a, y, in_win, neutral, lc, padding=pad_a)
-    if pl.apex is not None:
-        parts["apex"] = apex_loss(out.q, torch.from_numpy(pl.apex[frames]).to(device), lc)
+    apex_t = None if pl.apex is None else pl.apex[frames]
     if reviews and video.negatives is not None:
-        w = step_negative_weights(video.negatives[frames], pl.in_window[frames],
-                                  None if pl.apex is None else pl.apex[frames])
-        if w.any():
-            parts["negative"] = negative_loss(out.a, out.q, torch.from_numpy(w).to(device), lc)
+        w = step_negative_weights(video.negatives[frames], pl.in_window[frames], apex_t)
+        if w[:, 0].any():
+            parts["negative"] = negative_loss(out.a, torch.from_numpy(w[:, 0]).to(device), lc)
+        if apex_t is not None:
+            apex_t = apex_targets_with_rejections(apex_t, w)
+    if apex_t is not None:
+        parts["apex"] = apex_loss(out.q, torch.from_numpy(apex_t).to(device), lc)
     if config.ablation != "gim-no-iac":
         labels = np.full(len(frames), -1, dtype=np.int64)
         labels[pl.neutral[frames]] = 0

@@ -12,7 +12,8 @@ import torch
 
 from pfes_core.gim import GimConstants, make_pseudo_labels
 from pfes_core.inference import predict_video
-from pfes_core.review_supervision import (INTENSITY, MAE_SCORE, ME_SCORE, PROTECT_RADIUS, attach_reviews,
+from pfes_core.review_supervision import (INTENSITY, MAE_SCORE, ME_SCORE, PROTECT_RADIUS,
+                                          apex_targets_with_rejections, attach_reviews,
                                           decisions_from_snapshot, decisions_snapshot, review_frames,
                                           review_targets, step_negative_weights)
 from pfes_core.reviews import ReviewDecision
@@ -30,8 +31,8 @@ def decision(status, cls, onset, offset, apex=None, adjusted=None, time_=0.0, vi
 # ----------------------------------------------------------------------------- decision -> masks
 
 
-def test_rejected_span_masks_its_class_and_the_intensity():
-    t = review_targets([decision("rejected", "ME", 100, 112)], points=[], n_frames=300)
+def test_rejected_span_masks_its_class_and_with_intensity_true_the_intensity():
+    t = review_targets([decision("rejected", "ME", 100, 112)], points=[], n_frames=300, intensity=True)
     neg = t.negatives
     assert neg.shape == (300, 3) and t.n_rejected == 1
     span = np.zeros(300, bool)
@@ -41,9 +42,16 @@ def test_rejected_span_masks_its_class_and_the_intensity():
     assert not neg[:, MAE_SCORE].any()           # an ME rejection says nothing about MaE scores
 
 
+def test_rejection_leaves_the_intensity_free_by_default():
+    """A rejected ME says "no ME here"; the movement may be an unlabelled MaE."""
+    t = review_targets([decision("rejected", "ME", 100, 112)], points=[], n_frames=300)
+    assert not t.negatives[:, INTENSITY].any() and not t.negatives[:, MAE_SCORE].any()
+    assert np.all(t.negatives[100:113, ME_SCORE] == 1.0) and t.negatives[:, ME_SCORE].sum() == 13
+
+
 def test_point_label_inside_a_rejected_span_is_never_masked():
     r = PROTECT_RADIUS[0]
-    t = review_targets([decision("rejected", "MaE", 50, 200)], points=[(120, 0)], n_frames=400)
+    t = review_targets([decision("rejected", "MaE", 50, 200)], points=[(120, 0)], n_frames=400, intensity=True)
     neg = t.negatives
     assert not neg[120 - r:120 + r + 1].any()                          # the label's frames stay free
     assert np.all(neg[50:120 - r, INTENSITY] == 1) and np.all(neg[120 + r + 1:201, MAE_SCORE] == 1)
@@ -60,7 +68,7 @@ def test_other_class_label_protects_intensity_but_not_the_rejected_class_score()
 def test_accepted_span_wins_over_an_overlapping_rejection_and_gives_a_span_prior():
     ds = [decision("rejected", "MaE", 80, 140, time_=1.0),
           decision("accepted", "MaE", 100, 130, apex=116, time_=2.0)]
-    t = review_targets(ds, points=[(116, 0), (300, 1)], n_frames=400)
+    t = review_targets(ds, points=[(116, 0), (300, 1)], n_frames=400, intensity=True)
     assert not t.negatives[100:131].any() and t.negatives[80, INTENSITY] == 1.0
     assert t.span_priors == {(116, 0): 31} and (t.n_rejected, t.n_kept) == (1, 1)
 
@@ -74,7 +82,7 @@ def test_adjusted_decision_gives_the_adjusted_span_and_attaches_to_the_nearest_l
 
 
 def test_spans_are_clipped_to_the_video_and_nothing_means_none():
-    t = review_targets([decision("rejected", "MaE", 90, 150)], points=[], n_frames=100)
+    t = review_targets([decision("rejected", "MaE", 90, 150)], points=[], n_frames=100, intensity=True)
     assert t.negatives[90:, :2].all() and t.negatives.shape == (100, 3) and not t.negatives[:90].any()
     assert review_targets([decision("rejected", "MaE", 200, 220)], [], 100).negatives is None
     assert review_targets([], [(10, 0)], 100).negatives is None
@@ -155,7 +163,7 @@ def test_training_steps_with_negatives_lower_intensity_in_the_rejected_span():
     cfg = tiny_config(epochs=4, lr=3e-3)
     plain = _video_with_nuisance()
     reviewed = _video_with_nuisance()
-    summary = attach_reviews([reviewed], [decision("rejected", "MaE", 462, 478)])
+    summary = attach_reviews([reviewed], [decision("rejected", "MaE", 462, 478)], intensity=True)
     assert summary["rejected"] == 1 and summary["negative_frames"] == 17
     st_plain = train_on_arrays([plain], cfg)            # same seed: same initial weights
     st_neg = train_on_arrays([reviewed], cfg)
@@ -174,6 +182,27 @@ def test_training_steps_with_negatives_lower_intensity_in_the_rejected_span():
     assert a_neg[near].mean() > 1.5 * a_neg[span].mean()       # labels stay clearly above the span
 
 
+def test_default_rejection_makes_apex_negatives_of_its_class_and_no_intensity_term(monkeypatch):
+    """The default rejection is a negative of its class's apex score, weighed like the method's own
+    negatives (in the apex loss's targets), never of a frame the pseudo-labels call an apex."""
+    import pfes_core.training as training
+
+    seen = []
+    real = training.apex_loss
+    monkeypatch.setattr(training, "apex_loss", lambda q, t, c: seen.append(t.numpy().copy()) or real(q, t, c))
+    reviewed = _video_with_nuisance()
+    attach_reviews([reviewed], [decision("rejected", "MaE", 462, 478)])
+    assert not reviewed.negatives[:, INTENSITY].any()
+    st = train_on_arrays([reviewed], tiny_config(epochs=3))
+    assert seen and "negative" not in st.history[-1]           # no separate intensity term
+    # every apex-loss step reads the rejected span (review_frames): 17 MaE negatives at least, and
+    # the ME column of those frames keeps whatever the pseudo-labels said
+    assert all((t[:, 0] == 0).sum() >= 17 for t in seen)
+    assert apex_targets_with_rejections(np.array([[1.0, -1.0], [-1.0, -1.0], [0.0, 1.0]]),
+                                        np.array([[0, 1, 1], [0, 1, 0], [0, 0, 1]], np.float32)
+                                        ).tolist() == [[1.0, 0.0], [0.0, -1.0], [0.0, 1.0]]
+
+
 def test_faithful_mode_and_no_reviews_ignore_negatives():
     v = _video_with_nuisance(1)
     attach_reviews([v], [decision("rejected", "MaE", 462, 478)])
@@ -186,7 +215,7 @@ def test_a_video_with_only_rejections_is_trained_on():
     labelled, = make_videos(seed=2, n=1)
     rejected_only = _video_with_nuisance(2)
     rejected_only.video_id, rejected_only.points = "r", []
-    attach_reviews([rejected_only], [decision("rejected", "MaE", 462, 478, video="r")])
+    attach_reviews([rejected_only], [decision("rejected", "MaE", 462, 478, video="r")], intensity=True)
     cfg = tiny_config(epochs=1)
     st = train_on_arrays([labelled, rejected_only], cfg)
     without = train_on_arrays([labelled, rejected_only], replace(cfg, reviews=False)).history[-1]
@@ -219,10 +248,11 @@ def test_run_snapshot_records_the_decisions_used(reviewed_project):
     assert snap["used"] is True and snap["count"] == 2 and snap["counts"]["rejected"] == 2
     assert {x["video"] for x in snap["decisions"]} == {"v0", "v1"}
     assert events[0]["n_decisions"] == 2 and events[0]["decisions_used"] is True
-    assert any("2 rejected spans" in str(e.get("message", "")) for e in events)
+    message = next(str(e["message"]) for e in events if "rejected spans" in str(e.get("message", "")))
+    assert message.startswith("review decisions: 2 rejected spans (")
+    assert int(message.split("(")[1].split(" negative frames")[0]) > 0
     status = json.loads((d / "status.json").read_text())
     assert status["labels"]["decisions"] == 2 and status["labels"]["decisions_used"] is True
-    assert "negative" in json.loads((d / "log.jsonl").read_text().splitlines()[-1])
 
 
 def test_faithful_run_records_decisions_but_does_not_use_them(reviewed_project):
