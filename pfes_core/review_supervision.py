@@ -6,8 +6,8 @@ An annotator who reviews proposals tells the model three things, and each become
   negatives (`apex_targets_with_rejections`). Two stronger forms collapsed the model in the review
   benchmark (benchmarks/RESULTS.md, "Review rounds that do not collapse"): a separate BCE term on
   the class score pushed every apex score under the class gate (test F1 0.069 after a full
-  retrain, one seed), and an intensity negative taught the model to miss real expressions, since
-  a rejected ME proposal often sits on an unlabelled MaE (F1 0.475 -> 0.049 after a warm round).
+  retrain, one seed), and with an intensity negative as well (a rejected ME proposal often sits on
+  an unlabelled MaE) a warm round fell from F1 0.475 to 0.049.
   `intensity=True` still adds the intensity negative. Frames near a point label, or inside an
   accepted span, are never negatives: a point label wins over a rejection that covers it.
 - accepted: the review action already added a point label at the apex; the proposal's span
