@@ -50,8 +50,6 @@ VARIANTS = {
                  {"warm": True, "reviews": True, "intensity_negatives": False}),
     "warm_priors": ("warm start + span priors, rejections unused",
                     {"warm": True, "reviews": True, "negative_weight": 0.0}),
-    "warm_cls_low": ("warm start + decisions, rejections on the class score only at weight 0.3",
-                     {"warm": True, "reviews": True, "intensity_negatives": False, "negative_weight": 0.3}),
     "warm_nodec": ("warm start, labels only", {"warm": True, "reviews": False}),
     "full_dec": ("full retrain + decisions, rejections on the intensity and the class score",
                  {"warm": False, "reviews": True, "intensity_negatives": True}),

@@ -83,6 +83,8 @@ def review_targets(decisions: Iterable[ReviewDecision], points: list[tuple[int, 
     that accepted proposals added are among them). Later decisions (by time) win on the same point.
     intensity=True: a rejection also masks the class-agnostic intensity (by default it masks only
     its class's apex score: a rejected ME on an unlabelled MaE says "no ME here", not "no movement").
+    `weight` scales the intensity negative only; in the class columns any weight > 0 just marks the
+    frames that become apex-loss negatives (`apex_targets_with_rejections`), and 0 drops rejections.
     """
     neg = np.zeros((n_frames, 3), dtype=np.float32)
     guard = np.zeros((n_frames, 3), dtype=bool)        # frames a rejection may not mask
