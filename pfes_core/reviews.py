@@ -5,6 +5,11 @@ right?") and belong to one run. A decision is keyed by the proposal it judges:
 ``(video, run_id, cls, onset, offset)`` of the proposal as the run produced it; an "adjusted"
 decision also carries the interval the reviewer settled on. Decisions change through the
 undoable, journaled edit ``SetReview`` exactly like labels.
+
+A retrained model proposes the same expression again with frames a little off, under a new run id.
+``ReviewStore.earlier_decision`` finds the annotator's verdict on it from another run (same video
+and class, IoU >= CARRY_MIN_IOU with the decided span), so the review desk does not ask twice and
+an export does not bring back what was rejected.
 """
 
 from __future__ import annotations
@@ -16,9 +21,12 @@ from typing import Iterable
 from .errors import LabelError
 from .labels import Edit, register_edit
 from .safe_paths import id_problem
+from .spotting import interval_iou
 from .types import Interval, parse_class
 
 STATUSES = ("accepted", "rejected", "adjusted")
+CARRY_MIN_IOU = 0.5     # the MEGC match rule: a proposal this close is the same expression
+
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ class ReviewStore:
 
     def __init__(self, decisions: Iterable[ReviewDecision] = ()):
         self._items: dict[tuple, ReviewDecision] = {}
+        self._by_expression: dict[tuple[str, str], list[ReviewDecision]] | None = None
         for d in decisions:
             self._items[d.key] = d
 
@@ -103,7 +112,26 @@ class ReviewStore:
         return [d.interval() for d in self.all()
                 if d.status in ("accepted", "adjusted") and (run_id is None or d.run_id == run_id)]
 
+    def earlier_decision(self, run_id: str | None, proposal: Interval,
+                         min_iou: float = CARRY_MIN_IOU) -> ReviewDecision | None:
+        """The newest decision of another run on the same expression as `proposal`: same video
+        and class, IoU >= `min_iou` with the span decided (the adjusted one if adjusted)."""
+        if self._by_expression is None:       # rebuilt after a change; the desk asks per row
+            self._by_expression = {}
+            for d in self._items.values():
+                self._by_expression.setdefault((d.video, d.cls), []).append(d)
+        best = None
+        for d in self._by_expression.get((proposal.video, proposal.cls), ()):
+            if d.run_id == run_id:
+                continue
+            if interval_iou(d.interval(), proposal) < min_iou:
+                continue
+            if best is None or (d.time, d.key) > (best.time, best.key):
+                best = d
+        return best
+
     def _set(self, key: tuple, decision: ReviewDecision | None) -> ReviewDecision | None:
+        self._by_expression = None
         before = self._items.get(key)
         if decision is None:
             self._items.pop(key, None)

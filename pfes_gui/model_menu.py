@@ -33,7 +33,7 @@ from .export_dialog import export_intervals, run_export_dialog
 from .jobs import (DEFAULT_GRACE_S, JobConflictError, JobManager, WorkerJob, pfes_command,
                    project_key, run_in_thread)
 from .review_panel import ReviewPanel
-from .review_commands import status_of
+from .review_commands import review_state
 from .training_dock import TrainingDock
 
 log = logging.getLogger(__name__)
@@ -420,13 +420,9 @@ class ModelController(QObject):
         project = self.mw.project
         props = list(getattr(timeline, "proposals", []))
         if props and hasattr(timeline, "set_proposal_status"):
-            decisions = [project.reviews.get(p.video, self.run_id, p.cls, p.onset, p.offset)
-                         if project is not None and self.run_id is not None else None
-                         for p in props]
-            timeline.set_proposal_status(
-                [d.status if d is not None else None for d in decisions],
-                [d.adjusted if d is not None and d.status == "adjusted" else None
-                 for d in decisions])
+            states = [review_state(project, self.run_id, p) for p in props]
+            timeline.set_proposal_status([s[0] for s in states], [s[1] for s in states],
+                                         [s[2] for s in states])
         self._update_video_list()
 
     def _update_video_list(self) -> None:
@@ -440,7 +436,8 @@ class ModelController(QObject):
                 vl.set_predictions(vid, None)
                 continue
             vl.set_predictions(vid, len(pred.proposals))
-            done = sum(1 for p in pred.proposals if status_of(project, self.run_id, p) is not None)
+            done = sum(1 for p in pred.proposals
+                       if review_state(project, self.run_id, p)[0] is not None)
             vl.set_reviewed(vid, done, len(pred.proposals))
 
     def _project_changed(self) -> None:

@@ -189,12 +189,13 @@ class NavigationController(QObject):
             self.seek(target)
 
     def jump_unreviewed(self) -> None:
-        """Next proposal (by apex, wrapping around) that has no review decision yet; proposals
-        sharing an apex come one after another (Timeline.next_unreviewed)."""
+        """Next proposal (by apex, wrapping around) that needs a look: no decision in this run or
+        an earlier one, no label of its class inside; proposals sharing an apex come one after
+        another (Timeline.next_unreviewed)."""
         w = self.w
         target = w.timeline.next_unreviewed(w.current_frame)
         if target is None:
-            w.show_status("Every proposal of this video is reviewed" if w.timeline.proposals
+            w.show_status("Every proposal of this video is reviewed, decided earlier or labelled" if w.timeline.proposals
                           else "No proposals for this video")
             return
         self.seek(target.apex)

@@ -23,6 +23,9 @@ from pfes_core.types import Interval
 ACCEPTED = "accepted"
 REJECTED = "rejected"
 ADJUSTED = "adjusted"
+#: An unreviewed proposal with a label of its class inside: accepting it would only link to that
+#: label, so the desk does not step to it (it can still be accepted for the record).
+SETTLED = "settled"
 #: Statuses that keep a proposal in an export (the CLI's rule, see eval_cmds.reviewed_intervals).
 KEPT = (ACCEPTED, ADJUSTED)
 
@@ -46,6 +49,29 @@ def decision_of(project, run_id: str | None, proposal: Interval):
         return None
     return project.reviews.get(proposal.video, run_id, proposal.cls, proposal.onset,
                                proposal.offset)
+
+
+def review_state(project, run_id: str | None, proposal: Interval):
+    """(state, adjusted span or None, note) of a proposal as the desk shows it.
+
+    state: this run's decision; else the annotator's decision on the same expression in an
+    earlier run (a retrained model proposes it again, frames a little off; note names the run);
+    else SETTLED when a label of its class lies inside it; else None: it needs a look. Why: each
+    retrain makes new proposals, and asking the annotator again about what they judged or
+    labelled costs an action and finds nothing."""
+    if project is None or run_id is None:
+        return None, None, ""
+    d = decision_of(project, run_id, proposal)
+    note = ""
+    if d is None:
+        d = project.reviews.earlier_decision(run_id, proposal)
+        note = "" if d is None else f"{d.status} in run {d.run_id}"
+    if d is not None:
+        return d.status, (d.adjusted if d.status == ADJUSTED else None), note
+    lab = linked_label(project, proposal)
+    if lab is not None:
+        return SETTLED, None, f"labelled at frame {lab.frame}"
+    return None, None, ""
 
 
 def linked_label(project, proposal: Interval, adjusted: tuple[int, int, int] | None = None):
@@ -146,15 +172,16 @@ class QueueItem:
 
 def likely_misses(project, run_id: str | None, predictions: dict,
                   radius: int = MISS_RADIUS) -> list[QueueItem]:
-    """Unrejected proposals with no point label (any class) within `radius` frames of them."""
+    """Unrejected proposals (in this run or, as the same expression, an earlier one) with no
+    point label (any class) within `radius` frames of them."""
     out = []
     for video, pred in predictions.items():
         if video not in project.videos:
             continue
         for p in pred.proposals:
-            if status_of(project, run_id, p) == REJECTED:
-                continue
             if project.labels.in_range(video, p.onset - radius, p.offset + radius):
+                continue
+            if review_state(project, run_id, p)[0] == REJECTED:
                 continue
             score = float(p.score) if p.score is not None else 0.0
             out.append(QueueItem("miss", video, int(p.apex), p.cls,

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDockWidget, QHBoxL
 from pfes_core.types import Interval
 
 from . import class_color
-from .review_commands import (ACCEPTED, ADJUSTED, KEPT, REJECTED, apply_review, decision_of,
-                              likely_misses, linked_label, status_of, suspicious_labels)
+from .review_commands import (ACCEPTED, ADJUSTED, KEPT, REJECTED, SETTLED, apply_review,
+                              likely_misses, linked_label, review_state, suspicious_labels)
 
 COLUMNS = ("Video", "Class", "Onset", "Apex", "Offset", "Score", "Status")
 COL_VIDEO, COL_CLASS, COL_ONSET, COL_APEX, COL_OFFSET, COL_SCORE, COL_STATUS = range(len(COLUMNS))
@@ -30,6 +30,16 @@ NO_RUN_TEXT = ("No proposals yet. Model -> Spot: before any model is trained it 
                "proposals (features needed: Model -> Extract features) to review; "
                "Model -> Retrain once there are labels.")
 STATUS_COLORS = {ACCEPTED: "#59a14f", ADJUSTED: "#59a14f", REJECTED: "#e15759"}
+
+
+def status_text(state: str | None, note: str) -> str:
+    """The Status cell: this run's decision as is; one carried from an earlier run or a label
+    inside ("labelled") marked so, since 'Next unreviewed' and U step over them."""
+    if state == SETTLED:
+        return "labelled"
+    if state is not None and note:
+        return f"{state} (earlier run)"
+    return state or ""
 
 
 def _key(p: Interval) -> tuple:
@@ -174,7 +184,7 @@ class ReviewPanel(QDockWidget):
         for video, pred in self.predictions.items():
             for p in pred.proposals:
                 self._rows[_key(p)] = self.model.rowCount()
-                self.model.appendRow(self._make_row(p, status_of(project, run_id, p)))
+                self.model.appendRow(self._make_row(p, *review_state(project, run_id, p)))
                 self._show_bounds(self._rows[_key(p)], p)
         self.table.setSortingEnabled(True)
         self._filters_changed()
@@ -183,7 +193,8 @@ class ReviewPanel(QDockWidget):
         self._update_buttons()
         self._sync_edit_span()
 
-    def _make_row(self, p: Interval, status: str | None) -> list[QStandardItem]:
+    def _make_row(self, p: Interval, status: str | None, adjusted=None,
+                  note: str = "") -> list[QStandardItem]:
         def item(text, sort_value):
             it = QStandardItem(str(text))
             it.setData(sort_value, Qt.ItemDataRole.UserRole)
@@ -194,17 +205,16 @@ class ReviewPanel(QDockWidget):
                item(p.apex, p.apex), item(p.offset, p.offset),
                item("" if p.score is None else f"{p.score:.3f}",
                     score if p.score is not None else -1.0),
-               item(status or "", status or "")]
+               item("", "")]
         row[COL_CLASS].setForeground(QBrush(QColor(class_color(p.cls))))
         row[0].setData(p, ROLE_PROPOSAL)
-        self._style_status(row[COL_STATUS], status)
+        self._style_status(row[COL_STATUS], status, note)
         return row
 
     def _show_bounds(self, row: int, p: Interval) -> None:
         """Onset/Apex/Offset cells: the proposal's frames, or 'proposed -> adjusted' where the
         reviewer moved them (sorted by the value in force)."""
-        d = decision_of(self.mw.project, self.run_id, p)
-        adjusted = d.adjusted if (d is not None and d.status == ADJUSTED and d.adjusted) else None
+        adjusted = review_state(self.mw.project, self.run_id, p)[1]
         for col, k, value in ((COL_ONSET, 0, p.onset), (COL_APEX, 1, p.apex),
                               (COL_OFFSET, 2, p.offset)):
             item = self.model.item(row, col)
@@ -216,20 +226,25 @@ class ReviewPanel(QDockWidget):
                 item.setToolTip(f"proposed {value}, adjusted in review to {now}"
                                 if now != value else "")
 
-    def _style_status(self, item: QStandardItem, status: str | None) -> None:
-        item.setText(status or "")
-        item.setData(status or "", Qt.ItemDataRole.UserRole)
-        item.setForeground(QBrush(QColor(STATUS_COLORS.get(status, "#aaaaaa"))))
+    def _style_status(self, item: QStandardItem, status: str | None, note: str = "") -> None:
+        text = status_text(status, note)
+        item.setText(text)
+        item.setData(text, Qt.ItemDataRole.UserRole)
+        item.setToolTip(note)
+        color = QColor(STATUS_COLORS.get(status, "#aaaaaa"))
+        if note:                       # carried or settled: not this run's decision
+            color = color.darker(140)
+        item.setForeground(QBrush(color))
 
     def refresh_statuses(self) -> None:
         """Re-read every decision from the project (after an edit, undo or redo)."""
         project = self.mw.project
         for key, row in self._rows.items():
             p = self.model.item(row, 0).data(ROLE_PROPOSAL)
-            status = status_of(project, self.run_id, p)
+            status, _adjusted, note = review_state(project, self.run_id, p)
             item = self.model.item(row, COL_STATUS)
-            if item.text() != (status or ""):
-                self._style_status(item, status)
+            if item.text() != status_text(status, note):
+                self._style_status(item, status, note)
             self._show_bounds(row, p)
         self.proxy.invalidate()
         self.refresh_queue()
@@ -262,17 +277,21 @@ class ReviewPanel(QDockWidget):
             self.summary_label.setText(NO_RUN_TEXT)
             return
         counts = {ACCEPTED: 0, ADJUSTED: 0, REJECTED: 0}
+        settled = 0
         total = self.model.rowCount()
         for row in range(total):
             st = self.model.item(row, COL_STATUS).text()
             if st in counts:
                 counts[st] += 1
+            elif st:
+                settled += 1
         done = sum(counts.values())
         what = (f"Proposals from the {self.origin}" if self.origin else f"Run {self.run_id}")
         self.summary_label.setText(
             f"{what}: {total} proposals, {done} reviewed "
             f"({counts[ACCEPTED]} accepted, {counts[ADJUSTED]} adjusted, "
-            f"{counts[REJECTED]} rejected)")
+            f"{counts[REJECTED]} rejected)"
+            + (f", {settled} already decided in an earlier run or labelled" if settled else ""))
 
     # ------------------------------------------------------------------------ selection
     def proposals(self) -> list[Interval]:
@@ -337,8 +356,7 @@ class ReviewPanel(QDockWidget):
         if p is None:
             self._sync_edit_span()
             return
-        d = decision_of(self.mw.project, self.run_id, p)
-        on, ap, off = d.adjusted if (d is not None and d.adjusted) else (p.onset, p.apex, p.offset)
+        on, ap, off = review_state(self.mw.project, self.run_id, p)[1] or (p.onset, p.apex, p.offset)
         record = self.mw.project.videos.get(p.video) if self.mw.project is not None else None
         top = (record.n_frames - 1) if record is not None else 10 ** 7
         for box, value in ((self.onset_box, on), (self.apex_box, ap), (self.offset_box, off)):
@@ -432,7 +450,8 @@ class ReviewPanel(QDockWidget):
         return self._decide(ADJUSTED, p, adjusted=values, advance=False)
 
     def next_unreviewed(self, after: Interval | None = None) -> Interval | None:
-        """Select (and jump to) the next unreviewed proposal in table order, wrapping around."""
+        """Select (and jump to) the next proposal in table order that needs a look (no decision
+        in this run or an earlier one, no label of its class inside), wrapping around."""
         order = self.proposals()
         if not order:
             return None
@@ -445,10 +464,10 @@ class ReviewPanel(QDockWidget):
                 start = keys.index(_key(anchor)) + 1
         for i in range(len(order)):
             p = order[(start + i) % len(order)]
-            if status_of(project, self.run_id, p) is None:
+            if review_state(project, self.run_id, p)[0] is None:
                 self.select(p)
                 return p
-        self.mw.show_status("Every proposal is reviewed")
+        self.mw.show_status("Every proposal is reviewed, decided in an earlier run or labelled")
         return None
 
     def _queue_jump(self, item: QTreeWidgetItem, _column: int = 0) -> None:

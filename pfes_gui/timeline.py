@@ -53,6 +53,7 @@ class Timeline(QWidget):
         self.proposals: list = []
         self.proposal_status: list[str | None] = []
         self.proposal_adjusted: list[tuple[int, int, int] | None] = []
+        self.proposal_notes: list[str] = []     # where a state comes from, if not this run
         self.proposal_origin: str | None = None     # e.g. "motion baseline (no model)"
         self.focused_proposal = None        # the proposal U stepped to last
         self.reference: list = []
@@ -263,15 +264,17 @@ class Timeline(QWidget):
         self.proposals = sorted(proposals or [], key=lambda iv: (iv.onset, iv.offset, iv.cls))
         self.proposal_status = [None] * len(self.proposals)
         self.proposal_adjusted = [None] * len(self.proposals)
+        self.proposal_notes = [""] * len(self.proposals)
         self.focused_proposal = None
         self._draw_proposals()
         self._update_legend()
 
-    def set_proposal_status(self, statuses, adjusted=None) -> None:
+    def set_proposal_status(self, statuses, adjusted=None, notes=None) -> None:
         """Review state per proposal (same order as ``self.proposals``): None (unreviewed),
-        'accepted', 'rejected' or 'adjusted'; ``adjusted`` gives the reviewer's (onset, apex,
-        offset) per proposal (None where not adjusted) and the bar is drawn there. Drives the
-        drawing and 'next unreviewed'."""
+        'accepted', 'rejected', 'adjusted' or 'settled' (a label of its class inside);
+        ``adjusted`` gives the reviewer's (onset, apex, offset) per proposal (None where not
+        adjusted) and the bar is drawn there; ``notes`` say where a state comes from when not
+        from this run's decision (hover text). Drives the drawing and 'next unreviewed'."""
         statuses = list(statuses)
         if len(statuses) != len(self.proposals):
             raise ValueError(f"{len(statuses)} statuses for {len(self.proposals)} proposals")
@@ -280,6 +283,7 @@ class Timeline(QWidget):
             raise ValueError(f"{len(adjusted)} adjusted spans for {len(statuses)} proposals")
         self.proposal_status = statuses
         self.proposal_adjusted = adjusted
+        self.proposal_notes = list(notes) if notes is not None else [""] * len(statuses)
         self._draw_proposals()
 
     def shown_span(self, i: int) -> tuple[int, int, int]:
@@ -291,7 +295,8 @@ class Timeline(QWidget):
     def _draw_proposals(self) -> None:
         props = self.proposals
         spans = [self.shown_span(i) for i in range(len(props))]
-        marks = {"accepted": "\u2713 ", "adjusted": "\u2713 ", "rejected": "\u2717 "}
+        marks = {"accepted": "\u2713 ", "adjusted": "\u2713 ", "rejected": "\u2717 ",
+                 "settled": "\u2022 "}
         texts = [marks.get(st, "") + (f"{iv.score:.2f}" if iv.score is not None else "")
                  for iv, st in zip(props, self.proposal_status)]
         self._proposal_spans.set_spans(
@@ -334,7 +339,10 @@ class Timeline(QWidget):
         text = f"{iv.cls} proposal {on}-{off}, apex {ap}"
         if iv.score is not None:
             text += f", score {iv.score:.2f}"
-        if status == "adjusted" and (on, off) != (iv.onset, iv.offset):
+        note = self.proposal_notes[i] if i < len(self.proposal_notes) else ""
+        if note:
+            text += f"\n{note}"
+        elif status == "adjusted" and (on, off) != (iv.onset, iv.offset):
             text += f"\nadjusted in review (proposed {iv.onset}-{iv.offset})"
         elif status:
             text += f"\n{status} in review"

@@ -33,7 +33,7 @@ DEFAULT_SPAN = 300          # frames shown in the detail view after opening a vi
 HIT_PIXELS = 7              # how close (in screen pixels) a click must be to grab a marker
 DETAIL_MIN_HEIGHT = 175     # px: the lanes' names stay a text line apart (see _build)
 
-STATUS_ALPHA = {None: 170, "accepted": 220, "adjusted": 220, "rejected": 45}
+STATUS_ALPHA = {None: 170, "accepted": 220, "adjusted": 220, "rejected": 45, "settled": 110}
 
 
 def fast_curve(item: pg.PlotDataItem) -> None:

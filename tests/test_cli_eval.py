@@ -85,7 +85,8 @@ def test_export_applies_reviews(project_with_run, tmp_path, capsys):
     spans = sorted((i.video, i.onset, i.offset) for i in ivs)
     assert spans == [("a", 100, 130), ("a", 300, 310), ("b", 198, 226), ("c", 50, 80)]
     assert prov["run_id"] == run_id and prov["label_snapshot"] == "abc123"
-    assert prov["reviews"] == {"accepted": 1, "rejected": 1, "adjusted": 1, "unreviewed": 2}
+    assert prov["reviews"] == {"accepted": 1, "rejected": 1, "adjusted": 1, "unreviewed": 2,
+                               "from_earlier_runs": 0}
 
     assert main(["export", str(root), str(tmp_path / "r.json"), "--format", "json", "--reviewed-only"]) == 0
     ivs, _ = read_intervals(tmp_path / "r.json")
@@ -102,6 +103,37 @@ def test_export_applies_reviews(project_with_run, tmp_path, capsys):
 
     assert main(["export", str(root), str(tmp_path / "m.csv"), "--format", "megc"]) == 0
     assert "a,300,310,me" in (tmp_path / "m.csv").read_text()
+
+
+def test_export_follows_decisions_of_earlier_runs(project_with_run, tmp_path):
+    """A retrained model proposes a rejected expression again, frames a little off: the export
+    drops it; an expression adjusted in an earlier run keeps the reviewer's span; a decision on
+    another class or a span under IoU 0.5 does not carry."""
+    root, run_id, preds = project_with_run
+    old = "20240101-000000-old0"
+    with Project.open(root) as p:
+        p.apply(SetReview("b", old, "MaE", 503, 515, 533, "rejected"))          # IoU 28/34 with 500-530
+        p.apply(SetReview("c", old, "MaE", 52, 66, 82, "adjusted", adjusted=(45, 60, 85)))
+        p.apply(SetReview("a", old, "ME", 100, 115, 130, "rejected"))           # other class
+        p.apply(SetReview("b", old, "MaE", 215, 225, 245, "rejected"))          # IoU 11/46: another one
+        p.save()
+    out = tmp_path / "x.csv"
+    assert main(["export", str(root), str(out), "--format", "csv", "--run", run_id]) == 0
+    ivs, prov = read_intervals(out)
+    assert sorted((i.video, i.onset, i.offset) for i in ivs) == [
+        ("a", 100, 130), ("a", 300, 310), ("b", 200, 225), ("c", 45, 85)]
+    assert prov["reviews"] == {"accepted": 0, "rejected": 1, "adjusted": 1, "unreviewed": 3,
+                               "from_earlier_runs": 2}
+    assert main(["export", str(root), str(tmp_path / "r.csv"), "--format", "csv", "--reviewed-only"]) == 0
+    ivs, _ = read_intervals(tmp_path / "r.csv")
+    assert [(i.video, i.onset, i.offset) for i in ivs] == [("c", 45, 85)]
+    # the run's own decision wins over the earlier one
+    with Project.open(root) as p:
+        p.apply(SetReview.for_proposal(run_id, preds["b"].proposals[1], "accepted"))
+        p.save()
+    again = tmp_path / "again.csv"
+    assert main(["export", str(root), str(again), "--format", "csv", "--run", run_id]) == 0
+    assert ("b", 500, 530) in {(i.video, i.onset, i.offset) for i in read_intervals(again)[0]}
 
 
 def test_errors(project_with_run, tmp_path, capsys):

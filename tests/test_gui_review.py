@@ -98,10 +98,13 @@ def test_run_is_loaded_onto_timeline_table_and_video_list(window):
     assert mw.current_video_id == "v1"
     props = mw.timeline.proposals
     assert [(p.cls, p.apex) for p in props] == [("MaE", 40), ("ME", 110), ("ME", 160)]
-    assert mw.timeline.proposal_status == [None, None, None]
+    # the MaE proposal holds the annotator's MaE label at 40: settled, U and Next step over it
+    assert mw.timeline.proposal_status == ["settled", None, None]
+    assert mw.timeline.proposal_notes[0] == "labelled at frame 40"
     assert mw.timeline.intensity is not None and len(mw.timeline.intensity) == N_FRAMES
     assert c.review.model.rowCount() == 4
     assert "4 proposals, 0 reviewed" in c.review.summary_label.text()
+    assert "1 already decided in an earlier run or labelled" in c.review.summary_label.text()
     # sorted by score, highest first
     scores = [p.score for p in c.review.proposals()]
     assert scores == sorted(scores, reverse=True)
@@ -192,14 +195,53 @@ def test_adjust_boundaries_is_an_accept_with_new_bounds(window):
 def test_next_unreviewed_walks_the_table_across_videos(window):
     mw, c = window
     seen = []
-    for _ in range(4):
+    for _ in range(3):
         p = c.review.next_unreviewed()
         seen.append((p.video, p.apex))
         assert (mw.current_video_id, mw.current_frame) == (p.video, p.apex)
-        c.review.reject_current() if p.apex != 40 else c.review.accept_current()
-    assert sorted(seen) == [("v1", 40), ("v1", 110), ("v1", 160), ("v2", 70)]
+        c.review.reject_current()
+    # the MaE proposal at 40 holds the annotator's label: never stepped to
+    assert sorted(seen) == [("v1", 110), ("v1", 160), ("v2", 70)]
     assert c.review.next_unreviewed() is None
+    assert "3 reviewed" in c.review.summary_label.text()
+    # it can still be accepted for the record: linked to the label, no second label
+    settled = _proposal(c, "v1", 40)
+    c.review.select(settled)
+    n_labels = len(mw.project.labels)
+    assert c.review.accept_current() is True
+    assert len(mw.project.labels) == n_labels
     assert "4 reviewed" in c.review.summary_label.text()
+
+
+def test_decisions_of_an_earlier_run_carry_to_the_same_expression(window):
+    """A retrained model proposes the ME at 104-116 again: the annotator's rejection of 105-117
+    in an earlier run stands for it (table, timeline, U, queue); another class does not carry."""
+    from pfes_core.reviews import SetReview
+
+    mw, c = window
+    p = _proposal(c, "v1", 110)
+    old = "20241231-120000-old0"
+    assert mw.push_edit(SetReview("v1", old, "ME", p.onset + 1, p.apex, p.offset + 1, "rejected"))
+    assert mw.push_edit(SetReview("v1", old, "MaE", 150, 160, 170, "rejected"))
+    row = c.review._rows[("v1", "ME", p.onset, p.offset)]
+    status = c.review.model.item(row, 6)
+    assert status.text() == "rejected (earlier run)" and old in status.toolTip()
+    assert mw.project.reviews.status_of(RUN_ID, p) is None          # no decision in this run
+    i = mw.timeline.proposals.index(p)
+    assert mw.timeline.proposal_status[i] == "rejected"
+    assert mw.timeline.proposal_notes[i] == f"rejected in run {old}"
+    assert mw.timeline.proposal_status == ["settled", "rejected", None]
+    misses = c.review.queue.topLevelItem(0)
+    assert {int(misses.child(k).text(2)) for k in range(misses.childCount())} == {160, 70}
+    mw.go_to_frame("v1", 0)
+    mw.actions["nav.next_unreviewed"].trigger()
+    assert mw.current_frame == 160
+    # this run's own decision wins
+    c.review.select(p)
+    assert c.review.accept_current() is True
+    assert c.review.model.item(row, 6).text() == "accepted"
+    mw.undo_stack.undo()
+    assert c.review.model.item(row, 6).text() == "rejected (earlier run)"
 
 
 def test_review_queue_lists_misses_and_suspicious_labels_and_jumps(window):
@@ -270,7 +312,7 @@ def test_export_applies_review_decisions_like_the_cli(window, qtbot, tmp_path):
     doc = json.loads((tmp_path / "out.json").read_text())
     assert doc["provenance"]["run_id"] == RUN_ID
     assert doc["provenance"]["reviews"] == {"accepted": 1, "rejected": 1, "adjusted": 0,
-                                            "unreviewed": 2}
+                                            "unreviewed": 2, "from_earlier_runs": 0}
     intervals, _prov = read_intervals(tmp_path / "out.json")
     assert (reject.onset, reject.offset) not in {(iv.onset, iv.offset) for iv in intervals}
     # reviewed-only keeps the accepted one only

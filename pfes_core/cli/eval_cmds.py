@@ -11,7 +11,9 @@
   reference counts as expression-free, so every proposal there is a false positive).
 - export: the run's proposals with review decisions applied: a proposal rejected in review is
   dropped, an adjusted one is written with the reviewer's boundaries, accepted and unreviewed ones
-  as proposed; ``--reviewed-only`` keeps accepted and adjusted ones only.
+  as proposed; ``--reviewed-only`` keeps accepted and adjusted ones only. A proposal not
+  reviewed in this run follows the annotator's decision on the same expression in an earlier run
+  (``ReviewStore.earlier_decision``): a retrained model does not bring back a rejected expression.
 """
 
 from __future__ import annotations
@@ -236,9 +238,12 @@ def _review_rows(proposals: list[Interval], reviews, run_id: str, reviewed_only:
     """(intervals, their review states, counts of decisions); the rule of the module docstring."""
     out: list[Interval] = []
     states: list[str] = []
-    counts = {"accepted": 0, "rejected": 0, "adjusted": 0, "unreviewed": 0}
+    counts = {"accepted": 0, "rejected": 0, "adjusted": 0, "unreviewed": 0, "from_earlier_runs": 0}
     for p in proposals:
         d = reviews.get(p.video, run_id, p.cls, p.onset, p.offset) if reviews is not None else None
+        if d is None and reviews is not None:
+            d = reviews.earlier_decision(run_id, p)
+            counts["from_earlier_runs"] += d is not None
         status = d.status if d is not None else "unreviewed"
         counts[status] += 1
         if status == "rejected" or (status == "unreviewed" and reviewed_only):
