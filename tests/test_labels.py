@@ -161,3 +161,27 @@ def test_hundred_thousand_labels_stay_fast():
     for k in range(500):
         AddLabel("v3", 2 * k + 1, "ME").apply(s)
     assert (time.perf_counter() - t0) / 500 < 1e-3
+
+
+def test_earlier_decision_is_the_newest_on_the_same_expression_in_another_run():
+    from pfes_core.reviews import ReviewDecision
+    from pfes_core.types import Interval
+
+    def d(run, cls, on, off, status, t, adjusted=None):
+        return ReviewDecision("v", run, cls, on, (on + off) // 2, off, 0.5, status, adjusted, "a", t)
+
+    store = ReviewStore([d("r1", "ME", 100, 112, "rejected", 1.0),
+                         d("r2", "ME", 101, 113, "accepted", 2.0),       # newer: wins
+                         d("r3", "ME", 100, 112, "rejected", 9.0),       # the asking run: skipped
+                         d("r1", "MaE", 100, 112, "rejected", 5.0),      # other class
+                         d("r1", "ME", 300, 330, "adjusted", 3.0, adjusted=(200, 205, 210))])
+    assert store.earlier_decision("r3", Interval("v", "ME", 102, 107, 114)).run_id == "r2"
+    assert store.earlier_decision("r3", Interval("w", "ME", 102, 107, 114)) is None
+    assert store.earlier_decision("r3", Interval("v", "ME", 109, 115, 125)) is None   # IoU 4/26
+    # an adjusted decision stands for the reviewer's span, not the proposal's
+    assert store.earlier_decision("r3", Interval("v", "ME", 199, 205, 211)).status == "adjusted"
+    assert store.earlier_decision("r3", Interval("v", "ME", 300, 315, 330)) is None
+    # the index follows edits
+    state = SimpleNamespace(reviews=store, videos={"v": SimpleNamespace(n_frames=1000)})
+    SetReview("v", "r2", "ME", 101, 107, 113, None).apply(state)
+    assert store.earlier_decision("r3", Interval("v", "ME", 102, 107, 114)).run_id == "r1"
