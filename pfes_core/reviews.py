@@ -15,6 +15,7 @@ an export does not bring back what was rejected.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left, bisect_right
 from dataclasses import asdict, dataclass
 from typing import Iterable
 
@@ -26,7 +27,6 @@ from .types import Interval, parse_class
 
 STATUSES = ("accepted", "rejected", "adjusted")
 CARRY_MIN_IOU = 0.5     # the MEGC match rule: a proposal this close is the same expression
-
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class ReviewStore:
 
     def __init__(self, decisions: Iterable[ReviewDecision] = ()):
         self._items: dict[tuple, ReviewDecision] = {}
-        self._by_expression: dict[tuple[str, str], list[ReviewDecision]] | None = None
+        self._by_expression: dict | None = None        # see _expression_index
         for d in decisions:
             self._items[d.key] = d
 
@@ -116,19 +116,34 @@ class ReviewStore:
                          min_iou: float = CARRY_MIN_IOU) -> ReviewDecision | None:
         """The newest decision of another run on the same expression as `proposal`: same video
         and class, IoU >= `min_iou` with the span decided (the adjusted one if adjusted)."""
-        if self._by_expression is None:       # rebuilt after a change; the desk asks per row
-            self._by_expression = {}
-            for d in self._items.values():
-                self._by_expression.setdefault((d.video, d.cls), []).append(d)
+        spans = self._expression_index().get((proposal.video, proposal.cls))
+        if not spans:
+            return None
+        onsets, longest, rows = spans
+        # only spans that start no earlier than the longest one reaching the proposal can overlap it
+        lo = bisect_left(onsets, proposal.onset - longest)
+        hi = bisect_right(onsets, proposal.offset)
         best = None
-        for d in self._by_expression.get((proposal.video, proposal.cls), ()):
-            if d.run_id == run_id:
-                continue
-            if interval_iou(d.interval(), proposal) < min_iou:
+        for span, d in rows[lo:hi]:
+            if d.run_id == run_id or interval_iou(span, proposal) < min_iou:
                 continue
             if best is None or (d.time, d.key) > (best.time, best.key):
                 best = d
         return best
+
+    def _expression_index(self) -> dict:
+        """{(video, cls): (sorted onsets, longest span, [(decided span, decision)])}, rebuilt after
+        a change: the review desk asks `earlier_decision` for every proposal on every edit."""
+        if self._by_expression is None:
+            groups: dict[tuple[str, str], list] = {}
+            for d in self._items.values():
+                groups.setdefault((d.video, d.cls), []).append((d.interval(), d))
+            self._by_expression = {}
+            for key, rows in groups.items():
+                rows.sort(key=lambda r: r[0].onset)
+                self._by_expression[key] = ([r[0].onset for r in rows],
+                                            max(r[0].offset - r[0].onset for r in rows), rows)
+        return self._by_expression
 
     def _set(self, key: tuple, decision: ReviewDecision | None) -> ReviewDecision | None:
         self._by_expression = None

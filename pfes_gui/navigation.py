@@ -195,8 +195,8 @@ class NavigationController(QObject):
         w = self.w
         target = w.timeline.next_unreviewed(w.current_frame)
         if target is None:
-            w.show_status("Every proposal of this video is reviewed, decided earlier or labelled" if w.timeline.proposals
-                          else "No proposals for this video")
+            w.show_status("Every proposal of this video is reviewed, decided earlier or labelled"
+                          if w.timeline.proposals else "No proposals for this video")
             return
         self.seek(target.apex)
         w.timeline.focus_proposal(target)

@@ -1,0 +1,109 @@
+"""Review desk: the cost of working out every proposal's state after an edit.
+
+The review dock re-reads every row's state on each label or review edit (a key press). Since a
+decision carries to the same expression in later runs and a labelled proposal is settled
+(`pfes_gui.review_commands.review_state`), that is an index lookup per row, a search among the
+decisions of the same video and class, and a label range query. This times it against this run's
+decision alone (`status_of`, the dictionary lookup it replaced) on a large project: 2,000 proposals
+of the shown run, 1,000 to 8,000 decisions of five earlier runs and 500 labels over 10 videos.
+A review edit also rebuilds the decision index once (timed apart); a label edit does not.
+
+    python benchmarks/bench_review_desk.py [--no-append]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from types import SimpleNamespace
+
+from pfes_core.labels import AddLabel, LabelStore
+from pfes_core.reviews import ReviewDecision, ReviewStore
+from pfes_core.types import Interval
+from pfes_gui.review_commands import review_state, status_of
+
+N_VIDEOS, N_FRAMES = 10, 90_000
+
+
+def make_project(n_decisions: int, n_labels: int, seed: int = 0):
+    rng = random.Random(seed)
+    labels = LabelStore()
+    state = SimpleNamespace(labels=labels, videos={f"v{i}": SimpleNamespace(n_frames=N_FRAMES + 100)
+                                                   for i in range(N_VIDEOS)})
+    for i in range(n_labels):
+        AddLabel(f"v{i % N_VIDEOS}", rng.randrange(N_FRAMES), rng.choice(["MaE", "ME"]), "a").apply(state)
+    decisions = []
+    for i in range(n_decisions):
+        on = rng.randrange(N_FRAMES)
+        decisions.append(ReviewDecision(f"v{i % N_VIDEOS}", f"run{i % 5}", rng.choice(["MaE", "ME"]),
+                                        on, on + 6, on + rng.randrange(8, 40), 0.5,
+                                        rng.choice(["accepted", "rejected"]), None, "a", float(i)))
+    return SimpleNamespace(labels=labels, reviews=ReviewStore(decisions))
+
+
+def proposals(n: int, seed: int = 1) -> list[Interval]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        on = rng.randrange(N_FRAMES)
+        out.append(Interval(f"v{i % N_VIDEOS}", rng.choice(["MaE", "ME"]), on, on + 6, on + 12, 0.5))
+    return out
+
+
+def time_refresh(fn, project, props, repeats: int) -> float:
+    """Median ms of one pass over every proposal; the first pass (index build) is timed apart."""
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for p in props:
+            fn(project, "shown", p)
+        times.append(1000 * (time.perf_counter() - t))
+    return statistics.median(times)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--proposals", type=int, default=2000)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--no-append", action="store_true")
+    args = ap.parse_args(argv)
+    props = proposals(args.proposals)
+    rows = []
+    for n_dec in (1000, 4000, 8000):
+        project = make_project(n_dec, 500)
+        t = time.perf_counter()
+        review_state(project, "shown", props[0])          # builds the index after an edit
+        build = 1000 * (time.perf_counter() - t)
+        carried = sum(review_state(project, "shown", p)[0] is not None for p in props)
+        rows.append((n_dec, time_refresh(status_of, project, props, args.repeats),
+                     time_refresh(review_state, project, props, args.repeats), build, carried))
+    lines = ["| earlier decisions | this run's decision only (ms) | review_state (ms) | ratio | "
+             "index rebuild after an edit (ms) | proposals carried or settled |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for n_dec, old, new, build, carried in rows:
+        lines.append(f"| {n_dec} | {old:.1f} | {new:.1f} | {new / old:.1f} | {build:.1f} | "
+                     f"{carried} / {len(props)} |")
+    table = "\n".join(lines)
+    print(table)
+    if not args.no_append:
+        command = "python benchmarks/bench_review_desk.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        text = (f"\n## Review desk state refresh ({datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')})\n\n"
+                f"- machine: {platform.machine()}, {platform.system()} {platform.release()}, python "
+                f"{platform.python_version()}, 2 CPU cores shared with other work\n"
+                f"- command: `{command.strip()}`\n"
+                f"- {len(props)} proposals of the shown run over {N_VIDEOS} videos, 500 labels; one pass "
+                f"over every proposal (what the review dock does after each edit), median of "
+                f"{args.repeats}\n\n{table}\n")
+        with open(Path(__file__).with_name("RESULTS.md"), "a", encoding="utf-8") as fh:
+            fh.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
