@@ -1,21 +1,23 @@
 """Review-loop benchmark: a simulated annotator labels a few videos, then reviews proposals.
 
 Split per subject (videos in id order): the first video carries its point labels (what the
-annotator clicked); the second is the review pool (spotted and reviewed); the rest are test videos
-never shown to the annotator. Round 0 trains from scratch on the labelled videos. Each review
+annotator clicked); the next --review-videos (1) are the review pool (spotted and reviewed); the
+rest are test videos never shown to the annotator. Round 0 trains from scratch on the labelled videos. Each review
 round then: spots the review pool, lets an oracle judge up to K proposals, highest score first
 (accept: IoU >= 0.5 with a ground truth of the same class, which adds a point label at the
 proposal's apex unless one is already inside, as the app's Accept does; with --adjust, a
 same-class near miss is adjusted to the true span; reject: everything else; see `Oracle`), and
-trains again.
+trains again. As in the app's review desk, a proposal that holds a label of its class or that the
+annotator decided in an earlier round (same class, IoU >= 0.5) is stepped over and costs nothing.
 
 Variants of the training after a review round (VARIANTS): warm start (fine-tune the last model,
 the app's quick round) or full retrain, each with decisions (span priors and rejections as
 negatives; rejections on the intensity and the class score, or on the class score only), or with
 the accepted labels alone (ablation).
 
-Per round: F1 on the test videos, ground truths found in the review pool, annotator actions
-(accepts + rejects; plus the initial clicks) per expression found, training seconds. References:
+Per round: F1 on the test videos, ground truths found in the review pool, review actions
+(accepts + rejects + 2 per adjust) per expression found there, the whole workflow's actions
+(initial clicks + review actions) per expression labelled or found, training seconds. References:
 labelling every expression by hand (3 actions: onset, apex, offset) and reviewing the non-learned
 motion baseline's proposals with the same budget.
 
@@ -62,14 +64,22 @@ VARIANTS = {
 def build_project(args) -> Path:
     from pfes_core.demo import build_demo_project
 
+    from pfes_core.project import Project
+
     target = Path(args.project)
     if (target / "project.h5").exists():
+        # a project still being built (or built with other sizes) would give figures on a subset
+        with Project.open(target, readonly=True) as project:
+            n = len(project.videos)
+        if n != args.subjects * args.videos:
+            raise SystemExit(f"{target} holds {n} videos, not {args.subjects} x {args.videos}: still "
+                             "being built, or built with other --subjects/--videos")
         return target
     return build_demo_project(target, seed=args.seed, subjects=args.subjects,
                               videos_per_subject=args.videos, seconds=args.seconds, jobs=args.jobs)
 
 
-def load(root: Path):
+def load(root: Path, review_videos: int = 1):
     from pfes_core.features import load_features
     from pfes_core.project import Project
     from pfes_core.training import load_project_videos
@@ -84,8 +94,8 @@ def load(root: Path):
     labelled, review, test = [], [], []
     for vs in by_subject.values():
         labelled.append(vs[0])
-        review.append(vs[1])
-        test.extend(vs[2:])
+        review.extend(vs[1:1 + review_videos])
+        test.extend(vs[1 + review_videos:])
     for v in review + test:
         v.points = []                         # never labelled by the annotator
     return labelled, review, test, truth, rois
@@ -126,8 +136,12 @@ class Oracle:
         return best
 
     def _seen(self, p: Interval) -> bool:
-        """A proposal the annotator already judged (same class, IoU >= 0.5 with a decided span)."""
-        return any(d.video == p.video and d.cls == p.cls and interval_iou(p, d) >= 0.5 for _, d in self.decided)
+        """A proposal the desk steps over (pfes_gui.review_commands.review_state): the annotator
+        judged it (same class, IoU >= 0.5 with a decided span) or a label of its class is inside."""
+        c = CLASSES.index(p.cls)
+        return (any(d.video == p.video and d.cls == p.cls and interval_iou(p, d) >= 0.5
+                    for _, d in self.decided)
+                or any(pc == c and p.onset <= f <= p.offset for f, pc in self.points(p.video)))
 
     def review(self, proposals: dict[str, list[Interval]], budget: int) -> dict:
         ranked = sorted((p for ps in proposals.values() for p in ps), key=lambda p: -(p.score or 0.0))
@@ -274,8 +288,10 @@ def tables(doc: dict) -> str:
     seeds = doc["seeds"]
     names = doc.get("names", {})
     n_review_gt = doc["meta"]["review_gt"]
+    clicks = doc["meta"]["clicks"]
     lines = ["| workflow | round | test F1 (overall) | MaE | ME | found in review pool | "
-             "review actions | actions per found | train s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "review actions | actions per found | clicks + review actions per expression | train s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
     def pooled(rows):
         tp, fp, gt = (sum(r[k] for r in rows) for k in ("tp", "fp", "n_gt"))
@@ -284,12 +300,16 @@ def tables(doc: dict) -> str:
     def per_found(actions, found):
         return f"{actions / found:.2f}" if found else "- (none found)"
 
+    def whole(actions, found):
+        """The workflow's cost: each initial click labels one expression, then the review."""
+        return f"{(clicks + actions) / (clicks + found):.2f}"
+
     def mean(rows, k):
         return float(np.mean([r[k] for r in rows]))
 
     r0 = list({s["seed"]: s["round0"] for s in seeds}.values())    # one per training seed
     lines.append(f"| first training (labels of 1 video/subject) | 0 | {pooled(r0):.3f} | {mean(r0, 'mae'):.3f} | "
-                 f"{mean(r0, 'me'):.3f} | 0 / {n_review_gt} | 0 | - | {mean(r0, 'seconds'):.0f} |")
+                 f"{mean(r0, 'me'):.3f} | 0 / {n_review_gt} | 0 | - | {whole(0, 0)} | {mean(r0, 'seconds'):.0f} |")
     variants = list(dict.fromkeys(k for s in seeds for k in s["variants"]))
     for key in variants:
         name = names.get(key) or VARIANTS[key][0]
@@ -300,13 +320,13 @@ def tables(doc: dict) -> str:
             found, actions = mean(rows, "found"), mean(rows, "actions")
             lines.append(f"| {name_r} | {r + 1} | {pooled(rows):.3f} | {mean(rows, 'mae'):.3f} | {mean(rows, 'me'):.3f} | "
                          f"{found:.1f} / {n_review_gt} | {actions:.1f} | "
-                         f"{per_found(actions, found)} | {mean(rows, 'seconds'):.0f} |")
+                         f"{per_found(actions, found)} | {whole(actions, found)} | {mean(rows, 'seconds'):.0f} |")
     b = doc["baseline_review"]
     lines.append(f"| review motion-baseline proposals (same total budget) | - | {doc['baseline_test']['f1']:.3f} | "
                  f"{doc['baseline_test']['mae']:.3f} | {doc['baseline_test']['me']:.3f} | {b['found']} / {n_review_gt} | "
-                 f"{b['actions']} | {per_found(b['actions'], b['found'])} | - |")
+                 f"{b['actions']} | {per_found(b['actions'], b['found'])} | {whole(b['actions'], b['found'])} | - |")
     lines.append(f"| label every expression by hand | - | - | - | - | {n_review_gt} / {n_review_gt} | "
-                 f"{HAND_ACTIONS * n_review_gt} | {HAND_ACTIONS:.2f} | - |")
+                 f"{HAND_ACTIONS * n_review_gt} | {HAND_ACTIONS:.2f} | {HAND_ACTIONS:.2f} | - |")
     per_seed = "; ".join(f"seed {s['seed']} {names.get(k) or VARIANTS[k][0]}: " + " / ".join(
         [f"{s['round0']['f1']:.3f}"] + [f"{row['f1']:.3f}" for row in rows])
         for s in seeds for k, rows in s["variants"].items())
@@ -321,6 +341,8 @@ def main(argv=None) -> int:
     ap.add_argument("--videos", type=int, default=3, help="videos per subject (>= 3: labelled, review, test)")
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--review-videos", type=int, default=1,
+                    help="videos per subject in the review pool (after the labelled one)")
     ap.add_argument("--train-seeds", default="1")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--budget", type=int, default=20, help="proposals reviewed per round")
@@ -346,7 +368,7 @@ def main(argv=None) -> int:
 
         torch.set_num_threads(args.threads)
         root = build_project(args)
-        labelled, review, test, truth, rois = load(root)
+        labelled, review, test, truth, rois = load(root, args.review_videos)
         review_gt = sum(len(truth[v.video_id]) for v in review)
         t0 = time.monotonic()
         seeds = []
@@ -362,6 +384,7 @@ def main(argv=None) -> int:
                         "review": len(review), "test": len(test), "review_gt": review_gt,
                         "test_gt": sum(len(truth[v.video_id]) for v in test),
                         "clicks": sum(len(v.points) for v in labelled), "seconds": args.seconds,
+                        "review_videos_per_subject": args.review_videos,
                         "data_seed": args.seed, "minutes": (time.monotonic() - t0) / 60}}
         if args.json:
             Path(args.json).write_text(json.dumps(doc, indent=1))
@@ -377,7 +400,8 @@ def main(argv=None) -> int:
                 f"2 CPU cores shared with other work\n"
                 + "".join(f"- command: `{c}`\n" for c in doc["commands"])
                 + f"- data: data seed {m['data_seed']} (fresh), {m['videos']} videos x {m['seconds']:.0f} s at 25 fps; "
-                f"per subject 1 labelled ({m['clicks']} point labels in all), 1 review, the rest test "
+                f"per subject 1 labelled ({m['clicks']} point labels in all), "
+                f"{m.get('review_videos_per_subject', 1)} review, the rest test "
                 f"({m['test_gt']} GT in test videos, {m['review_gt']} in the review pool); budget "
                 f"{doc['budget']} proposals per round, {doc['rounds']} rounds; training seeds "
                 f"{[s['seed'] for s in doc['seeds']]} (F1 pooled over seeds, other columns averaged)\n\n{table}\n")
