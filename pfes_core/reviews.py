@@ -82,6 +82,7 @@ class ReviewStore:
     def __init__(self, decisions: Iterable[ReviewDecision] = ()):
         self._items: dict[tuple, ReviewDecision] = {}
         self._by_expression: dict | None = None        # see _expression_index
+        self._stale: set[tuple[str, str]] = set()
         for d in decisions:
             self._items[d.key] = d
 
@@ -132,21 +133,27 @@ class ReviewStore:
         return best
 
     def _expression_index(self) -> dict:
-        """{(video, cls): (sorted onsets, longest span, [(decided span, decision)])}, rebuilt after
-        a change: the review desk asks `earlier_decision` for every proposal on every edit."""
-        if self._by_expression is None:
+        """{(video, cls): (sorted onsets, longest span, [(decided span, decision)])}. Groups an
+        edit touched are rebuilt on the next call: the review desk asks `earlier_decision` for
+        every proposal after every edit."""
+        if self._by_expression is None or self._stale:
+            wanted = None if self._by_expression is None else self._stale
             groups: dict[tuple[str, str], list] = {}
             for d in self._items.values():
-                groups.setdefault((d.video, d.cls), []).append((d.interval(), d))
-            self._by_expression = {}
+                if wanted is None or (d.video, d.cls) in wanted:
+                    groups.setdefault((d.video, d.cls), []).append((d.interval(), d))
+            index = {} if wanted is None else self._by_expression
+            for key in wanted or ():
+                index.pop(key, None)
             for key, rows in groups.items():
                 rows.sort(key=lambda r: r[0].onset)
-                self._by_expression[key] = ([r[0].onset for r in rows],
-                                            max(r[0].offset - r[0].onset for r in rows), rows)
+                index[key] = ([r[0].onset for r in rows], max(r[0].offset - r[0].onset for r in rows),
+                              rows)
+            self._by_expression, self._stale = index, set()
         return self._by_expression
 
     def _set(self, key: tuple, decision: ReviewDecision | None) -> ReviewDecision | None:
-        self._by_expression = None
+        self._stale.add((key[0], key[2]))           # (video, cls) of the decision's group
         before = self._items.get(key)
         if decision is None:
             self._items.pop(key, None)
