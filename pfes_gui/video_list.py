@@ -43,7 +43,8 @@ class VideoList(QTableWidget):
         # Short headers keep the id column wide; the tooltips say what each one counts.
         short = {COL_FEATURES: ("Feat", "features extracted"),
                  COL_PROPOSALS: ("Prop", "proposals of the shown run"),
-                 COL_REVIEWED: ("Rev", "proposals reviewed / all")}
+                 COL_REVIEWED: ("Rev", "proposals needing no more review (decided in this run "
+                                       "or an earlier one, or labelled) / all")}
         for col, (text, tip) in short.items():
             self.horizontalHeaderItem(col).setText(text)
             self.horizontalHeaderItem(col).setToolTip(tip)

@@ -231,6 +231,8 @@ def test_decisions_of_an_earlier_run_carry_to_the_same_expression(window):
     assert mw.timeline.proposal_status[i] == "rejected"
     assert mw.timeline.proposal_notes[i] == f"rejected in run {old}"
     assert mw.timeline.proposal_status == ["settled", "rejected", None]
+    from pfes_gui.video_list import COL_REVIEWED
+    assert mw.video_list.item(mw.video_list._rows["v1"], COL_REVIEWED).text() == "2/3"
     misses = c.review.queue.topLevelItem(0)
     assert {int(misses.child(k).text(2)) for k in range(misses.childCount())} == {160, 70}
     mw.go_to_frame("v1", 0)
