@@ -184,8 +184,9 @@ class ReviewPanel(QDockWidget):
         for video, pred in self.predictions.items():
             for p in pred.proposals:
                 self._rows[_key(p)] = self.model.rowCount()
-                self.model.appendRow(self._make_row(p, *review_state(project, run_id, p)))
-                self._show_bounds(self._rows[_key(p)], p)
+                status, adjusted, note = review_state(project, run_id, p)
+                self.model.appendRow(self._make_row(p, status, note))
+                self._show_bounds(self._rows[_key(p)], p, adjusted)
         self.table.setSortingEnabled(True)
         self._filters_changed()
         self.refresh_queue()
@@ -193,8 +194,7 @@ class ReviewPanel(QDockWidget):
         self._update_buttons()
         self._sync_edit_span()
 
-    def _make_row(self, p: Interval, status: str | None, adjusted=None,
-                  note: str = "") -> list[QStandardItem]:
+    def _make_row(self, p: Interval, status: str | None, note: str = "") -> list[QStandardItem]:
         def item(text, sort_value):
             it = QStandardItem(str(text))
             it.setData(sort_value, Qt.ItemDataRole.UserRole)
@@ -211,10 +211,9 @@ class ReviewPanel(QDockWidget):
         self._style_status(row[COL_STATUS], status, note)
         return row
 
-    def _show_bounds(self, row: int, p: Interval) -> None:
+    def _show_bounds(self, row: int, p: Interval, adjusted: tuple[int, int, int] | None) -> None:
         """Onset/Apex/Offset cells: the proposal's frames, or 'proposed -> adjusted' where the
-        reviewer moved them (sorted by the value in force)."""
-        adjusted = review_state(self.mw.project, self.run_id, p)[1]
+        reviewer moved them (`adjusted`, from `review_state`; sorted by the value in force)."""
         for col, k, value in ((COL_ONSET, 0, p.onset), (COL_APEX, 1, p.apex),
                               (COL_OFFSET, 2, p.offset)):
             item = self.model.item(row, col)
@@ -241,11 +240,11 @@ class ReviewPanel(QDockWidget):
         project = self.mw.project
         for key, row in self._rows.items():
             p = self.model.item(row, 0).data(ROLE_PROPOSAL)
-            status, _adjusted, note = review_state(project, self.run_id, p)
+            status, adjusted, note = review_state(project, self.run_id, p)
             item = self.model.item(row, COL_STATUS)
             if item.text() != status_text(status, note):
                 self._style_status(item, status, note)
-            self._show_bounds(row, p)
+            self._show_bounds(row, p, adjusted)
         self.proxy.invalidate()
         self.refresh_queue()
         self._update_summary()
