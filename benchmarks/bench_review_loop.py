@@ -111,6 +111,12 @@ def spot(model, videos, preset, chunk):
     return out
 
 
+def _holds_label(points: list[tuple[int, int]], p: Interval) -> bool:
+    """A point label (frame, class index) of p's class lies inside p (the app's `linked_label`)."""
+    c = CLASSES.index(p.cls)
+    return any(pc == c and p.onset <= f <= p.offset for f, pc in points)
+
+
 class Oracle:
     """Judges proposals against the ground truth; remembers what it found and decided.
 
@@ -138,10 +144,9 @@ class Oracle:
     def _seen(self, p: Interval) -> bool:
         """A proposal the desk steps over (pfes_gui.review_commands.review_state): the annotator
         judged it (same class, IoU >= 0.5 with a decided span) or a label of its class is inside."""
-        c = CLASSES.index(p.cls)
         return (any(d.video == p.video and d.cls == p.cls and interval_iou(p, d) >= 0.5
                     for _, d in self.decided)
-                or any(pc == c and p.onset <= f <= p.offset for f, pc in self.points(p.video)))
+                or _holds_label(self.points(p.video), p))
 
     def review(self, proposals: dict[str, list[Interval]], budget: int) -> dict:
         ranked = sorted((p for ps in proposals.values() for p in ps), key=lambda p: -(p.score or 0.0))
@@ -186,9 +191,8 @@ class Oracle:
         for s, p in self.decided:
             if s == "rejected" or p.video != video:
                 continue
-            c = CLASSES.index(p.cls)
-            if not any(pc == c and p.onset <= f <= p.offset for f, pc in out):
-                out.append((p.apex, c))
+            if not _holds_label(out, p):
+                out.append((p.apex, CLASSES.index(p.cls)))
         return sorted(out)
 
 
