@@ -15,19 +15,17 @@ first refresh after an edit pays it); a label edit does not.
 from __future__ import annotations
 
 import argparse
-import platform
 import random
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 from types import SimpleNamespace
 
 from pfes_core.labels import AddLabel, LabelStore
 from pfes_core.reviews import ReviewDecision, ReviewStore, SetReview
 from pfes_core.types import Interval
 from pfes_gui.review_commands import review_state, status_of
+from results_md import append_section, machine_line
 
 N_VIDEOS, N_FRAMES = 10, 90_000
 
@@ -98,15 +96,12 @@ def main(argv=None) -> int:
     print(table)
     if not args.no_append:
         command = "python benchmarks/bench_review_desk.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        text = (f"\n## Review desk state refresh ({datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')})\n\n"
-                f"- machine: {platform.machine()}, {platform.system()} {platform.release()}, python "
-                f"{platform.python_version()}, 2 CPU cores shared with other work\n"
-                f"- command: `{command.strip()}`\n"
+        text = (machine_line()
+                + f"- command: `{command.strip()}`\n"
                 f"- {len(props)} proposals of the shown run over {N_VIDEOS} videos, 500 labels; one pass "
                 f"over every proposal (what the review dock does after each edit), median of "
                 f"{args.repeats}\n\n{table}\n")
-        with open(Path(__file__).with_name("RESULTS.md"), "a", encoding="utf-8") as fh:
-            fh.write(text)
+        append_section("Review desk state refresh", text)
     return 0
 
 

@@ -30,11 +30,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -397,11 +395,10 @@ def main(argv=None) -> int:
     if not args.no_append:
         import torch
 
+        from results_md import append_section, machine_line
+
         m = doc["meta"]
-        text = (f"\n## Review loop, simulated annotator ({datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')})\n\n"
-                f"- machine: {platform.machine()}, {platform.system()} {platform.release()}, python "
-                f"{platform.python_version()}, torch {torch.__version__}, 1 torch thread per process, "
-                f"2 CPU cores shared with other work\n"
+        text = (machine_line(f", torch {torch.__version__}, 1 torch thread per process")
                 + "".join(f"- command: `{c}`\n" for c in doc["commands"])
                 + f"- data: data seed {m['data_seed']} (fresh), {m['videos']} videos x {m['seconds']:.0f} s at 25 fps; "
                 f"per subject 1 labelled ({m['clicks']} point labels in all), "
@@ -409,8 +406,7 @@ def main(argv=None) -> int:
                 f"({m['test_gt']} GT in test videos, {m['review_gt']} in the review pool); budget "
                 f"{doc['budget']} proposals per round, {doc['rounds']} rounds; training seeds "
                 f"{[s['seed'] for s in doc['seeds']]} (F1 pooled over seeds, other columns averaged)\n\n{table}\n")
-        with open(Path(__file__).with_name("RESULTS.md"), "a", encoding="utf-8") as fh:
-            fh.write(text)
+        append_section("Review loop, simulated annotator", text)
     return 0
 
 
