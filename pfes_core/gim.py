@@ -2,7 +2,8 @@
 
 epoch 0: hard boxes around each point; then point-centred Gaussians in the intensity branch's
 hidden space; from `gim_start` on, GIM: pseudo-apex, reliable-frame count -> adaptive duration ->
-instance Gaussian, plus apex targets. Pseudo-neutral frames are mined from the lowest intensities.
+instance Gaussian, plus apex targets. Pseudo-neutral frames are mined from the lowest intensities
+(the reference) or, as an option, the highest ones beyond every point's reach.
 Everything works on full-length arrays where frames that were not evaluated this step are NaN.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 MAE_I, ME_I = 0, 1
+NEUTRAL_MININGS = ("lowest", "hardest")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,12 @@ class GimConstants:
     apex_neg_margin: int = 6                      # apex negatives within +-6 of expression frames
     gauss_eps: float = 1e-6
     keep_reliable: bool = False                   # widen sigma so the n reliable frames keep y >= theta
+    # "lowest" (the reference; None means it too): neutrals are the K lowest-intensity frames
+    # outside the windows. "hardest": the K highest-intensity frames beyond every point's reach
+    # (`context_radius`), where a video whose every expression carries a point has none, so the
+    # blinks and head turns the model fires on are taught as neutral. It cut false proposals but
+    # cost recall on one of two fresh benchmark sets (RESULTS.md), so it is an option, not the default.
+    neutral_mining: str | None = None
     # The reference's edge and overlap behaviour (faithful mode). Every window it builds (label,
     # apex search, reliable count) ends before the last frame, so that frame is never labelled;
     # a later window of the same class overwrites an earlier one instead of taking the maximum.
@@ -132,16 +140,31 @@ def gaussian_labels(h: np.ndarray, centre: int, lo: int, hi: int, eps: float = 1
     return np.exp(-d2 / (2.0 * var + eps))
 
 
-def mine_neutrals(a: np.ndarray, expression: np.ndarray) -> np.ndarray:
-    """The K lowest-intensity evaluated frames outside every window, K = #expression frames (>= 1)."""
-    candidates = np.flatnonzero(~expression & ~np.isnan(a))
+def mine_neutrals(a: np.ndarray, expression: np.ndarray, far: np.ndarray | None = None) -> np.ndarray:
+    """K evaluated frames outside every window, K = #expression frames (>= 1): the lowest-intensity
+    ones, or with `far` (frames beyond every point's reach) the highest-intensity far ones (the
+    lowest ones when no evaluated frame is far)."""
+    pool = ~expression & ~np.isnan(a)
+    hardest = far is not None and bool((pool & far).any())
+    if hardest:
+        pool &= far
+    candidates = np.flatnonzero(pool)
     out = np.zeros(len(a), dtype=bool)
     if len(candidates) == 0:
         return out
     k = max(1, min(len(candidates), int(expression.sum())))
-    order = np.argsort(a[candidates], kind="stable")[:k]
+    values = -a[candidates] if hardest else a[candidates]
+    order = np.argsort(values, kind="stable")[:k]
     out[candidates[order]] = True
     return out
+
+
+def _beyond_reach(n: int, points, radius: int) -> np.ndarray:
+    """Frames farther than `radius` from every point."""
+    far = np.ones(n, dtype=bool)
+    for p, _ in points:
+        far[max(p - radius, 0):max(p + radius + 1, 0)] = False
+    return far
 
 
 def make_pseudo_labels(points: list[tuple[int, int]], a: np.ndarray, h: np.ndarray, epoch: int,
@@ -196,7 +219,8 @@ def make_pseudo_labels(points: list[tuple[int, int]], a: np.ndarray, h: np.ndarr
         instances.append({"cls": int(cls), "point": int(p), "centre": int(centre),
                           "lo": int(lo), "hi": int(hi)})
     expression = in_win.any(axis=1)
-    neutral = mine_neutrals(a, expression)
+    far = _beyond_reach(n, points, c.context_radius) if c.neutral_mining == "hardest" else None
+    neutral = mine_neutrals(a, expression, far)
     apex = None
     if epoch >= c.gim_start:
         strong = (y > 0.5).any(axis=1)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from .epoch_selection import SELECTIONS
 from .errors import TrainingError
-from .gim import GimConstants
+from .gim import NEUTRAL_MININGS, GimConstants
 from .losses import DATASET_WEIGHTS, LossConstants, normalise_dataset
 from .model import ModelConfig
 
@@ -124,6 +124,9 @@ class TrainConfig:
             raise TrainingError("epochs must be at least 1")
         if not 1 <= self.members <= MAX_MEMBERS:
             raise TrainingError(f"members must be 1..{MAX_MEMBERS} (models whose outputs are averaged), got {self.members}")
+        if self.gim.neutral_mining not in (None, *NEUTRAL_MININGS):
+            raise TrainingError(f"unknown neutral mining {self.gim.neutral_mining!r} "
+                                f"(expected {' or '.join(NEUTRAL_MININGS)})")
         if self.select_epoch not in SELECTIONS:
             raise TrainingError(f"unknown epoch selection {self.select_epoch!r} (expected {' or '.join(SELECTIONS)})")
         if self.dataset is not None and self.dataset not in DATASET_WEIGHTS:
@@ -132,9 +135,10 @@ class TrainConfig:
     def pseudo_label_constants(self, fps: float | None) -> GimConstants:
         """GIM constants for one video. Default mode keeps the reliable frames reliable in the
         labels (`GimConstants.keep_reliable`) and converts the duration clip to the video's frame
-        rate; faithful mode uses `gim` with the reference's edge and overlap rules."""
+        rate; faithful mode uses `gim` with the reference's edge and overlap rules (and the
+        reference's lowest-intensity neutrals whatever `gim.neutral_mining` says)."""
         if self.mode != "default":
-            return replace(self.gim, skip_last_frame=True, overwrite_overlaps=True)
+            return replace(self.gim, skip_last_frame=True, overwrite_overlaps=True, neutral_mining="lowest")
         return replace(self.gim, keep_reliable=True).scaled_durations(fps)
 
     def loss_constants(self) -> LossConstants:

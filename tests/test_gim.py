@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -118,6 +119,31 @@ def test_neutrals_are_lowest_outside_windows():
     a[44] = np.nan
     assert np.flatnonzero(mine_neutrals(a, expression)).tolist() == [39, 40, 41, 42, 43]
     assert mine_neutrals(a, np.zeros(50, bool)).sum() == 1      # K >= 1
+
+
+def test_hardest_neutrals_are_the_highest_frames_beyond_every_points_reach():
+    c = replace(C, neutral_mining="hardest", gim_start=0)
+    n, point = 300, 100
+    a = np.full(n, 0.05)
+    a[20:26] = 0.9                   # a blink the model fires on, far from the point
+    a[100 - 40:100 + 40] = 0.6       # near the point: may belong to the expression, never mined
+    pl = make_pseudo_labels([(point, MAE)], a, np.zeros((n, 4), np.float32), 8, c)
+    neutral = np.flatnonzero(pl.neutral)
+    k = int(pl.in_window.any(axis=1).sum())
+    assert len(neutral) == k
+    assert set(range(20, 26)) <= set(neutral.tolist())
+    assert all(abs(f - point) > c.context_radius for f in neutral)
+    assert (pl.apex[20:26] == 0).all()          # the blink is an apex negative for both classes
+    lowest = make_pseudo_labels([(point, MAE)], a, np.zeros((n, 4), np.float32), 8, replace(c, neutral_mining="lowest"))
+    assert not lowest.neutral[20:26].any()      # the reference's mining never sees it
+
+
+def test_hardest_neutrals_fall_back_to_the_lowest_when_nothing_is_far():
+    a = np.linspace(0.9, 0.0, 50)
+    expression = np.zeros(50, bool)
+    expression[45:50] = True
+    far = np.zeros(50, bool)
+    assert np.flatnonzero(mine_neutrals(a, expression, far)).tolist() == [40, 41, 42, 43, 44]
 
 
 def test_gaussian_labels_constant_features_are_all_one():

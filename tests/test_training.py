@@ -128,13 +128,19 @@ def test_faithful_mode_and_ablations_train():
 
 def test_pseudo_label_constants_per_mode():
     """Faithful mode labels with the reference's constants; default mode keeps the reliable frames
-    and takes the duration clip in seconds (at 25 fps the ME cap is 13 frames, not 16)."""
+    and takes the duration clip in seconds (at 25 fps the ME cap is 13 frames, not 16). Neutral
+    mining is the reference's unless a default-mode config asks for the hardest frames."""
     paper = TrainConfig.from_preset("paper")
     assert replace(paper, mode="faithful").pseudo_label_constants(25.0) == GimConstants(
-        skip_last_frame=True, overwrite_overlaps=True)
+        skip_last_frame=True, overwrite_overlaps=True, neutral_mining="lowest")
     default = paper.pseudo_label_constants(25.0)
     assert default.keep_reliable and default.duration_clip == ((13, 30), (7, 13))
     assert paper.pseudo_label_constants(30.0) == replace(GimConstants(), keep_reliable=True)
+    hardest = replace(paper, gim=replace(paper.gim, neutral_mining="hardest"))
+    assert hardest.pseudo_label_constants(30.0).neutral_mining == "hardest"
+    assert replace(hardest, mode="faithful").pseudo_label_constants(30.0).neutral_mining == "lowest"
+    with pytest.raises(TrainingError, match="neutral mining"):
+        replace(paper, gim=replace(paper.gim, neutral_mining="highest")).validate()
 
 
 def test_faithful_mode_is_the_reference_recipe_at_the_presets_size():
@@ -433,7 +439,7 @@ def test_cli_train_jsonl_and_runs(project_dir, capsys):
     from pfes_core.cli import main
 
     rc = main(["train", str(project_dir), "--epochs", "1", "--device", "cpu", "--progress", "jsonl",
-               "--ablation", "gim-no-iac", "--seed", "3", "--dataset", "samm-lv"])
+               "--ablation", "gim-no-iac", "--seed", "3", "--dataset", "samm-lv", "--neutral-mining", "hardest"])
     out = capsys.readouterr().out.strip().splitlines()
     assert rc == 0
     events = [json.loads(line) for line in out]
@@ -442,6 +448,7 @@ def test_cli_train_jsonl_and_runs(project_dir, capsys):
     cfg = json.loads((project_dir / "runs" / run_id / "config.json").read_text())
     assert (cfg["epochs"], cfg["ablation"], cfg["seed"]) == (1, "gim-no-iac", 3)
     assert (cfg["dataset"], cfg["losses"]["sparsity"], cfg["losses"]["lambda_c"]) == ("samm-lv", 0.3, 2e-6)
+    assert cfg["gim"]["neutral_mining"] == "hardest"
     assert main(["runs", str(project_dir)]) == 0
     listing = capsys.readouterr().out
     assert run_id in listing and "done" in listing

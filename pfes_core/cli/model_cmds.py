@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 
 from ..engine import add_engine_options, ray_engine_for
 from ..errors import CancelledError, PfesError
@@ -43,6 +44,11 @@ def register(subparsers) -> None:
                         "2.5, 1.4e-5) and, unless the project sets one, its spotting preset; default: the "
                         "project's settings (dataset, or the import's), else CAS(ME)^2 weights")
     p.add_argument("--ablation", choices=("full", "hard", "gim-no-iac"), default="full")
+    p.add_argument("--neutral-mining", choices=("lowest", "hardest"), default=None,
+                   help="pseudo-neutral frames: lowest (the default; faithful mode always): the reference's "
+                        "lowest-intensity frames; hardest: the highest-intensity frames beyond every point's "
+                        "reach, which assumes every expression of a labelled video carries a point (fewer false "
+                        "proposals, but lower recall on one of two benchmark sets: benchmarks/RESULTS.md)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--members", type=int, default=None, metavar="N",
                    help="train N models (seeds SEED, SEED+1, ...) and average their intensity and apex "
@@ -105,6 +111,8 @@ def cmd_train(args) -> int:
                                          reviews=not args.no_reviews, warm_start=args.warm_start,
                                          dataset=args.dataset, select_epoch=args.select_epoch,
                                          members=args.members)
+        if args.neutral_mining:
+            config = replace(config, gim=replace(config.gim, neutral_mining=args.neutral_mining))
         engine = ray_engine_for(args)
         run_id = train(args.project, config, reporter, cancel=cancel, resume=args.resume,
                        fold_runner=engine.run_folds if engine is not None else None, labels=args.labels)
