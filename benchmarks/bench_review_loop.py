@@ -99,14 +99,32 @@ def load(root: Path, review_videos: int = 1):
     return labelled, review, test, truth, rois
 
 
-def spot(model, videos, preset, chunk):
-    from pfes_core.inference import predict_video
+def spot(models, videos, preset, chunk):
+    """Proposals of the mean outputs of `models` (one model, or a seed-averaged run's members)."""
+    from pfes_core.inference import predict_members
 
     out = {}
     for v in videos:
-        a, q = predict_video(model, v.model_input, chunk, "cpu")
+        a, q = predict_members(models, v.model_input, chunk, "cpu")
         out[v.video_id] = propose(a, q, preset_for_fps(preset, v.fps), v.video_id, v.fps)
     return out
+
+
+def train_members(videos, cfg, n: int, parents=None) -> list:
+    """`n` TrainStates with seeds cfg.seed, cfg.seed + 1, ... as `pfes train --members n` trains
+    them; with `parents`, member m fine-tunes parents[m] (a warm round of a seed-averaged run)."""
+    from pfes_core.training import build_state, train_on_arrays
+
+    states = []
+    for m in range(n):
+        mcfg = replace(cfg, seed=cfg.seed + m, members=1)
+        state = None
+        if parents is not None:
+            state = build_state(mcfg, "cpu")
+            state.model.load_state_dict(parents[m].model.state_dict())
+            state.epoch = parents[m].epoch
+        states.append(train_on_arrays(videos, mcfg, state=state, device="cpu"))
+    return states
 
 
 def _holds_label(points: list[tuple[int, int]], p: Interval) -> bool:
@@ -216,44 +234,46 @@ def report(pred, truth, ids) -> dict:
 
 
 def run_seed(args, labelled, review, test, truth, seed: int) -> dict:
-    from pfes_core.training import TrainConfig, build_state, train_on_arrays
+    from pfes_core.training import TrainConfig
     from pfes_core.warm_start import fine_tune_config
 
     preset = preset_from_settings()
     base = TrainConfig.from_preset("cpu", device="cpu", seed=seed)
     if args.epochs:
         base = replace(base, epochs=args.epochs)
+    n = args.members
     test_ids = [v.video_id for v in test]
     n_clicks = sum(len(v.points) for v in labelled)
     t0 = time.monotonic()
-    state0 = train_on_arrays(labelled, base, device="cpu")
+    states0 = train_members(labelled, base, n)
     t_first = time.monotonic() - t0
-    first = report(spot(state0.model, test, preset, base.predict_chunk), truth, test_ids)
+
+    def models(states):
+        return [st.model for st in states]
+
+    first = report(spot(models(states0), test, preset, base.predict_chunk), truth, test_ids)
     print(f"seed {seed} round 0: F1 {first['f1']:.3f} (MaE {first['mae']:.3f}, ME {first['me']:.3f}), "
           f"{t_first:.0f} s", flush=True)
     out = {"round0": {**first, "seconds": t_first}, "clicks": n_clicks, "variants": {}}
     for key in args.variants:
         name, opts = VARIANTS[key]
         oracle = Oracle(truth, adjust=args.adjust)
-        state, cfg = state0, base
+        states, cfg = states0, base
         rows = []
         for r in range(1, args.rounds + 1):
-            decided = oracle.review(spot(state.model, review, preset, cfg.predict_chunk), args.budget)
+            decided = oracle.review(spot(models(states), review, preset, cfg.predict_chunk), args.budget)
             videos = training_set(labelled, review, oracle, opts["reviews"],
                                   opts.get("intensity_negatives", False), opts.get("negative_weight", 1.0))
             t = time.monotonic()
             if opts["warm"]:
-                cfg = fine_tune_config(cfg, state.epoch, args.warm_epochs, f"round{r - 1}",
+                cfg = fine_tune_config(cfg, states[0].epoch, args.warm_epochs, f"round{r - 1}",
                                        reviews=opts["reviews"])
-                new = build_state(cfg, "cpu")
-                new.model.load_state_dict(state.model.state_dict())
-                new.epoch = state.epoch
-                state = train_on_arrays(videos, cfg, state=new, device="cpu")
+                states = train_members(videos, cfg, n, parents=states)
             else:
                 cfg = replace(base, reviews=opts["reviews"])
-                state = train_on_arrays(videos, cfg, device="cpu")
+                states = train_members(videos, cfg, n)
             secs = time.monotonic() - t
-            res = report(spot(state.model, test, preset, cfg.predict_chunk), truth, test_ids)
+            res = report(spot(models(states), test, preset, cfg.predict_chunk), truth, test_ids)
             row = {"round": r, **res, **decided, "found": len(oracle.found), "actions": oracle.actions,
                    "seconds": secs}
             rows.append(row)
@@ -350,6 +370,8 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=int, default=20, help="proposals reviewed per round")
     ap.add_argument("--warm-epochs", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=0, help="override the cpu preset's epochs (first training)")
+    ap.add_argument("--members", type=int, default=1,
+                    help="models per training, seeds SEED..SEED+N-1, outputs averaged (pfes train --members)")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--adjust", action="store_true",
                     help="the oracle adjusts same-class near misses (IoU < 0.5) instead of rejecting them")
@@ -378,7 +400,7 @@ def main(argv=None) -> int:
             seeds.append({"seed": s, **run_seed(args, labelled, review, test, truth, s)})
         doc = {"command": command, "commands": [command], "variants": args.variants, "rounds": args.rounds,
                "names": {k: VARIANTS[k][0] for k in args.variants},
-               "budget": args.budget, "seeds": seeds,
+               "budget": args.budget, "seeds": seeds, "members": args.members,
                "baseline_review": baseline_review(review, truth, rois, args.budget * args.rounds, args.adjust),
                "adjust": args.adjust,
                "baseline_test": baseline_test(test, truth, rois),
@@ -405,7 +427,10 @@ def main(argv=None) -> int:
                 f"{m.get('review_videos_per_subject', 1)} review, the rest test "
                 f"({m['test_gt']} GT in test videos, {m['review_gt']} in the review pool); budget "
                 f"{doc['budget']} proposals per round, {doc['rounds']} rounds; training seeds "
-                f"{[s['seed'] for s in doc['seeds']]} (F1 pooled over seeds, other columns averaged)\n\n{table}\n")
+                f"{[s['seed'] for s in doc['seeds']]}"
+                + (f", each the average of {doc['members']} models (seeds S..S+{doc['members'] - 1})"
+                   if doc.get("members", 1) > 1 else "")
+                + f" (F1 pooled over seeds, other columns averaged)\n\n{table}\n")
         append_section("Review loop, simulated annotator", text)
     return 0
 
