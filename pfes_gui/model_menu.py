@@ -27,7 +27,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 
 from pfes_core.baseline import BASELINE_ORIGIN, BASELINE_RUN_ID
 
-from . import cluster, dialogs, shortcuts
+from . import cluster, dialogs, shortcuts, training_members
 from .evaluation_view import EvaluationView, evaluate_predictions, read_run_json, run_notes
 from .export_dialog import export_intervals, run_export_dialog
 from .jobs import (DEFAULT_GRACE_S, JobConflictError, JobManager, WorkerJob, pfes_command,
@@ -95,6 +95,13 @@ def _baseline_predictions(project, video_ids: list[str]) -> tuple[dict, list[str
     from pfes_core.baseline import project_baseline   # in a worker thread: reads feature files
 
     return project_baseline(project, video_ids)
+
+
+def _run_members(run_path: Path) -> int:
+    """How many models a run averages (config.json's members; 1 when unreadable)."""
+    config = read_run_json(run_path / "config.json") or {}
+    members = config.get("members", 1) if isinstance(config, dict) else 1
+    return members if isinstance(members, int) and members > 0 else 1
 
 
 def _load_predictions(project_root: Path, run_id: str) -> dict:
@@ -264,16 +271,19 @@ class ModelController(QObject):
         snapshot = (f"{n} labels, {len(project.reviews)} review decisions saved at "
                     f"{time.strftime('%H:%M:%S')} (the run's snapshot is written by the worker)")
         extra = []
-        if quick:
-            if _latest_done_run(self._root()) is not None:
-                extra = ["--warm-start", "latest"]
-            else:
+        if quick and _latest_done_run(self._root()) is not None:
+            extra = ["--warm-start", "latest"]      # the parent's models, however many
+        else:
+            if quick:
                 self.mw.show_status("No finished run to warm-start from: training from scratch", 8000)
+            extra = training_members.members_args(self.mw.session.store)
         argv = pfes_command("train", self._root(), "--train-preset", "cpu", *extra, *self.train_args,
                             *cluster.engine_args(self.mw.session.store))
         layer = getattr(getattr(self.mw, "layers", None), "train_layer", "union")  # Annotators dock
         argv[argv.index("train") + 2:argv.index("train") + 2] = ["--labels", layer]
         snapshot += f"; label layer {layer}"
+        if "--members" in extra:
+            snapshot += f"; {extra[extra.index('--members') + 1]} models averaged"
         job = self._start("train", "Retrain", argv, snapshot, on_done=self._train_done,
                           grace_s=TRAIN_GRACE_S)
         if job is not None:
@@ -292,6 +302,7 @@ class ModelController(QObject):
             labels = await run_in_thread(_run_labels, run_path)
             if labels and labels.get("count") is not None and (
                     not labels.get("partial") or attempt == attempts - 1):
+                members = await run_in_thread(_run_members, run_path)
                 sha = str(labels.get("sha256") or "")[:12]
                 decisions = labels.get("decisions")
                 used = "used" if labels.get("decisions_used") else "recorded, not used"
@@ -299,7 +310,8 @@ class ModelController(QObject):
                     f"{labels['count']} labels (runs/{run_path.name}/labels.json"
                     + (f", sha256 {sha}" if sha else "") + ")"
                     + (f"; {decisions} review decisions ({used}, decisions.json)" if decisions is not None else "")
-                    + (f"; warm start from {labels['parent_run']}" if labels.get("parent_run") else ""))
+                    + (f"; warm start from {labels['parent_run']}" if labels.get("parent_run") else "")
+                    + (f"; {members} models averaged" if members > 1 else ""))
                 return
             await asyncio.sleep(0.25)
 

@@ -1,5 +1,5 @@
-"""Edit -> Preferences: the annotator's name, the Ray cluster for background jobs (pfes_gui.cluster)
-and the keyboard shortcuts.
+"""Edit -> Preferences: the annotator's name, the Ray cluster for background jobs (pfes_gui.cluster),
+the models a Retrain averages (pfes_gui.training_members) and the keyboard shortcuts.
 
 The key table is the one of shortcuts.py: the dialog edits a copy, refuses a set of keys in
 which two actions share a key (and names them), and on OK rebinds every QAction, stores the
@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFo
                                QHBoxLayout, QHeaderView, QKeySequenceEdit, QLabel, QLineEdit,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
-from . import cluster, shortcuts
+from . import cluster, shortcuts, training_members
 
 SETTINGS_KEY = "shortcuts"
 
@@ -63,6 +63,8 @@ class PreferencesDialog(QDialog):
         form.addRow("Annotator:", self.name_edit)
         self.cluster_edit = cluster.address_edit(window.session.store)     # pfes_gui.cluster
         form.addRow("Ray cluster:", self.cluster_edit)
+        self.members_spin = training_members.members_spin(window.session.store)
+        form.addRow("Models per Retrain:", self.members_spin)
         layout.addLayout(form)
 
         self.filter_edit = QLineEdit()
@@ -203,6 +205,7 @@ class PreferencesDialog(QDialog):
             return
         store_keys(self.w.session.store)
         cluster.set_ray_address(self.w.session.store, self.cluster_edit.text())
+        training_members.set_training_members(self.w.session.store, self.members_spin.value())
         apply_to_window(self.w)
         name = self.name_edit.text().strip()
         if name:

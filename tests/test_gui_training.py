@@ -276,3 +276,46 @@ def test_dock_says_which_epoch_a_validation_run_kept(qtbot):
     assert "kept epoch 9 of 12" in dock.stage_label.text() and "sub03" in dock.stage_label.text()
     assert dock.metrics_label.text() == "kept epoch 9, validation point F1 0.625"
     assert dock.epoch_label.text() == "epoch 12 / 12, step 30 / 30"
+
+
+def test_models_per_retrain_is_a_preference_a_quick_round_inherits(qtbot, loop, tmp_path, small_demo_project):
+    """Edit -> Preferences "Models per Retrain" = 2: Retrain trains two seeds' models (their outputs
+    averaged); a quick round fine-tunes both without being told; a damaged setting reads as 1."""
+    import json
+
+    from pfes_gui import training_members
+
+    mw, c = demo_window(qtbot, tmp_path, small_demo_project)
+    qtbot.waitUntil(lambda: not c.busy, timeout=20000)
+    store = mw.session.store
+    dialog = mw.preferences_dialog()
+    qtbot.addWidget(dialog)
+    assert dialog.members_spin.value() == 1
+    dialog.members_spin.setValue(2)
+    dialog.accept()
+    assert training_members.training_members(store) == 2
+    c.train_args = ["--epochs", "1"]
+    job = c.retrain()
+    assert job.command[job.command.index("--members") + 1] == "2"
+    assert c.dock.snapshot_label.text().endswith("2 models averaged")
+    qtbot.waitUntil(lambda: job.is_done, timeout=240000)
+    assert job.result["ok"], job.result["error"]
+    run_path = mw.project.root / "runs" / job.run_id
+    assert json.loads((run_path / "config.json").read_text())["members"] == 2
+    assert (run_path / "checkpoint-m1.pt").exists()
+    qtbot.waitUntil(lambda: "runs/" in c.dock.snapshot_label.text(), timeout=20000)   # the worker's own files
+    assert c.dock.snapshot_label.text().endswith("; 2 models averaged")
+
+    quick = c.retrain(quick=True)
+    assert "--warm-start" in quick.command and "--members" not in quick.command
+    qtbot.waitUntil(lambda: quick.is_done, timeout=240000)
+    assert quick.result["ok"], quick.result["error"]
+    child = mw.project.root / "runs" / quick.run_id
+    assert json.loads((child / "config.json").read_text())["members"] == 2
+    qtbot.waitUntil(lambda: quick.run_id in c.dock.snapshot_label.text(), timeout=20000)
+    assert "warm start from" in c.dock.snapshot_label.text()
+    assert c.dock.snapshot_label.text().endswith("; 2 models averaged")
+
+    store.setValue(training_members.SETTINGS_KEY, "lots")
+    assert training_members.training_members(store) == 1 and training_members.members_args(store) == []
+    mw.close_project()
