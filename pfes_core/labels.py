@@ -57,6 +57,7 @@ class LabelStore:
         self._keys: dict[str, list[tuple[int, int, str]]] = {}
         self._items: dict[str, dict[tuple[int, int, str], PointLabel]] = {}
         self._n = 0
+        self.revision = 0        # bumped by every change: lets views cache what they derive
         for label in labels:
             self._add(label)
 
@@ -207,6 +208,7 @@ class LabelStore:
         items[k] = label
         bisect.insort(self._keys.setdefault(label.video, []), k)
         self._n += 1
+        self.revision += 1
 
     def _remove(self, video: str, frame: int, cls: str, annotator: str = "") -> PointLabel:
         items = self._items.get(video)
@@ -217,11 +219,13 @@ class LabelStore:
         keys = self._keys[video]
         del keys[bisect.bisect_left(keys, k)]
         self._n -= 1
+        self.revision += 1
         return label
 
     def _drop_video(self, video: str) -> None:
         self._n -= len(self._keys.pop(video, []))
         self._items.pop(video, None)
+        self.revision += 1
 
 
 # ---- validation --------------------------------------------------------------------------

@@ -83,6 +83,7 @@ class ReviewStore:
         self._items: dict[tuple, ReviewDecision] = {}
         self._by_expression: dict | None = None        # see _expression_index
         self._stale: set[tuple[str, str]] = set()
+        self.revision = 0        # bumped by every change: lets views cache what they derive
         for d in decisions:
             self._items[d.key] = d
 
@@ -154,6 +155,7 @@ class ReviewStore:
 
     def _set(self, key: tuple, decision: ReviewDecision | None) -> ReviewDecision | None:
         self._stale.add((key[0], key[2]))           # (video, cls) of the decision's group
+        self.revision += 1
         before = self._items.get(key)
         if decision is None:
             self._items.pop(key, None)

@@ -51,6 +51,31 @@ def decision_of(project, run_id: str | None, proposal: Interval):
                                proposal.offset)
 
 
+class _StateMemo:
+    """review_state answers while neither the labels nor the decisions change (their stores'
+    `revision`). Why: after one edit the review table, the timeline and the video list each ask
+    for the states of the same proposals; the earlier-run search and the label lookup then run
+    once per proposal, not three times. Keyed on the store objects themselves, so a reopened or
+    reloaded project never reads another's answers."""
+
+    def __init__(self):
+        self.key: tuple = ()
+        self.states: dict = {}
+
+    def lookup(self, project, run_id: str, proposal: Interval):
+        labels, reviews = project.labels, project.reviews
+        key = (labels, labels.revision, reviews, reviews.revision, run_id)
+        if len(self.key) != len(key) or any(a is not b and a != b for a, b in zip(self.key, key)):
+            self.key, self.states = key, {}
+        state = self.states.get(proposal)
+        if state is None:
+            state = self.states[proposal] = _review_state(project, run_id, proposal)
+        return state
+
+
+_memo = _StateMemo()
+
+
 def review_state(project, run_id: str | None, proposal: Interval):
     """(state, adjusted span or None, note) of a proposal as the desk shows it.
 
@@ -61,6 +86,10 @@ def review_state(project, run_id: str | None, proposal: Interval):
     labelled costs an action and finds nothing."""
     if project is None or run_id is None:
         return None, None, ""
+    return _memo.lookup(project, run_id, proposal)
+
+
+def _review_state(project, run_id: str, proposal: Interval):
     d = decision_of(project, run_id, proposal)
     note = ""
     if d is None:

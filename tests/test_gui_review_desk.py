@@ -291,3 +291,50 @@ def test_spot_without_features_says_what_to_do_in_the_gui(model_window, qtbot, t
     text = " ".join(part for said in mw.said for part in said if isinstance(part, str))
     assert "Model -> Extract features" in text
     assert "pfes" not in text and "--" not in text         # no command line in a GUI message
+
+
+def test_review_states_are_worked_out_once_per_change_and_follow_every_edit(tmp_path, monkeypatch):
+    """The desk's three views share one answer per proposal until a label or a decision changes
+    (the stores' revision); every kind of change, an undo and a reopened project are seen at once."""
+    from pfes_core.labels import AddLabel
+    from pfes_core.project import Project
+    from pfes_core.reviews import SetReview
+    from pfes_gui import review_commands as rc
+
+    video = tmp_path / "noise.mp4"
+    write_noise_video(video, n_frames=N, seed=3)
+    project = Project.create(tmp_path / "memo")
+    project.add_video(video, subject="s1", video_id="v1")
+    calls = []
+    real = rc._review_state
+    monkeypatch.setattr(rc, "_review_state", lambda *a: calls.append(a) or real(*a))
+
+    assert rc.review_state(project, RUN_ID, ME) == (None, None, "")
+    assert rc.review_state(project, RUN_ID, MAE)[0] is None
+    for _ in range(3):                                   # the table, the timeline, the video list
+        rc.review_state(project, RUN_ID, ME)
+    assert len(calls) == 2
+
+    label = project.apply(AddLabel("v1", 72, "ME", "tester"))
+    assert rc.review_state(project, RUN_ID, ME)[0] == rc.SETTLED       # a label of its class inside
+    assert rc.review_state(project, RUN_ID, MAE)[0] is None
+    project.apply(label.inverse())                                       # undo
+    assert rc.review_state(project, RUN_ID, ME)[0] is None
+
+    project.apply(SetReview.for_proposal("20240101-000000-0000", ME, "rejected"))
+    state, _, note = rc.review_state(project, RUN_ID, ME)                 # an earlier run's rejection
+    assert state == "rejected" and "20240101-000000-0000" in note
+    assert rc.review_state(project, "20240101-000000-0000", ME)[2] == ""  # that run's own decision
+    project.apply(SetReview.for_proposal(RUN_ID, ME, "accepted"))
+    assert rc.review_state(project, RUN_ID, ME)[0] == "accepted"          # this run's wins
+    n = len(calls)
+    rc.review_state(project, RUN_ID, ME)
+    assert len(calls) == n
+
+    project.save()
+    project.close()
+    reopened = Project.open(project.root)
+    try:
+        assert rc.review_state(reopened, RUN_ID, ME)[0] == "accepted" and len(calls) == n + 1
+    finally:
+        reopened.close()
