@@ -268,6 +268,8 @@ def run_seed(args, labelled, review, test, truth, seed: int) -> dict:
             if opts["warm"]:
                 cfg = fine_tune_config(cfg, states[0].epoch, args.warm_epochs, f"round{r - 1}",
                                        reviews=opts["reviews"])
+                if args.warm_lr:
+                    cfg = replace(cfg, lr=args.warm_lr)
                 states = train_members(videos, cfg, n, parents=states)
             else:
                 cfg = replace(base, reviews=opts["reviews"])
@@ -369,6 +371,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--budget", type=int, default=20, help="proposals reviewed per round")
     ap.add_argument("--warm-epochs", type=int, default=3)
+    ap.add_argument("--warm-lr", type=float, default=0.0,
+                    help="fine-tuning lr of a warm round (default: the app's, parent lr x WARM_LR_FACTOR)")
     ap.add_argument("--epochs", type=int, default=0, help="override the cpu preset's epochs (first training)")
     ap.add_argument("--members", type=int, default=1,
                     help="models per training, seeds SEED..SEED+N-1, outputs averaged (pfes train --members)")
@@ -400,7 +404,7 @@ def main(argv=None) -> int:
             seeds.append({"seed": s, **run_seed(args, labelled, review, test, truth, s)})
         doc = {"command": command, "commands": [command], "variants": args.variants, "rounds": args.rounds,
                "names": {k: VARIANTS[k][0] for k in args.variants},
-               "budget": args.budget, "seeds": seeds, "members": args.members,
+               "budget": args.budget, "seeds": seeds, "members": args.members, "warm_lr": args.warm_lr,
                "baseline_review": baseline_review(review, truth, rois, args.budget * args.rounds, args.adjust),
                "adjust": args.adjust,
                "baseline_test": baseline_test(test, truth, rois),
