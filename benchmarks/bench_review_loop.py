@@ -50,8 +50,6 @@ VARIANTS = {
                  {"warm": True, "reviews": True, "intensity_negatives": False}),
     "warm_priors": ("warm start + span priors, rejections unused",
                     {"warm": True, "reviews": True, "negative_weight": 0.0}),
-    "warm_unj": ("warm start + decisions (class score), unjudged proposals not drawn as background",
-                 {"warm": True, "reviews": True, "intensity_negatives": False, "unjudged": True}),
     "warm_nodec": ("warm start, labels only", {"warm": True, "reviews": False}),
     "full_dec": ("full retrain + decisions, rejections on the intensity and the class score",
                  {"warm": False, "reviews": True, "intensity_negatives": True}),
@@ -215,22 +213,15 @@ class Oracle:
 
 
 def training_set(labelled, review, oracle: Oracle, use_reviews: bool, intensity_negatives: bool = False,
-                 negative_weight: float = 1.0, shown: dict[str, list[Interval]] | None = None):
+                 negative_weight: float = 1.0):
     """The labelled videos and the review pool with the oracle's labels; decisions attached when
-    `use_reviews`. `shown`: the round's proposals; those the oracle stepped past unjudged mark
-    their frames `unjudged` (never drawn as background)."""
+    `use_reviews`."""
     from pfes_core.review_supervision import attach_reviews
     from pfes_core.training import VideoData
 
     videos = [VideoData(v.video_id, v.model_input, list(v.points), v.subject, v.fps) for v in labelled]
     for v in review:
-        video = VideoData(v.video_id, v.model_input, oracle.points(v.video_id), v.subject, v.fps)
-        if shown is not None:
-            video.unjudged = np.zeros(len(v.model_input), dtype=bool)
-            for p in shown.get(v.video_id, []):
-                if not oracle._seen(p):
-                    video.unjudged[p.onset:p.offset + 1] = True
-        videos.append(video)
+        videos.append(VideoData(v.video_id, v.model_input, oracle.points(v.video_id), v.subject, v.fps))
     if use_reviews:
         attach_reviews(videos, oracle.decisions(), weight=negative_weight, intensity=intensity_negatives)
     return videos
@@ -270,11 +261,9 @@ def run_seed(args, labelled, review, test, truth, seed: int) -> dict:
         states, cfg = states0, base
         rows = []
         for r in range(1, args.rounds + 1):
-            shown = spot(models(states), review, preset, cfg.predict_chunk)
-            decided = oracle.review(shown, args.budget)
+            decided = oracle.review(spot(models(states), review, preset, cfg.predict_chunk), args.budget)
             videos = training_set(labelled, review, oracle, opts["reviews"],
-                                  opts.get("intensity_negatives", False), opts.get("negative_weight", 1.0),
-                                  shown if opts.get("unjudged") else None)
+                                  opts.get("intensity_negatives", False), opts.get("negative_weight", 1.0))
             t = time.monotonic()
             if opts["warm"]:
                 cfg = fine_tune_config(cfg, states[0].epoch, args.warm_epochs, f"round{r - 1}",
