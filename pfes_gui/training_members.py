@@ -1,10 +1,11 @@
-"""How many models a full Retrain averages (Edit -> Preferences, "Models per Retrain").
+"""How many models a full Retrain averages (Edit -> Preferences, "Models per Retrain"; 3 unless
+the user sets it).
 
 Why: the mean of several training seeds' models gave better proposals than its single members on
-five of six benchmark sets (benchmarks/RESULTS.md), for as many times the training time. A
-Retrain with N > 1 runs `pfes train --members N`; a quick round fine-tunes every member of its
-parent run, so it inherits the parent's count. Stored under ``training/members`` in the session
-settings, so the choice survives restarts.
+five of seven benchmark sets (benchmarks/RESULTS.md), for as many times the training time; 1 is
+the choice for a slow machine. A Retrain runs `pfes train --members N`; a quick round fine-tunes
+every member of its parent run, so it inherits the parent's count. Stored under
+``training/members`` in the session settings, so the choice survives restarts.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QSpinBox
 
 SETTINGS_KEY = "training/members"
-DEFAULT_MEMBERS = 1
+DEFAULT_MEMBERS = 3      # pfes_core.train_config.CPU_MEMBERS (not imported: it would load torch)
 MAX_MEMBERS = 5          # the core accepts more; beyond 5 a CPU Retrain takes too long to wait for
 
 
@@ -31,9 +32,8 @@ def set_training_members(store, n: int) -> None:
 
 
 def members_args(store) -> list[str]:
-    """`pfes train` options for a full Retrain ([] for one model)."""
-    n = training_members(store)
-    return ["--members", str(n)] if n > 1 else []
+    """`pfes train` options for a full Retrain (always explicit, so the dock's command says it)."""
+    return ["--members", str(training_members(store))]
 
 
 def members_spin(store) -> QSpinBox:

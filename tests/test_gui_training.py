@@ -280,7 +280,8 @@ def test_dock_says_which_epoch_a_validation_run_kept(qtbot):
 
 def test_models_per_retrain_is_a_preference_a_quick_round_inherits(qtbot, loop, tmp_path, small_demo_project):
     """Edit -> Preferences "Models per Retrain" = 2: Retrain trains two seeds' models (their outputs
-    averaged); a quick round fine-tunes both without being told; a damaged setting reads as 1."""
+    averaged); a quick round fine-tunes both without being told; a damaged setting reads as the
+    default, 3."""
     import json
 
     from pfes_gui import training_members
@@ -290,7 +291,7 @@ def test_models_per_retrain_is_a_preference_a_quick_round_inherits(qtbot, loop, 
     store = mw.session.store
     dialog = mw.preferences_dialog()
     qtbot.addWidget(dialog)
-    assert dialog.members_spin.value() == 1
+    assert dialog.members_spin.value() == 3                      # the default: three models
     dialog.members_spin.setValue(2)
     dialog.accept()
     assert training_members.training_members(store) == 2
@@ -317,5 +318,6 @@ def test_models_per_retrain_is_a_preference_a_quick_round_inherits(qtbot, loop, 
     assert c.dock.snapshot_label.text().endswith("; 2 models averaged")
 
     store.setValue(training_members.SETTINGS_KEY, "lots")
-    assert training_members.training_members(store) == 1 and training_members.members_args(store) == []
+    assert training_members.training_members(store) == 3
+    assert training_members.members_args(store) == ["--members", "3"]
     mw.close_project()

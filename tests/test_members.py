@@ -71,6 +71,14 @@ def test_warm_start_fine_tunes_every_member(two_member_run):
         (root / "runs" / run_id / "gone.pt").rename(root / "runs" / run_id / "checkpoint-m1.pt")
 
 
+def test_cpu_preset_averages_three_models_and_the_paper_preset_one():
+    assert TrainConfig.from_preset("cpu").members == 3
+    assert TrainConfig.from_preset("cpu", members=1).members == 1
+    assert TrainConfig.from_preset("paper").members == 1
+    assert TrainConfig.from_preset("cpu", mode="faithful").members == 1       # the published method
+    assert TrainConfig.from_preset("cpu", mode="faithful", members=2).members == 2
+
+
 def test_member_count_is_checked():
     with pytest.raises(TrainingError, match="members must be"):
         tiny_config(members=0).validate()

@@ -60,7 +60,7 @@ def make_videos(seed: int = 0, n: int = 3, subjects: int = 1, n_frames: int = 40
 
 
 def tiny_config(**kw) -> TrainConfig:
-    base = TrainConfig.from_preset("cpu", epochs=3, device="cpu")
+    base = TrainConfig.from_preset("cpu", epochs=3, device="cpu", members=1)
     base = replace(base, model=ModelConfig(width=16, heads=2, ffn_mult=2, hidden_dropout=0.3),
                    gim=GimConstants(soft_switch=1, gim_start=2, theta_epochs=2), background_frames=96)
     return replace(base, **kw)

@@ -52,8 +52,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--members", type=int, default=None, metavar="N",
                    help="train N models (seeds SEED, SEED+1, ...) and average their intensity and apex "
-                        "outputs, for N times the training time (default 1; it helped on one benchmark "
-                        "set and not on another: benchmarks/RESULTS.md)")
+                        "outputs, for N times the training time (default: 3 with the cpu preset, better "
+                        "proposals on five of seven benchmark sets; 1 with the paper preset; "
+                        "benchmarks/RESULTS.md)")
     p.add_argument("--select-epoch", choices=("last", "validation"), default=None,
                    help="last: keep the last epoch's model (the default); validation: set one labelled "
                         "training subject aside, spot it after every epoch and keep the epoch whose "
