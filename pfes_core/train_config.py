@@ -19,7 +19,7 @@ ABLATIONS = ("full", "hard", "gim-no-iac")
 PRESETS = ("cpu", "paper")
 MAX_MEMBERS = 16
 #: Models a cpu-preset run averages unless told otherwise. The mean of three seeds' models beat its
-#: single members on five of seven fresh benchmark sets (+0.03 to +0.11 overall F1) and kept review
+#: single members on five of six fresh benchmark sets (+0.03 to +0.11 overall F1) and kept review
 #: rounds from collapsing (benchmarks/RESULTS.md); on 2 idle cores a demo retrain takes 105 s
 #: instead of 38 s and a quick round 26 s instead of 13 s. The paper preset (a long GPU run) stays 1.
 CPU_MEMBERS = 3

@@ -1,10 +1,10 @@
 """How many models a full Retrain averages (Edit -> Preferences, "Models per Retrain"; 3 unless
 the user sets it).
 
-Why: the mean of several training seeds' models gave better proposals than its single members on
-five of seven benchmark sets (benchmarks/RESULTS.md), for as many times the training time; 1 is
-the choice for a slow machine. A Retrain runs `pfes train --members N`; a quick round fine-tunes
-every member of its parent run, so it inherits the parent's count. Stored under
+Why: the mean of several training seeds' models gave better proposals than its single members
+on five of six fresh benchmark sets (benchmarks/RESULTS.md), for as many times the training
+time; 1 is the choice for a slow machine. A Retrain runs `pfes train --members N`; a quick round
+fine-tunes every member of its parent run, so it inherits the parent's count. Stored under
 ``training/members`` in the session settings, so the choice survives restarts.
 """
 

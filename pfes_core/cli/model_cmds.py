@@ -53,7 +53,7 @@ def register(subparsers) -> None:
     p.add_argument("--members", type=int, default=None, metavar="N",
                    help="train N models (seeds SEED, SEED+1, ...) and average their intensity and apex "
                         "outputs, for N times the training time (default: 3 with the cpu preset, better "
-                        "proposals on five of seven benchmark sets; 1 with the paper preset; "
+                        "proposals on five of six fresh benchmark sets; 1 with the paper preset; "
                         "benchmarks/RESULTS.md)")
     p.add_argument("--select-epoch", choices=("last", "validation"), default=None,
                    help="last: keep the last epoch's model (the default); validation: set one labelled "
