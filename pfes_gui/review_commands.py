@@ -59,14 +59,17 @@ class _StateMemo:
     reloaded project never reads another's answers."""
 
     def __init__(self):
-        self.key: tuple = ()
+        self.labels = self.reviews = self.run_id = None
+        self.revisions = (-1, -1)
         self.states: dict = {}
 
     def lookup(self, project, run_id: str, proposal: Interval):
         labels, reviews = project.labels, project.reviews
-        key = (labels, labels.revision, reviews, reviews.revision, run_id)
-        if len(self.key) != len(key) or any(a is not b and a != b for a, b in zip(self.key, key)):
-            self.key, self.states = key, {}
+        if (labels is not self.labels or reviews is not self.reviews or run_id != self.run_id
+                or (labels.revision, reviews.revision) != self.revisions):
+            self.labels, self.reviews, self.run_id = labels, reviews, run_id
+            self.revisions = (labels.revision, reviews.revision)
+            self.states = {}
         state = self.states.get(proposal)
         if state is None:
             state = self.states[proposal] = _review_state(project, run_id, proposal)
