@@ -92,8 +92,8 @@ class TrainConfig:
 
     @classmethod
     def from_preset(cls, name: str = "cpu", **overrides) -> "TrainConfig":
-        """'cpu': small models, 12 epochs, GIM from epoch 3, three seeds' models averaged
-        (`CPU_MEMBERS`; a couple of minutes on 2 cores).
+        """'cpu': small models, 12 epochs, GIM from epoch 3, three seeds' models averaged in
+        default mode (`CPU_MEMBERS`; one in faithful mode; a couple of minutes on 2 cores).
         'paper': the published setup: the reference network (width 256, 4 heads x 64, FFN 256,
         3.23M parameters), whole videos, 100 epochs, Adam lr 2e-5, wd 0.1, lr halved every 30.
         `dataset=` also sets that dataset's loss weights."""

@@ -282,7 +282,7 @@ class ModelController(QObject):
         layer = getattr(getattr(self.mw, "layers", None), "train_layer", "union")  # Annotators dock
         argv[argv.index("train") + 2:argv.index("train") + 2] = ["--labels", layer]
         snapshot += f"; label layer {layer}"
-        if "--members" in extra:
+        if "--members" in extra and extra[extra.index("--members") + 1] != "1":
             snapshot += f"; {extra[extra.index('--members') + 1]} models averaged"
         job = self._start("train", "Retrain", argv, snapshot, on_done=self._train_done,
                           grace_s=TRAIN_GRACE_S)
