@@ -159,12 +159,12 @@ def mine_neutrals(a: np.ndarray, expression: np.ndarray, far: np.ndarray | None 
     return out
 
 
-def _beyond_reach(n: int, points, radius: int) -> np.ndarray:
-    """Frames farther than `radius` from every point."""
-    far = np.ones(n, dtype=bool)
+def near_points(n: int, points, radius: int) -> np.ndarray:
+    """(n,) bool: frames within `radius` of a point (frame, class)."""
+    near = np.zeros(n, dtype=bool)
     for p, _ in points:
-        far[max(p - radius, 0):max(p + radius + 1, 0)] = False
-    return far
+        near[max(p - radius, 0):min(p + radius + 1, n)] = True
+    return near
 
 
 def make_pseudo_labels(points: list[tuple[int, int]], a: np.ndarray, h: np.ndarray, epoch: int,
@@ -219,7 +219,7 @@ def make_pseudo_labels(points: list[tuple[int, int]], a: np.ndarray, h: np.ndarr
         instances.append({"cls": int(cls), "point": int(p), "centre": int(centre),
                           "lo": int(lo), "hi": int(hi)})
     expression = in_win.any(axis=1)
-    far = _beyond_reach(n, points, c.context_radius) if c.neutral_mining == "hardest" else None
+    far = ~near_points(n, points, c.context_radius) if c.neutral_mining == "hardest" else None
     neutral = mine_neutrals(a, expression, far)
     apex = None
     if epoch >= c.gim_start:

@@ -37,7 +37,7 @@ import torch
 
 from .epoch_selection import train_model
 from .errors import CancelledError, TrainingError
-from .gim import make_pseudo_labels, phase
+from .gim import make_pseudo_labels, near_points, phase
 from .inference import pick_device, predict_members, predict_video
 from .losses import apex_loss, iac_loss, intensity_losses, negative_loss, normalise_dataset
 from .model import ModelOutput, SpottingModel
@@ -81,13 +81,6 @@ def build_state(config: TrainConfig, device: torch.device) -> TrainState:
     return TrainState(model, opt, sched)
 
 
-def _near_mask(n_frames: int, points, radius: int) -> np.ndarray:
-    near = np.zeros(n_frames, dtype=bool)
-    for p, _ in points:
-        near[max(p - radius, 0):min(p + radius + 1, n_frames)] = True
-    return near
-
-
 def select_frames(n_frames: int, points: list[tuple[int, int]], config: TrainConfig,
                   rng: np.random.Generator, all_points: list[tuple[int, int]] | None = None) -> np.ndarray:
     """Sorted frame indices read this step: every frame within GIM's reach of a point, plus background.
@@ -95,9 +88,9 @@ def select_frames(n_frames: int, points: list[tuple[int, int]], config: TrainCon
     `all_points` (the video's points when `points` is one step's group): background is never drawn
     near any of them, so another group's expression frames cannot be mined as neutrals."""
     radius = config.gim.context_radius
-    near = _near_mask(n_frames, points, radius)
+    near = near_points(n_frames, points, radius)
     local = np.flatnonzero(near)
-    busy = near if all_points is None else near | _near_mask(n_frames, all_points, radius)
+    busy = near if all_points is None else near | near_points(n_frames, all_points, radius)
     rest = np.flatnonzero(~busy)
     budget = config.max_frames_per_step - len(local)
     if config.background_frames is not None:
