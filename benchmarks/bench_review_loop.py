@@ -43,10 +43,6 @@ from pfes_core.types import CLASSES, Interval
 
 HAND_ACTIONS = 3
 ADJUST_ACTIONS = 2          # an adjusted proposal: drag its onset and offset to the true ones
-#: Unsure frames of a review video: the last model's intensity above the lowest proposal threshold,
-#: widened by the model's half input window.
-UNSURE_THRESHOLD, UNSURE_MARGIN = 0.2, 8
-
 VARIANTS = {
     "warm_dec": ("warm start + decisions, rejections on the intensity and the class score",
                  {"warm": True, "reviews": True, "intensity_negatives": True}),
@@ -54,10 +50,6 @@ VARIANTS = {
                  {"warm": True, "reviews": True, "intensity_negatives": False}),
     "warm_priors": ("warm start + span priors, rejections unused",
                     {"warm": True, "reviews": True, "negative_weight": 0.0}),
-    "warm_guard": ("warm start + decisions (class score), frames the last model fired on not drawn as background in review videos",
-                   {"warm": True, "reviews": True, "intensity_negatives": False, "guard": "model"}),
-    "warm_gtguard": ("warm start + decisions (class score), unlabelled true expressions not drawn as background (diagnostic, uses the truth)",
-                     {"warm": True, "reviews": True, "intensity_negatives": False, "guard": "truth"}),
     "warm_nodec": ("warm start, labels only", {"warm": True, "reviews": False}),
     "full_dec": ("full retrain + decisions, rejections on the intensity and the class score",
                  {"warm": False, "reviews": True, "intensity_negatives": True}),
@@ -107,40 +99,14 @@ def load(root: Path, review_videos: int = 1):
     return labelled, review, test, truth, rois
 
 
-def spot(models, videos, preset, chunk, intensities: dict | None = None):
-    """Proposals of the mean outputs of `models` (one model, or a seed-averaged run's members);
-    each video's mean intensity goes into `intensities` when given."""
+def spot(models, videos, preset, chunk):
+    """Proposals of the mean outputs of `models` (one model, or a seed-averaged run's members)."""
     from pfes_core.inference import predict_members
 
     out = {}
     for v in videos:
         a, q = predict_members(models, v.model_input, chunk, "cpu")
-        if intensities is not None:
-            intensities[v.video_id] = a
         out[v.video_id] = propose(a, q, preset_for_fps(preset, v.fps), v.video_id, v.fps)
-    return out
-
-
-def unsure_masks(guard: str | None, intensities: dict, review, truth, oracle: "Oracle") -> dict | None:
-    """Per review video, the frames not drawn as background: "model", where the last model's
-    intensity passed the lowest proposal threshold (review_supervision.unsure_frames); "truth"
-    (a diagnostic), the true expressions nobody has labelled yet."""
-    from pfes_core.review_supervision import unsure_frames
-
-    if guard is None:
-        return None
-    out = {}
-    for v in review:
-        n = len(v.model_input)
-        if guard == "model":
-            out[v.video_id] = unsure_frames(intensities[v.video_id], UNSURE_THRESHOLD, UNSURE_MARGIN)
-            continue
-        mask = np.zeros(n, dtype=bool)
-        pts = oracle.points(v.video_id)
-        for t in truth.get(v.video_id, []):
-            if not any(t.onset <= f <= t.offset for f, _ in pts):
-                mask[max(t.onset - UNSURE_MARGIN, 0):t.offset + UNSURE_MARGIN + 1] = True
-        out[v.video_id] = mask
     return out
 
 
@@ -247,16 +213,15 @@ class Oracle:
 
 
 def training_set(labelled, review, oracle: Oracle, use_reviews: bool, intensity_negatives: bool = False,
-                 negative_weight: float = 1.0, unsure: dict[str, np.ndarray] | None = None):
+                 negative_weight: float = 1.0):
     """The labelled videos and the review pool with the oracle's labels; decisions attached when
-    `use_reviews`. `unsure`: per review video, frames never drawn as background."""
+    `use_reviews`."""
     from pfes_core.review_supervision import attach_reviews
     from pfes_core.training import VideoData
 
     videos = [VideoData(v.video_id, v.model_input, list(v.points), v.subject, v.fps) for v in labelled]
     for v in review:
-        videos.append(VideoData(v.video_id, v.model_input, oracle.points(v.video_id), v.subject, v.fps,
-                                unsure=None if unsure is None else unsure.get(v.video_id)))
+        videos.append(VideoData(v.video_id, v.model_input, oracle.points(v.video_id), v.subject, v.fps))
     if use_reviews:
         attach_reviews(videos, oracle.decisions(), weight=negative_weight, intensity=intensity_negatives)
     return videos
@@ -296,11 +261,9 @@ def run_seed(args, labelled, review, test, truth, seed: int) -> dict:
         states, cfg = states0, base
         rows = []
         for r in range(1, args.rounds + 1):
-            seen: dict = {}
-            decided = oracle.review(spot(models(states), review, preset, cfg.predict_chunk, seen), args.budget)
+            decided = oracle.review(spot(models(states), review, preset, cfg.predict_chunk), args.budget)
             videos = training_set(labelled, review, oracle, opts["reviews"],
-                                  opts.get("intensity_negatives", False), opts.get("negative_weight", 1.0),
-                                  unsure_masks(opts.get("guard"), seen, review, truth, oracle))
+                                  opts.get("intensity_negatives", False), opts.get("negative_weight", 1.0))
             t = time.monotonic()
             if opts["warm"]:
                 cfg = fine_tune_config(cfg, states[0].epoch, args.warm_epochs, f"round{r - 1}",

@@ -164,17 +164,6 @@ def review_frames(video, group: list[tuple[int, int]], k: tuple[int, int]) -> np
     return np.unique(np.concatenate(parts)).astype(np.int64)
 
 
-def unsure_frames(intensity: np.ndarray, threshold: float, margin: int) -> np.ndarray:
-    """(T,) bool: frames where the last model saw movement (intensity above `threshold`, widened by
-    `margin` frames each side). In a video labelled only through review, such a frame may belong to
-    an expression nobody has labelled yet, so it is not drawn as background (`VideoData.unsure`)."""
-    above = np.asarray(intensity, dtype=np.float64) > threshold
-    if margin > 0 and above.any():
-        kernel = np.ones(2 * margin + 1)
-        above = np.convolve(above.astype(np.float64), kernel, mode="same") > 0
-    return above
-
-
 def attach_reviews(videos, decisions: Iterable[ReviewDecision], weight: float = 1.0,
                    intensity: bool = False) -> dict:
     """Set `negatives` and `span_priors` on each training.VideoData from the decisions of its video
@@ -200,6 +189,6 @@ def attach_reviews(videos, decisions: Iterable[ReviewDecision], weight: float = 
 
 
 __all__ = ["ReviewTargets", "decisions_snapshot", "decisions_from_snapshot", "review_targets",
-           "apex_targets_with_rejections", "unsure_frames",
+           "apex_targets_with_rejections",
            "step_negative_weights", "attach_reviews", "PROTECT_RADIUS", "INTENSITY", "MAE_SCORE",
            "ME_SCORE"]

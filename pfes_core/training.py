@@ -60,7 +60,6 @@ class VideoData:
     fps: float | None = None
     negatives: np.ndarray | None = None            # (T, 3) rejected-proposal weights (review_supervision)
     span_priors: dict[tuple[int, int], int] | None = None   # (point, class) -> reviewed duration
-    unsure: np.ndarray | None = None                # (T,) bool: may hold an unlabelled expression (review_supervision)
 
 
 @dataclass
@@ -83,19 +82,15 @@ def build_state(config: TrainConfig, device: torch.device) -> TrainState:
 
 
 def select_frames(n_frames: int, points: list[tuple[int, int]], config: TrainConfig,
-                  rng: np.random.Generator, all_points: list[tuple[int, int]] | None = None,
-                  exclude: np.ndarray | None = None) -> np.ndarray:
+                  rng: np.random.Generator, all_points: list[tuple[int, int]] | None = None) -> np.ndarray:
     """Sorted frame indices read this step: every frame within GIM's reach of a point, plus background.
 
     `all_points` (the video's points when `points` is one step's group): background is never drawn
-    near any of them, so another group's expression frames cannot be mined as neutrals. `exclude`
-    (T,) bool: frames never drawn as background either (`VideoData.unsure`)."""
+    near any of them, so another group's expression frames cannot be mined as neutrals."""
     radius = config.gim.context_radius
     near = near_points(n_frames, points, radius)
     local = np.flatnonzero(near)
     busy = near if all_points is None else near | near_points(n_frames, all_points, radius)
-    if exclude is not None:
-        busy = busy | exclude
     rest = np.flatnonzero(~busy)
     budget = config.max_frames_per_step - len(local)
     if config.background_frames is not None:
@@ -164,9 +159,8 @@ def _step(state: TrainState, video: VideoData, epoch: int, config: TrainConfig, 
     model.train()
     n = len(video.model_input)
     group = video.points if points is None else points
+    frames = select_frames(n, group, config, rng, all_points=video.points if points is not None else None)
     reviews = config.uses_reviews
-    frames = select_frames(n, group, config, rng, all_points=video.points if points is not None else None,
-                           exclude=video.unsure if reviews else None)
     if reviews:
         frames = np.union1d(frames, review_frames(video, group, config.gim.k))
     x = torch.from_numpy(np.ascontiguousarray(video.model_input[frames], dtype=np.float32)).to(device)

@@ -261,15 +261,3 @@ def test_faithful_run_records_decisions_but_does_not_use_them(reviewed_project):
     snap = json.loads((d / "decisions.json").read_text())
     assert snap["used"] is False and snap["count"] == 2 and "faithful" in snap["note"]
     assert "negative" not in json.loads((d / "log.jsonl").read_text().splitlines()[-1])
-
-
-def test_unsure_frames_cover_where_the_last_model_fired_widened_by_the_margin():
-    from pfes_core.review_supervision import unsure_frames
-
-    a = np.zeros(100)
-    a[40:45] = 0.5
-    a[90] = 0.21
-    mask = unsure_frames(a, threshold=0.2, margin=3)
-    assert np.flatnonzero(mask).tolist() == list(range(37, 48)) + list(range(87, 94))
-    assert not unsure_frames(np.full(10, 0.2), 0.2, 3).any()       # at the threshold: not above it
-    assert unsure_frames(a, 0.2, 0).sum() == 6

@@ -216,17 +216,6 @@ def test_frame_selection_keeps_every_frame_gim_can_read():
     assert len(everything) == 1000
 
 
-def test_frames_marked_unsure_are_never_drawn_as_background():
-    cfg = replace(tiny_config(), background_frames=None)
-    exclude = np.zeros(1000, dtype=bool)
-    exclude[500:600] = True
-    exclude[95:106] = True                      # inside a point's reach: still read
-    frames = set(select_frames(1000, [(100, 0)], cfg, np.random.default_rng(0), exclude=exclude).tolist())
-    assert frames.isdisjoint(range(500, 600))
-    assert set(range(95, 106)) <= frames
-    assert len(frames) == 1000 - 100
-
-
 def test_points_split_into_steps_keep_neighbours_together():
     cfg = tiny_config(points_per_step=2)
     r2 = 2 * cfg.gim.context_radius
