@@ -270,20 +270,21 @@ class ModelController(QObject):
         n = len(project.labels)
         snapshot = (f"{n} labels, {len(project.reviews)} review decisions saved at "
                     f"{time.strftime('%H:%M:%S')} (the run's snapshot is written by the worker)")
-        extra = []
+        members = None                              # a quick round inherits the parent's count
         if quick and _latest_done_run(self._root()) is not None:
-            extra = ["--warm-start", "latest"]      # the parent's models, however many
+            extra = ["--warm-start", "latest"]
         else:
             if quick:
                 self.mw.show_status("No finished run to warm-start from: training from scratch", 8000)
-            extra = training_members.members_args(self.mw.session.store)
+            members = training_members.training_members(self.mw.session.store)
+            extra = ["--members", str(members)]    # always explicit, so the dock's command says it
         argv = pfes_command("train", self._root(), "--train-preset", "cpu", *extra, *self.train_args,
                             *cluster.engine_args(self.mw.session.store))
         layer = getattr(getattr(self.mw, "layers", None), "train_layer", "union")  # Annotators dock
         argv[argv.index("train") + 2:argv.index("train") + 2] = ["--labels", layer]
         snapshot += f"; label layer {layer}"
-        if "--members" in extra and extra[extra.index("--members") + 1] != "1":
-            snapshot += f"; {extra[extra.index('--members') + 1]} models averaged"
+        if members is not None and members > 1:
+            snapshot += f"; {members} models averaged"
         job = self._start("train", "Retrain", argv, snapshot, on_done=self._train_done,
                           grace_s=TRAIN_GRACE_S)
         if job is not None:

@@ -31,11 +31,6 @@ def set_training_members(store, n: int) -> None:
     store.sync()
 
 
-def members_args(store) -> list[str]:
-    """`pfes train` options for a full Retrain (always explicit, so the dock's command says it)."""
-    return ["--members", str(training_members(store))]
-
-
 def members_spin(store) -> QSpinBox:
     """The Preferences field, set to the current count."""
     spin = QSpinBox()

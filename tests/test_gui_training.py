@@ -319,5 +319,6 @@ def test_models_per_retrain_is_a_preference_a_quick_round_inherits(qtbot, loop, 
 
     store.setValue(training_members.SETTINGS_KEY, "lots")
     assert training_members.training_members(store) == 3
-    assert training_members.members_args(store) == ["--members", "3"]
+    store.setValue(training_members.SETTINGS_KEY, 9)
+    assert training_members.training_members(store) == training_members.MAX_MEMBERS
     mw.close_project()
