@@ -19,7 +19,9 @@ Per round: F1 on the test videos, ground truths found in the review pool, review
 (accepts + rejects + 2 per adjust) per expression found there, the whole workflow's actions
 (initial clicks + review actions) per expression labelled or found, training seconds. References:
 labelling every expression by hand (3 actions: onset, apex, offset) and reviewing the non-learned
-motion baseline's proposals with the same budget.
+motion baseline's proposals with the same budget. --ceiling adds the loop's upper bound: a
+training from scratch with every expression of the review pool labelled, what no review order or
+training trick can beat with these videos.
 
 Run: python benchmarks/bench_review_loop.py --project /tmp/loop/bench.pfes --seed 11 --subjects 6
      --videos 3 --seconds 30 --train-seeds 1 --json /tmp/loop/s1.json --no-append
@@ -133,6 +135,20 @@ def _holds_label(points: list[tuple[int, int]], p: Interval) -> bool:
     return any(pc == c and p.onset <= f <= p.offset for f, pc in points)
 
 
+def review_order(proposals: list[Interval], order: str = "score") -> list[Interval]:
+    """The order the annotator works through: "score", highest score first; "classes", each class's
+    proposals by score, the classes taking turns (MaE, ME, MaE, ...), so the rarer, lower-scored
+    class is seen as early as the other."""
+    by_score = sorted(proposals, key=lambda p: (-(p.score or 0.0), p.video, p.onset))
+    if order == "score":
+        return by_score
+    lists = [[p for p in by_score if p.cls == c] for c in CLASSES]
+    out = []
+    for i in range(max((len(x) for x in lists), default=0)):
+        out.extend(x[i] for x in lists if i < len(x))
+    return out
+
+
 class Oracle:
     """Judges proposals against the ground truth; remembers what it found and decided.
 
@@ -164,8 +180,8 @@ class Oracle:
                     for _, d in self.decided)
                 or _holds_label(self.points(p.video), p))
 
-    def review(self, proposals: dict[str, list[Interval]], budget: int) -> dict:
-        ranked = sorted((p for ps in proposals.values() for p in ps), key=lambda p: -(p.score or 0.0))
+    def review(self, proposals: dict[str, list[Interval]], budget: int, order: str = "score") -> dict:
+        ranked = review_order([p for ps in proposals.values() for p in ps], order)
         acc = rej = adj = 0
         for p in ranked:
             if acc + rej + adj >= budget:
@@ -227,6 +243,15 @@ def training_set(labelled, review, oracle: Oracle, use_reviews: bool, intensity_
     return videos
 
 
+def fully_labelled(review, truth) -> list:
+    """The review pool as if the annotator had clicked every expression (a point at each true apex):
+    what no number of review rounds can add to, the loop's ceiling."""
+    from pfes_core.training import VideoData
+
+    return [VideoData(v.video_id, v.model_input, sorted((t.apex, CLASSES.index(t.cls)) for t in truth[v.video_id]),
+                      v.subject, v.fps) for v in review]
+
+
 def report(pred, truth, ids) -> dict:
     rep = evaluate(pred, truth, videos=ids)
     return {"f1": rep.overall.f1, "mae": rep.f1("MaE"), "me": rep.f1("ME"), "tp": rep.overall.tp,
@@ -255,13 +280,20 @@ def run_seed(args, labelled, review, test, truth, seed: int) -> dict:
     print(f"seed {seed} round 0: F1 {first['f1']:.3f} (MaE {first['mae']:.3f}, ME {first['me']:.3f}), "
           f"{t_first:.0f} s", flush=True)
     out = {"round0": {**first, "seconds": t_first}, "clicks": n_clicks, "variants": {}}
+    if args.ceiling:
+        t = time.monotonic()
+        states = train_members(labelled + fully_labelled(review, truth), base, n)
+        out["ceiling"] = {**report(spot(models(states), test, preset, base.predict_chunk), truth, test_ids),
+                          "seconds": time.monotonic() - t}
+        print(f"seed {seed} ceiling: F1 {out['ceiling']['f1']:.3f}", flush=True)
     for key in args.variants:
         name, opts = VARIANTS[key]
         oracle = Oracle(truth, adjust=args.adjust)
         states, cfg = states0, base
         rows = []
         for r in range(1, args.rounds + 1):
-            decided = oracle.review(spot(models(states), review, preset, cfg.predict_chunk), args.budget)
+            decided = oracle.review(spot(models(states), review, preset, cfg.predict_chunk), args.budget,
+                                    args.order)
             videos = training_set(labelled, review, oracle, opts["reviews"],
                                   opts.get("intensity_negatives", False), opts.get("negative_weight", 1.0))
             t = time.monotonic()
@@ -345,6 +377,13 @@ def tables(doc: dict) -> str:
             lines.append(f"| {name_r} | {r + 1} | {pooled(rows):.3f} | {mean(rows, 'mae'):.3f} | {mean(rows, 'me'):.3f} | "
                          f"{found:.1f} / {n_review_gt} | {actions:.1f} | "
                          f"{per_found(actions, found)} | {whole(actions, found)} | {mean(rows, 'seconds'):.0f} |")
+    ceiling = [s["ceiling"] for s in seeds if "ceiling" in s]
+    if ceiling:
+        hand = HAND_ACTIONS * n_review_gt
+        lines.append(f"| every review expression labelled by hand, full retrain (the loop's ceiling) | - | "
+                     f"{pooled(ceiling):.3f} | {mean(ceiling, 'mae'):.3f} | {mean(ceiling, 'me'):.3f} | "
+                     f"{n_review_gt} / {n_review_gt} | {hand} | {HAND_ACTIONS:.2f} | {whole(hand, n_review_gt)} | "
+                     f"{mean(ceiling, 'seconds'):.0f} |")
     b = doc["baseline_review"]
     lines.append(f"| review motion-baseline proposals (same total budget) | - | {doc['baseline_test']['f1']:.3f} | "
                  f"{doc['baseline_test']['mae']:.3f} | {doc['baseline_test']['me']:.3f} | {b['found']} / {n_review_gt} | "
@@ -377,6 +416,10 @@ def main(argv=None) -> int:
     ap.add_argument("--members", type=int, default=1,
                     help="models per training, seeds SEED..SEED+N-1, outputs averaged (pfes train --members)")
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--order", choices=("score", "classes"), default="score",
+                    help="review order: highest score first, or the classes taking turns (review_order)")
+    ap.add_argument("--ceiling", action="store_true",
+                    help="also train from scratch with every review expression labelled (the loop's upper bound)")
     ap.add_argument("--adjust", action="store_true",
                     help="the oracle adjusts same-class near misses (IoU < 0.5) instead of rejecting them")
     ap.add_argument("--threads", type=int, default=1)
@@ -404,7 +447,7 @@ def main(argv=None) -> int:
             seeds.append({"seed": s, **run_seed(args, labelled, review, test, truth, s)})
         doc = {"command": command, "commands": [command], "variants": args.variants, "rounds": args.rounds,
                "names": {k: VARIANTS[k][0] for k in args.variants},
-               "budget": args.budget, "seeds": seeds, "members": args.members, "warm_lr": args.warm_lr,
+               "budget": args.budget, "order": args.order, "seeds": seeds, "members": args.members, "warm_lr": args.warm_lr,
                "baseline_review": baseline_review(review, truth, rois, args.budget * args.rounds, args.adjust),
                "adjust": args.adjust,
                "baseline_test": baseline_test(test, truth, rois),
