@@ -137,9 +137,8 @@ def _holds_label(points: list[tuple[int, int]], p: Interval) -> bool:
 
 def review_order(proposals: list[Interval], order: str = "score") -> list[Interval]:
     """The order the annotator works through: "score", highest score first; "time", video by video
-    along the timeline, whatever the score; "classes", each class's
-    proposals by score, the classes taking turns (MaE, ME, MaE, ...), so the rarer, lower-scored
-    class is seen as early as the other."""
+    along the timeline, whatever the score; "classes", each class's proposals by score, the classes
+    taking turns (MaE, ME, MaE, ...), so the rarer, lower-scored class is seen as early as the other."""
     by_score = sorted(proposals, key=lambda p: (-(p.score or 0.0), p.video, p.onset))
     if order == "score":
         return by_score
