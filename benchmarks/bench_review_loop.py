@@ -45,6 +45,9 @@ from pfes_core.types import CLASSES, Interval
 
 HAND_ACTIONS = 3
 ADJUST_ACTIONS = 2          # an adjusted proposal: drag its onset and offset to the true ones
+#: Frames either side of a motion candidate where a missed expression's apex still counts as seen.
+MISS_SLACK = 4
+
 VARIANTS = {
     "warm_dec": ("warm start + decisions, rejections on the intensity and the class score",
                  {"warm": True, "reviews": True, "intensity_negatives": True}),
@@ -165,6 +168,8 @@ class Oracle:
         self.adjust = adjust
         self.found: set[tuple] = set()
         self.decided: list[tuple[str, Interval]] = []    # (status, proposal or adjusted span)
+        self.clicked: list[tuple[str, int, int]] = []    # (video, frame, class index): misses clicked
+        self.visited: set[tuple] = set()
         self.actions = 0
 
     def _match(self, p: Interval, min_iou: float = 0.5):
@@ -211,6 +216,34 @@ class Oracle:
         self.actions += acc + rej + ADJUST_ACTIONS * adj
         return {"accepted": acc, "rejected": rej, "adjusted": adj}
 
+    def visit_misses(self, candidates: dict[str, list[Interval]], shown: dict[str, list[Interval]],
+                     budget: int) -> int:
+        """Look at up to `budget` motion candidates (the non-learned baseline's proposals, highest
+        score first) where the model proposes nothing and nobody has labelled anything: one action
+        each; where a true expression not yet found has its apex inside (+-MISS_SLACK frames), the
+        annotator clicks it as a point of its class. Returns the clicks."""
+        ranked = sorted((p for ps in candidates.values() for p in ps), key=lambda p: -(p.score or 0.0))
+        seen = clicks = 0
+        for p in ranked:
+            if seen >= budget:
+                break
+            key = (p.video, p.onset, p.offset)
+            lo, hi = p.onset - MISS_SLACK, p.offset + MISS_SLACK
+            if (key in self.visited or any(lo <= f <= hi for f, _ in self.points(p.video))
+                    or any(q.onset <= p.offset and p.onset <= q.offset for q in shown.get(p.video, []))):
+                continue
+            self.visited.add(key)
+            seen += 1
+            for t in self.truth.get(p.video, []):
+                tkey = (t.video, t.cls, t.onset, t.offset)
+                if lo <= t.apex <= hi and tkey not in self.found:
+                    self.found.add(tkey)
+                    self.clicked.append((p.video, t.apex, CLASSES.index(t.cls)))
+                    clicks += 1
+                    break
+        self.actions += seen
+        return clicks
+
     def decisions(self):
         from pfes_core.reviews import ReviewDecision
 
@@ -221,7 +254,7 @@ class Oracle:
     def points(self, video: str) -> list[tuple[int, int]]:
         """Point labels the kept decisions added, as the app's Accept does: one at the apex unless a
         label of that class already lies inside the span (the decision then stands for it)."""
-        out: list[tuple[int, int]] = []
+        out: list[tuple[int, int]] = [(f, c) for v, f, c in self.clicked if v == video]
         for s, p in self.decided:
             if s == "rejected" or p.video != video:
                 continue
@@ -260,7 +293,9 @@ def report(pred, truth, ids) -> dict:
             "fp": rep.overall.fp, "n_gt": rep.overall.n_gt}
 
 
-def run_seed(args, labelled, review, test, truth, seed: int) -> dict:
+def run_seed(args, labelled, review, test, truth, seed: int, candidates=None) -> dict:
+    """Round 0 and every variant's rounds for one training seed; `candidates`: the motion
+    baseline's proposals on the review pool (for --misses)."""
     from pfes_core.training import TrainConfig
     from pfes_core.warm_start import fine_tune_config
 
@@ -294,8 +329,10 @@ def run_seed(args, labelled, review, test, truth, seed: int) -> dict:
         states, cfg = states0, base
         rows = []
         for r in range(1, args.rounds + 1):
-            decided = oracle.review(spot(models(states), review, preset, cfg.predict_chunk), args.budget,
-                                    args.order)
+            shown = spot(models(states), review, preset, cfg.predict_chunk)
+            decided = oracle.review(shown, args.budget, args.order)
+            if args.misses:
+                decided["clicked"] = oracle.visit_misses(candidates, shown, args.misses)
             videos = training_set(labelled, review, oracle, opts["reviews"],
                                   opts.get("intensity_negatives", False), opts.get("negative_weight", 1.0))
             t = time.monotonic()
@@ -320,24 +357,22 @@ def run_seed(args, labelled, review, test, truth, seed: int) -> dict:
     return out
 
 
-def baseline_review(review, truth, rois, budget_total: int, adjust: bool = False) -> dict:
+def baseline_proposals(videos, rois) -> dict[str, list[Interval]]:
     from pfes_core.baseline import baseline_predict
 
     preset = preset_from_settings()
-    props = {v.video_id: baseline_predict(rois[v.video_id], preset_for_fps(preset, v.fps), v.video_id, v.fps)[2]
-             for v in review}
+    return {v.video_id: baseline_predict(rois[v.video_id], preset_for_fps(preset, v.fps), v.video_id, v.fps)[2]
+            for v in videos}
+
+
+def baseline_review(review, truth, rois, budget_total: int, adjust: bool = False) -> dict:
     oracle = Oracle(truth, adjust=adjust)
-    oracle.review(props, budget_total)
+    oracle.review(baseline_proposals(review, rois), budget_total)
     return {"found": len(oracle.found), "actions": oracle.actions}
 
 
 def baseline_test(test, truth, rois) -> dict:
-    from pfes_core.baseline import baseline_predict
-
-    preset = preset_from_settings()
-    pred = {v.video_id: baseline_predict(rois[v.video_id], preset_for_fps(preset, v.fps), v.video_id, v.fps)[2]
-            for v in test}
-    return report(pred, truth, [v.video_id for v in test])
+    return report(baseline_proposals(test, rois), truth, [v.video_id for v in test])
 
 
 def tables(doc: dict) -> str:
@@ -421,6 +456,9 @@ def main(argv=None) -> int:
     ap.add_argument("--order", choices=("score", "time", "classes"), default="score",
                     help="review order: highest score first, along each video's timeline, or the classes "
                          "taking turns (review_order)")
+    ap.add_argument("--misses", type=int, default=0,
+                    help="per round, also look at up to N motion candidates the model proposes nothing "
+                         "at, clicking the expressions found there (Oracle.visit_misses)")
     ap.add_argument("--ceiling", action="store_true",
                     help="also train from scratch with every review expression labelled (the loop's upper bound)")
     ap.add_argument("--adjust", action="store_true",
@@ -444,13 +482,14 @@ def main(argv=None) -> int:
         root = build_project(args)
         labelled, review, test, truth, rois = load(root, args.review_videos)
         review_gt = sum(len(truth[v.video_id]) for v in review)
+        candidates = baseline_proposals(review, rois) if args.misses else None
         t0 = time.monotonic()
         seeds = []
         for s in [int(x) for x in args.train_seeds.split(",") if x]:
-            seeds.append({"seed": s, **run_seed(args, labelled, review, test, truth, s)})
+            seeds.append({"seed": s, **run_seed(args, labelled, review, test, truth, s, candidates)})
         doc = {"command": command, "commands": [command], "variants": args.variants, "rounds": args.rounds,
                "names": {k: VARIANTS[k][0] for k in args.variants},
-               "budget": args.budget, "order": args.order, "seeds": seeds, "members": args.members, "warm_lr": args.warm_lr,
+               "budget": args.budget, "order": args.order, "misses": args.misses, "seeds": seeds, "members": args.members, "warm_lr": args.warm_lr,
                "baseline_review": baseline_review(review, truth, rois, args.budget * args.rounds, args.adjust),
                "adjust": args.adjust,
                "baseline_test": baseline_test(test, truth, rois),
