@@ -332,6 +332,9 @@ def run_seed(args, labelled, review, test, truth, seed: int, candidates=None) ->
             shown = spot(models(states), review, preset, cfg.predict_chunk)
             decided = oracle.review(shown, args.budget, args.order)
             if args.misses:
+                if args.miss_source == "model":     # the model's own runs below the proposal scores
+                    low = replace(preset, score_threshold=(-1.0, -1.0), class_gate=0.0, budget=(None, None))
+                    candidates = spot(models(states), review, low, cfg.predict_chunk)
                 decided["clicked"] = oracle.visit_misses(candidates, shown, args.misses)
             videos = training_set(labelled, review, oracle, opts["reviews"],
                                   opts.get("intensity_negatives", False), opts.get("negative_weight", 1.0))
@@ -459,6 +462,9 @@ def main(argv=None) -> int:
     ap.add_argument("--misses", type=int, default=0,
                     help="per round, also look at up to N motion candidates the model proposes nothing "
                          "at, clicking the expressions found there (Oracle.visit_misses)")
+    ap.add_argument("--miss-source", choices=("motion", "model"), default="motion",
+                    help="where --misses looks: the motion baseline's proposals, or the model's own "
+                         "candidate runs whatever their score")
     ap.add_argument("--ceiling", action="store_true",
                     help="also train from scratch with every review expression labelled (the loop's upper bound)")
     ap.add_argument("--adjust", action="store_true",
@@ -482,14 +488,14 @@ def main(argv=None) -> int:
         root = build_project(args)
         labelled, review, test, truth, rois = load(root, args.review_videos)
         review_gt = sum(len(truth[v.video_id]) for v in review)
-        candidates = baseline_proposals(review, rois) if args.misses else None
+        candidates = baseline_proposals(review, rois) if args.misses and args.miss_source == "motion" else None
         t0 = time.monotonic()
         seeds = []
         for s in [int(x) for x in args.train_seeds.split(",") if x]:
             seeds.append({"seed": s, **run_seed(args, labelled, review, test, truth, s, candidates)})
         doc = {"command": command, "commands": [command], "variants": args.variants, "rounds": args.rounds,
                "names": {k: VARIANTS[k][0] for k in args.variants},
-               "budget": args.budget, "order": args.order, "misses": args.misses, "seeds": seeds, "members": args.members, "warm_lr": args.warm_lr,
+               "budget": args.budget, "order": args.order, "misses": args.misses, "miss_source": args.miss_source, "seeds": seeds, "members": args.members, "warm_lr": args.warm_lr,
                "baseline_review": baseline_review(review, truth, rois, args.budget * args.rounds, args.adjust),
                "adjust": args.adjust,
                "baseline_test": baseline_test(test, truth, rois),
