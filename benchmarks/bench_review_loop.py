@@ -45,8 +45,6 @@ from pfes_core.types import CLASSES, Interval
 
 HAND_ACTIONS = 3
 ADJUST_ACTIONS = 2          # an adjusted proposal: drag its onset and offset to the true ones
-#: Frames either side of a motion candidate where a missed expression's apex still counts as seen.
-MISS_SLACK = 4
 
 VARIANTS = {
     "warm_dec": ("warm start + decisions, rejections on the intensity and the class score",
@@ -169,7 +167,7 @@ class Oracle:
         self.found: set[tuple] = set()
         self.decided: list[tuple[str, Interval]] = []    # (status, proposal or adjusted span)
         self.clicked: list[tuple[str, int, int]] = []    # (video, frame, class index): misses clicked
-        self.visited: set[tuple] = set()
+        self.looked: dict[str, list[Interval]] = {}      # spans looked at and found empty
         self.actions = 0
 
     def _match(self, p: Interval, min_iou: float = 0.5):
@@ -218,29 +216,34 @@ class Oracle:
 
     def visit_misses(self, candidates: dict[str, list[Interval]], shown: dict[str, list[Interval]],
                      budget: int) -> int:
-        """Look at up to `budget` motion candidates (the non-learned baseline's proposals, highest
-        score first) where the model proposes nothing and nobody has labelled anything: one action
-        each; where a true expression not yet found has its apex inside (+-MISS_SLACK frames), the
-        annotator clicks it as a point of its class. Returns the clicks."""
-        ranked = sorted((p for ps in candidates.values() for p in ps), key=lambda p: -(p.score or 0.0))
+        """Look at up to `budget` candidates (the model's low-scored runs, or the motion baseline's
+        proposals), highest score first, that the desk's queue offers
+        (`pfes_core.candidate_looks.needs_look`: no proposal, label or earlier look covers them):
+        one action each. Where a true expression not yet found has its apex inside (+-LOOK_SLACK
+        frames), the annotator clicks it as a point of its class; else the span is marked looked.
+        Returns the clicks."""
+        from pfes_core.candidate_looks import LOOK_SLACK, looks_needed, needs_look
+
+        ranked = sorted((c for v, cs in candidates.items()
+                         for c in looks_needed(cs, shown.get(v, []), [], [])),
+                        key=lambda c: (-(c.score or 0.0), c.video, c.onset))
         seen = clicks = 0
         for p in ranked:
             if seen >= budget:
                 break
-            key = (p.video, p.onset, p.offset)
-            lo, hi = p.onset - MISS_SLACK, p.offset + MISS_SLACK
-            if (key in self.visited or any(lo <= f <= hi for f, _ in self.points(p.video))
-                    or any(q.onset <= p.offset and p.onset <= q.offset for q in shown.get(p.video, []))):
-                continue
-            self.visited.add(key)
+            frames = [f for f, _ in self.points(p.video)]
+            if not needs_look(p, shown.get(p.video, []), frames, self.looked.get(p.video, [])):
+                continue          # a click or a look earlier in this round covers it now
             seen += 1
-            for t in self.truth.get(p.video, []):
-                tkey = (t.video, t.cls, t.onset, t.offset)
-                if lo <= t.apex <= hi and tkey not in self.found:
-                    self.found.add(tkey)
-                    self.clicked.append((p.video, t.apex, CLASSES.index(t.cls)))
-                    clicks += 1
-                    break
+            lo, hi = p.onset - LOOK_SLACK, p.offset + LOOK_SLACK
+            hit = next((t for t in self.truth.get(p.video, [])
+                        if lo <= t.apex <= hi and (t.video, t.cls, t.onset, t.offset) not in self.found), None)
+            if hit is None:
+                self.looked.setdefault(p.video, []).append(p)
+                continue
+            self.found.add((hit.video, hit.cls, hit.onset, hit.offset))
+            self.clicked.append((p.video, hit.apex, CLASSES.index(hit.cls)))
+            clicks += 1
         self.actions += seen
         return clicks
 
@@ -296,6 +299,7 @@ def report(pred, truth, ids) -> dict:
 def run_seed(args, labelled, review, test, truth, seed: int, candidates=None) -> dict:
     """Round 0 and every variant's rounds for one training seed; `candidates`: the motion
     baseline's proposals on the review pool (for --misses)."""
+    from pfes_core.candidate_looks import loose_preset
     from pfes_core.training import TrainConfig
     from pfes_core.warm_start import fine_tune_config
 
@@ -333,8 +337,7 @@ def run_seed(args, labelled, review, test, truth, seed: int, candidates=None) ->
             decided = oracle.review(shown, args.budget, args.order)
             if args.misses:
                 if args.miss_source == "model":     # the model's own runs below the proposal scores
-                    low = replace(preset, score_threshold=(-1.0, -1.0), class_gate=0.0, budget=(None, None))
-                    candidates = spot(models(states), review, low, cfg.predict_chunk)
+                    candidates = spot(models(states), review, loose_preset(preset), cfg.predict_chunk)
                 decided["clicked"] = oracle.visit_misses(candidates, shown, args.misses)
             videos = training_set(labelled, review, oracle, opts["reviews"],
                                   opts.get("intensity_negatives", False), opts.get("negative_weight", 1.0))

@@ -58,7 +58,7 @@ def decisions_snapshot(decisions: Iterable[ReviewDecision], used: bool, note: st
                    key=lambda d: (d["video"], d["run_id"], d["cls"], d["onset"], d["offset"]))
     blob = json.dumps([[d["video"], d["run_id"], d["cls"], d["onset"], d["offset"], d["status"],
                         d["adjusted"]] for d in items]).encode()
-    counts = {s: sum(1 for d in items if d["status"] == s) for s in ("accepted", "rejected", "adjusted")}
+    counts = {s: sum(1 for d in items if d["status"] == s) for s in ("accepted", "rejected", "adjusted", "looked")}
     return {"count": len(items), "sha256": hashlib.sha256(blob).hexdigest(), "used": bool(used),
             "note": note, "counts": counts, "decisions": items}
 

@@ -10,6 +10,9 @@ A retrained model proposes the same expression again with frames a little off, u
 ``ReviewStore.earlier_decision`` finds the annotator's verdict on it from another run (same video
 and class, IoU >= CARRY_MIN_IOU with the decided span), so the review desk does not ask twice and
 an export does not bring back what was rejected.
+
+A fourth status, "looked", is no verdict on a proposal: it marks a low-scored candidate span the
+annotator looked at and found empty (`pfes_core.candidate_looks`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ from .safe_paths import id_problem
 from .spotting import interval_iou
 from .types import Interval, parse_class
 
-STATUSES = ("accepted", "rejected", "adjusted")
+#: A candidate run the model did not propose, looked at and found empty (pfes_core.candidate_looks):
+#: remembered so it is not offered again; no training target, and never carried onto a proposal.
+LOOKED = "looked"
+STATUSES = ("accepted", "rejected", "adjusted", LOOKED)
 CARRY_MIN_IOU = 0.5     # the MEGC match rule: a proposal this close is the same expression
 
 
@@ -114,6 +120,10 @@ class ReviewStore:
         return [d.interval() for d in self.all()
                 if d.status in ("accepted", "adjusted") and (run_id is None or d.run_id == run_id)]
 
+    def looked(self, video: str) -> list[Interval]:
+        """Spans of `video` looked at and found empty, in any run (status LOOKED)."""
+        return [d.interval() for d in self._items.values() if d.video == video and d.status == LOOKED]
+
     def earlier_decision(self, run_id: str | None, proposal: Interval,
                          min_iou: float = CARRY_MIN_IOU) -> ReviewDecision | None:
         """The newest decision of another run on the same expression as `proposal`: same video
@@ -127,7 +137,7 @@ class ReviewStore:
         hi = bisect_right(onsets, proposal.offset)
         best = None
         for span, d in rows[lo:hi]:
-            if d.run_id == run_id or interval_iou(span, proposal) < min_iou:
+            if d.run_id == run_id or d.status == LOOKED or interval_iou(span, proposal) < min_iou:
                 continue
             if best is None or (d.time, d.key) > (best.time, best.key):
                 best = d

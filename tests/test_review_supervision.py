@@ -125,7 +125,7 @@ def test_span_prior_sets_the_gim_window():
 def test_snapshot_records_decisions_with_a_stable_hash():
     ds = [decision("rejected", "ME", 10, 20), decision("accepted", "MaE", 30, 60, time_=3.0)]
     snap = decisions_snapshot(ds, used=True)
-    assert snap["count"] == 2 and snap["counts"] == {"accepted": 1, "rejected": 1, "adjusted": 0}
+    assert snap["count"] == 2 and snap["counts"] == {"accepted": 1, "rejected": 1, "adjusted": 0, "looked": 0}
     assert snap["sha256"] == decisions_snapshot(list(reversed(ds)), used=True)["sha256"]
     assert snap["sha256"] != decisions_snapshot(ds[:1], used=True)["sha256"]
     assert sorted(decisions_from_snapshot(json.loads(json.dumps(snap))), key=lambda d: d.onset) == ds

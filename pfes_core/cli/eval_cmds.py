@@ -244,7 +244,8 @@ def _review_rows(proposals: list[Interval], reviews, run_id: str, reviewed_only:
         if d is None and reviews is not None:
             d = reviews.earlier_decision(run_id, p)
             counts["from_earlier_runs"] += d is not None
-        status = d.status if d is not None else "unreviewed"
+        # a "looked" decision marks an empty candidate span, never a proposal (reviews.LOOKED)
+        status = d.status if d is not None and d.status != "looked" else "unreviewed"
         counts[status] += 1
         if status == "rejected" or (status == "unreviewed" and reviewed_only):
             continue
