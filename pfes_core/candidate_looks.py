@@ -14,7 +14,9 @@ one. It is not a training target: the loop was measured without it.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import replace
+from itertools import accumulate
 from typing import Iterable
 
 from .spotting import SpottingPreset, interval_iou, preset_for_fps, propose
@@ -35,52 +37,101 @@ def loose_preset(preset: SpottingPreset) -> SpottingPreset:
 
 def model_candidates(intensity, apex, preset: SpottingPreset, video: str,
                      fps: float | None = None) -> list[Interval]:
-    """Every candidate run of one video's model output under the loose rules (`loose_preset`)."""
+    """Every candidate run of one video's model output under the loose rules (`loose_preset`).
+    Without a score threshold soft-NMS goes through every candidate: about 0.1 s per minute of
+    video, so the desk computes these off the GUI thread (`run_candidates`)."""
     return propose(intensity, apex, preset_for_fps(loose_preset(preset), fps), video, fps)
+
+
+def run_candidates(predictions: dict, preset: SpottingPreset, fps: dict) -> dict[str, list[Interval]]:
+    """{video: model_candidates} for a run's predictions ({video: Predictions}); `fps` per video."""
+    return {video: model_candidates(pred.intensity, pred.apex, preset, video, fps.get(video))
+            for video, pred in predictions.items()}
+
+
+class Cover:
+    """What already covers a video's frames: label frames, proposals, spans looked at. Answers
+    `covers` in O(log n): the desk asks for every candidate of every video after each edit."""
+
+    def __init__(self, proposals: Iterable[Interval], label_frames: Iterable[int],
+                 looked: Iterable[Interval]):
+        self.frames = sorted(int(f) for f in label_frames)
+        spans = sorted((p.onset, p.offset) for p in proposals)
+        self.onsets = [on for on, _ in spans]
+        self.reach = list(accumulate((off for _, off in spans), max))    # furthest offset so far
+        self.looked = sorted(looked, key=lambda s: s.onset)
+        self.looked_onsets = [s.onset for s in self.looked]
+        self.longest = max((s.offset - s.onset for s in self.looked), default=0)
+
+    def covers(self, c: Interval, slack: int = LOOK_SLACK) -> bool:
+        i = bisect_left(self.frames, c.onset - slack)
+        if i < len(self.frames) and self.frames[i] <= c.offset + slack:
+            return True                      # a label within `slack` frames
+        j = bisect_right(self.onsets, c.offset)
+        if j and self.reach[j - 1] >= c.onset:
+            return True                      # a proposal overlapping it
+        return self.same_place(c)
+
+    def same_place(self, c: Interval) -> bool:
+        """A span looked at is the same place as `c` (IoU >= SAME_PLACE_IOU, any class)."""
+        lo = bisect_left(self.looked_onsets, c.onset - self.longest)
+        hi = bisect_right(self.looked_onsets, c.offset)
+        return any(interval_iou(c, s) >= SAME_PLACE_IOU for s in self.looked[lo:hi])
+
+    def add_looked(self, span: Interval) -> None:
+        i = bisect_right(self.looked_onsets, span.onset)
+        self.looked_onsets.insert(i, span.onset)
+        self.looked.insert(i, span)
+        self.longest = max(self.longest, span.offset - span.onset)
 
 
 def needs_look(candidate: Interval, proposals: Iterable[Interval], label_frames: Iterable[int],
                looked: Iterable[Interval], slack: int = LOOK_SLACK) -> bool:
     """True when nothing covers `candidate` yet: no proposal overlaps it, no label lies within
     `slack` frames of it, and no span looked at before is the same place (any class, any run)."""
-    lo, hi = candidate.onset - slack, candidate.offset + slack
-    if any(lo <= f <= hi for f in label_frames):
-        return False
-    if any(p.onset <= candidate.offset and candidate.onset <= p.offset for p in proposals):
-        return False
-    return not any(interval_iou(candidate, s) >= SAME_PLACE_IOU for s in looked)
+    return not Cover(proposals, label_frames, looked).covers(candidate, slack)
 
 
 def looks_needed(candidates: Iterable[Interval], proposals: Iterable[Interval],
                  label_frames: Iterable[int], looked: Iterable[Interval],
                  slack: int = LOOK_SLACK) -> list[Interval]:
-    """The candidates of one video worth a look (`needs_look`), one per span (the class the model
-    scored higher), highest score first."""
-    proposals, frames, looked = list(proposals), list(label_frames), list(looked)
-    best: dict[tuple[int, int], Interval] = {}
-    for c in candidates:
-        if not needs_look(c, proposals, frames, looked, slack):
-            continue
-        key = (c.onset, c.offset)
-        if key not in best or (c.score or 0.0) > (best[key].score or 0.0):
-            best[key] = c
-    return sorted(best.values(), key=lambda c: (-(c.score or 0.0), c.onset))
+    """The candidates of one video worth a look (`needs_look`), highest score first, one per place:
+    a candidate that is the same place (IoU >= SAME_PLACE_IOU, either class) as a higher-scored
+    one is left out, since one look answers both (a label there or "nothing here" covers it)."""
+    cover = Cover(proposals, label_frames, looked)
+    ranked = sorted((c for c in candidates if not cover.covers(c, slack)),
+                    key=lambda c: (-(c.score or 0.0), c.onset, c.offset))
+    kept: list[Interval] = []
+    places = Cover((), (), ())           # the kept ones, as "looked" spans: the same-place test
+    for c in ranked:
+        if not places.same_place(c):
+            kept.append(c)
+            places.add_looked(c)
+    return kept
 
 
-def project_looks(project, predictions: dict, preset: SpottingPreset) -> list[Interval]:
+def project_looks(project, predictions: dict, preset: SpottingPreset,
+                  cache: dict | None = None) -> list[Interval]:
     """Looks for every video of a run's predictions ({video: Predictions}), highest score first
-    across videos: the candidates no proposal, label or earlier look covers."""
+    across videos: the candidates no proposal, label or earlier look covers.
+
+    ``cache`` ({video: candidates}, filled here) keeps the candidate runs of a run between calls:
+    they depend on the model's output only, and the desk asks again after every label edit."""
     out: list[Interval] = []
     for video, pred in predictions.items():
         record = project.videos.get(video)
         if record is None:
             continue
-        candidates = model_candidates(pred.intensity, pred.apex, preset, video, record.fps)
+        candidates = None if cache is None else cache.get(video)
+        if candidates is None:
+            candidates = model_candidates(pred.intensity, pred.apex, preset, video, record.fps)
+            if cache is not None:
+                cache[video] = candidates
         frames = [lab.frame for lab in project.labels.for_video(video)]
         out.extend(looks_needed(candidates, pred.proposals, frames, project.reviews.looked(video)))
     out.sort(key=lambda c: (-(c.score or 0.0), c.video, c.onset))
     return out
 
 
-__all__ = ["LOOK_SLACK", "SAME_PLACE_IOU", "loose_preset", "model_candidates", "needs_look",
-           "looks_needed", "project_looks"]
+__all__ = ["LOOK_SLACK", "SAME_PLACE_IOU", "loose_preset", "model_candidates", "run_candidates",
+           "Cover", "needs_look", "looks_needed", "project_looks"]

@@ -257,4 +257,6 @@ class SetReview(Edit):
                    d.get("score"), d.get("adjusted"), d.get("annotator", ""), d.get("time"))
 
     def describe(self) -> str:
+        if self.status == LOOKED:
+            return f"Nothing here: frames {self.onset}-{self.offset} ({self.video})"
         return f"{self.status or 'clear'} proposal {self.onset}-{self.offset}"

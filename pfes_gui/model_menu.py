@@ -26,6 +26,8 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 
 from pfes_core.baseline import BASELINE_ORIGIN, BASELINE_RUN_ID
+from pfes_core.candidate_looks import run_candidates
+from pfes_core.spotting import project_preset
 
 from . import cluster, dialogs, shortcuts, training_members
 from .evaluation_view import EvaluationView, evaluate_predictions, read_run_json, run_notes
@@ -55,6 +57,10 @@ _ROWS = (
     ("review.accept", "A", "Accept the proposal under the playhead (label at its apex)", "Review"),
     ("review.reject", "R", "Reject the proposal under the playhead", "Review"),
     ("review.next", "Shift+U", "Next unreviewed proposal (review table, all videos)", "Review"),
+    ("review.next_look", "K", "Look here: jump to the next low-scored candidate no proposal passed "
+     "(M or E labels an expression there)", "Review"),
+    ("review.nothing_here", "X", "Nothing here: mark the candidate being looked at as empty, go to "
+     "the next", "Review"),
 )
 for _row in _ROWS:
     try:
@@ -158,6 +164,11 @@ class ModelController(QObject):
             "review.reject", self.review.reject_current, review_menu)
         self.actions["review.next"] = main_window.register_action(
             "review.next", self.review.next_unreviewed, review_menu)
+        review_menu.addSeparator()
+        self.actions["review.next_look"] = main_window.register_action(
+            "review.next_look", self.review.looks.next_look, review_menu)
+        self.actions["review.nothing_here"] = main_window.register_action(
+            "review.nothing_here", self.review.looks.nothing_here, review_menu)
         main_window.set_export_handler(self.export_dialog)
 
         main_window.project_changed.connect(self._project_changed)
@@ -216,6 +227,9 @@ class ModelController(QObject):
         self.actions["model.cancel"].setEnabled(bool(self.jobs.jobs))
         for aid in ("review.accept", "review.reject"):
             self.actions[aid].setEnabled(self._writable() and bool(self.predictions))
+        trained = bool(self.predictions) and not self.origin
+        self.actions["review.next_look"].setEnabled(trained)
+        self.actions["review.nothing_here"].setEnabled(self._writable() and trained)
 
     def _jobs_changed(self, _job=None) -> None:
         self._update_enabled()
@@ -417,6 +431,26 @@ class ModelController(QObject):
         self._update_video_list()
         self._update_enabled()
         self.predictions_changed.emit(run_id)
+        if self.review.looks.wanted and self.mw.project is not None:
+            project = self.mw.project
+            fps = {vid: rec.fps for vid, rec in project.videos.items()}
+            self._loading += 1         # busy from now until the candidates are in
+            self.spawn(self._find_candidates(run_id, self.predictions,
+                                             project_preset(project.settings), fps))
+
+    async def _find_candidates(self, run_id: str, predictions: dict, preset, fps: dict) -> None:
+        """The run's low-scored candidate runs for the review queue, found off the GUI thread."""
+        try:
+            found = await run_in_thread(run_candidates, predictions, preset, fps)
+        except Exception as exc:    # damaged curves: the queue goes without, the desk keeps going
+            log.warning("finding candidates of run %s failed", run_id, exc_info=exc)
+            self.mw.show_status(f"Cannot list the model's low-scored candidates: {exc}", 10000)
+            found = {}
+        finally:
+            self._loading -= 1
+        if self.run_id == run_id and self.predictions is predictions:   # still the shown run
+            self.review.looks.set_candidates(found, preset)
+            self.review.refresh_queue()
 
     def _show_video(self, video_id: str | None) -> None:
         """Put the shown run's curves and proposals of `video_id` on the shell's timeline."""

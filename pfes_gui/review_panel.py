@@ -2,8 +2,10 @@
 
 Why one table over all videos (not per video): the reviewer sorts by score and works from the
 top, across videos; selecting a row jumps the main window to the proposal's apex. Decisions are
-undoable project edits (review_commands.py). The queue lists likely misses (proposals nobody
-labelled) and suspicious labels (labels the model sees no motion at), each jumping to its frame.
+undoable project edits (review_commands.py). The queue lists, first, the model's low-scored
+candidate runs no proposal passed ("Look here", look_queue.py: K steps through them, X says
+nothing is there), then likely misses (proposals nobody labelled) and suspicious labels (labels
+the model sees no motion at), each jumping to its frame.
 An adjusted proposal shows the reviewer's boundaries in its Onset/Apex/Offset cells ("104 -> 107"),
 sorted by the adjusted value. Proposals of the label-free first pass (the motion baseline, shown
 before any model is trained) are named as such in the summary line.
@@ -20,12 +22,16 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDockWidget, QHBoxL
 from pfes_core.types import Interval
 
 from . import class_color
+from .look_queue import LookQueue
 from .review_commands import (ACCEPTED, ADJUSTED, KEPT, REJECTED, SETTLED, apply_review,
                               likely_misses, linked_label, review_state, suspicious_labels)
 
 COLUMNS = ("Video", "Class", "Onset", "Apex", "Offset", "Score", "Status")
 COL_VIDEO, COL_CLASS, COL_ONSET, COL_APEX, COL_OFFSET, COL_SCORE, COL_STATUS = range(len(COLUMNS))
 ROLE_PROPOSAL = Qt.ItemDataRole.UserRole + 1
+ROLE_LOOK = Qt.ItemDataRole.UserRole + 2
+#: Rows of the "Look here" group drawn at most (the count says how many there are).
+MAX_LOOK_ROWS = 200
 NO_RUN_TEXT = ("No proposals yet. Model -> Spot: before any model is trained it shows motion "
                "proposals (features needed: Model -> Extract features) to review; "
                "Model -> Retrain once there are labels.")
@@ -149,7 +155,17 @@ class ReviewPanel(QDockWidget):
         # -- queue tab
         qpage = QWidget()
         qlayout = QVBoxLayout(qpage)
-        qlayout.addWidget(QLabel("Double-click a row to jump there."))
+        qlayout.addWidget(QLabel("Double-click a row to jump there. Look here: K for the next "
+                                 "one, M or E at an expression, X if there is none."))
+        look_buttons = QHBoxLayout()
+        self.next_look_button = QPushButton("Next look (K)")
+        self.next_look_button.clicked.connect(lambda: self.looks.next_look())
+        self.nothing_button = QPushButton("Nothing here (X)")
+        self.nothing_button.clicked.connect(lambda: self.looks.nothing_here())
+        look_buttons.addWidget(self.next_look_button)
+        look_buttons.addWidget(self.nothing_button)
+        look_buttons.addStretch(1)
+        qlayout.addLayout(look_buttons)
         self.queue = QTreeWidget()
         self.queue.setHeaderLabels(("What", "Video", "Frame", "Class", "Why"))
         self.queue.setToolTip("Hover a row for its whole text")
@@ -160,6 +176,7 @@ class ReviewPanel(QDockWidget):
         tabs.addTab(qpage, "Review queue")
         self.tabs = tabs
         self.setWidget(tabs)
+        self.looks = LookQueue(main_window)
 
         self.current_only.toggled.connect(self._filters_changed)
         self.unreviewed_only.toggled.connect(self._filters_changed)
@@ -175,6 +192,7 @@ class ReviewPanel(QDockWidget):
         ``origin`` names proposals no trained model made (the motion baseline)."""
         self.run_id = run_id
         self.origin = origin
+        self.looks.set_run(run_id, predictions, origin)
         self.note_label.setText("")
         self.predictions = dict(predictions or {})
         self.model.removeRows(0, self.model.rowCount())
@@ -255,6 +273,8 @@ class ReviewPanel(QDockWidget):
         project = self.mw.project
         if project is None or not self.predictions:
             return
+        if not self.origin:       # a trained run: its low-scored candidates come first
+            self._add_look_rows(self.looks.looks())
         groups = (("Likely misses", likely_misses(project, self.run_id, self.predictions)),
                   ("Suspicious labels", suspicious_labels(project, self.predictions)))
         for title, items in groups:
@@ -270,6 +290,26 @@ class ReviewPanel(QDockWidget):
             top.setExpanded(True)
         for col in range(4):
             self.queue.resizeColumnToContents(col)
+
+    def _add_look_rows(self, looks: list[Interval]) -> None:
+        heading = ("Look here: finding the model's low-scored candidates..." if self.looks.wanted
+                   else f"Look here: not proposed ({len(looks)})")
+        top = QTreeWidgetItem([heading])
+        top.setToolTip(0, "The model's candidate runs that no proposal passed, highest score first: "
+                          "a click on an expression it nearly missed teaches it most")
+        self.queue.addTopLevelItem(top)
+        for c in looks[:MAX_LOOK_ROWS]:
+            why = f"candidate {c.onset}-{c.offset}, score {c.score or 0.0:.2f}"
+            child = QTreeWidgetItem(["look", c.video, str(c.apex), c.cls, why])
+            child.setData(0, Qt.ItemDataRole.UserRole, (c.video, c.apex))
+            child.setData(0, ROLE_LOOK, c)
+            for col in range(5):
+                child.setToolTip(col, f"Look at {c.video} frames {c.onset}-{c.offset} (the model "
+                                      f"leans {c.cls}): {why}")
+            top.addChild(child)
+        if len(looks) > MAX_LOOK_ROWS:
+            top.addChild(QTreeWidgetItem([f"... {len(looks) - MAX_LOOK_ROWS} more (K reaches them)"]))
+        top.setExpanded(True)
 
     def _update_summary(self) -> None:
         if self.run_id is None:
@@ -405,6 +445,9 @@ class ReviewPanel(QDockWidget):
         for b in (self.accept_button, self.reject_button, self.clear_button, self.adjust_button):
             b.setEnabled(has)
         self.next_button.setEnabled(self.model.rowCount() > 0)
+        trained = self.run_id is not None and not self.origin
+        self.next_look_button.setEnabled(trained)
+        self.nothing_button.setEnabled(trained and writable)
 
     # ------------------------------------------------------------------------ actions
     def _decide(self, status: str | None, proposal: Interval | None = None,
@@ -470,6 +513,10 @@ class ReviewPanel(QDockWidget):
         return None
 
     def _queue_jump(self, item: QTreeWidgetItem, _column: int = 0) -> None:
+        look = item.data(0, ROLE_LOOK)
+        if look is not None:
+            self.looks.look_at(look)
+            return
         target = item.data(0, Qt.ItemDataRole.UserRole)
         if target:
             video, frame = target

@@ -162,6 +162,11 @@ class Timeline(QWidget):
                                          pen=pg.mkPen("#ffff50"))
         self._loop.setVisible(False)
         self.detail.addItem(self._loop)
+        # the candidate span the annotator is asked to look at (review queue, "Look here")
+        self._look = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(80, 200, 255, 40),
+                                         pen=pg.mkPen("#50c8ff", width=2, style=Qt.PenStyle.DashLine))
+        self._look.setVisible(False)
+        self.detail.addItem(self._look)
         # Draggable edges of the selected proposal, confined to its class row of the proposals
         # lane: one item per row, built with that row's span (an edge's span changed later
         # keeps its old hit area and drawing until the view moves, which put a MaE proposal's
@@ -495,6 +500,21 @@ class Timeline(QWidget):
 
     def clear_loop(self) -> None:
         self._loop.setVisible(False)
+
+    def show_look(self, onset: int, offset: int) -> None:
+        """Mark the candidate span being looked at (a dashed blue band over the detail view)."""
+        self._look.setRegion((onset - 0.5, offset + 0.5))
+        self._look.setVisible(True)
+
+    def hide_look(self) -> None:
+        self._look.setVisible(False)
+
+    def look_shown(self) -> tuple[int, int] | None:
+        """The (onset, offset) of the marked look span, None when hidden."""
+        if not self._look.isVisible():
+            return None
+        lo, hi = self._look.getRegion()
+        return int(round(lo + 0.5)), int(round(hi - 0.5))
 
     # -- hit testing and interaction ------------------------------------------------------------
     def label_at(self, x: float, y: float):

@@ -71,12 +71,18 @@ def test_a_label_within_the_slack_an_overlapping_proposal_or_an_earlier_look_cov
     assert needs_look(c, [], [], [Interval("v", "MaE", 208, 212, 230)])
 
 
-def test_looks_are_ordered_by_score_and_deduplicated_per_span():
+def test_looks_are_ordered_by_score_and_one_per_place():
     cands = [Interval("v", "MaE", 10, 15, 30, 0.1), Interval("v", "ME", 10, 15, 30, 0.25),
-             Interval("v", "ME", 100, 104, 108, 0.4), Interval("v", "ME", 300, 302, 306, -0.2)]
+             Interval("v", "ME", 100, 104, 108, 0.4), Interval("v", "ME", 300, 302, 306, -0.2),
+             # the same place as 321-337 (IoU 13/17), lower: one look answers both
+             Interval("v", "MaE", 321, 325, 337, 0.42), Interval("v", "ME", 324, 325, 336, 0.05),
+             # overlapping, but another place (IoU 4/20)
+             Interval("v", "ME", 334, 340, 353, 0.02)]
     looks = looks_needed(cands, [], [], [])
-    assert [(c.onset, c.cls, c.score) for c in looks] == [(100, "ME", 0.4), (10, "ME", 0.25),
-                                                           (300, "ME", -0.2)]
+    assert [(c.onset, c.cls, c.score) for c in looks] == [
+        (321, "MaE", 0.42), (100, "ME", 0.4), (10, "ME", 0.25), (334, "ME", 0.02), (300, "ME", -0.2)]
+    # "nothing here" at 321-337 covers its twin too
+    assert [c.onset for c in looks_needed(cands, [], [], [looks[0]])] == [100, 10, 334, 300]
 
 
 def make_project(tmp_path):
@@ -126,3 +132,42 @@ def test_undoing_a_look_offers_the_span_again(tmp_path):
     project.apply(edit.inverse())
     assert project_looks(project, preds, preset)[0] == first
     project.close()
+
+
+def test_cover_answers_as_the_plain_rule_on_random_layouts():
+    """Cover's bisect shortcuts against the rule written out, on random spans and labels."""
+    from pfes_core.candidate_looks import Cover
+    from pfes_core.spotting import interval_iou
+
+    rng = np.random.default_rng(5)
+
+    def span(cls="ME"):
+        on = int(rng.integers(0, 900))
+        return Interval("v", cls, on, on, on + int(rng.integers(0, 60)))
+
+    for _ in range(40):
+        proposals = [span("MaE") for _ in range(rng.integers(0, 8))]
+        frames = [int(f) for f in rng.integers(0, 1000, rng.integers(0, 8))]
+        looked = [span() for _ in range(rng.integers(0, 8))]
+        cover = Cover(proposals, frames, looked)
+        for _ in range(50):
+            c = span()
+            plain = (any(c.onset - LOOK_SLACK <= f <= c.offset + LOOK_SLACK for f in frames)
+                     or any(p.onset <= c.offset and c.onset <= p.offset for p in proposals)
+                     or any(interval_iou(c, s) >= 0.5 for s in looked))
+            assert cover.covers(c) == plain
+
+
+def test_run_candidates_are_the_loose_proposals_of_each_video():
+    from pfes_core.candidate_looks import run_candidates
+    from pfes_core.spotting import preset_for_fps
+
+    preset = PRESETS["default"]
+    a1, q1 = curves([(100, 20, 0.95, 0.9), (400, 9, 0.6, 0.3)])
+    a2, q2 = curves([(250, 15, 0.5, 0.2)])
+    found = run_candidates({"v1": Predictions(a1, q1, []), "v2": Predictions(a2, q2, [])}, preset,
+                           {"v1": 30.0, "v2": 50.0})
+    assert found["v1"] == propose(a1, q1, loose_preset(preset), "v1", 30.0)
+    # the 50 fps video: lengths scaled as for its proposals
+    assert found["v2"] == propose(a2, q2, preset_for_fps(loose_preset(preset), 50.0), "v2", 50.0)
+    assert found["v2"] and all(c.video == "v2" for c in found["v2"])

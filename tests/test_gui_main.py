@@ -644,10 +644,10 @@ def test_preferences_rebind_keys_refuse_conflicts_and_survive_a_restart(qtbot, p
     assert dlg.result() == 0 and "Two actions share a key" in dlg.problem.text()
     assert "Add a macro-expression" in dlg.problem.text()
     assert shortcuts.get("nav.next_frame").key == "Right"
-    dlg.set_key("nav.next_frame", "K")
+    dlg.set_key("nav.next_frame", "J")
     dlg.name_edit.setText("Ada L.")
     dlg.accept()
-    assert dlg.result() == 1 and shortcuts.get("nav.next_frame").key == "K"
+    assert dlg.result() == 1 and shortcuts.get("nav.next_frame").key == "J"
     assert first.annotator == "Ada L."
     first.close()
 
@@ -659,7 +659,7 @@ def test_preferences_rebind_keys_refuse_conflicts_and_survive_a_restart(qtbot, p
     assert second.annotator == "Ada L."
     assert second.open_project(project_path)
     wait_frame(qtbot, second, 0)
-    key_event(second, Qt.Key.Key_K, repeat=False)
+    key_event(second, Qt.Key.Key_J, repeat=False)
     assert second.current_frame == 1
     key_event(second, Qt.Key.Key_Right, repeat=False)  # the old key is free now
     assert second.current_frame == 1

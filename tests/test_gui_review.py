@@ -27,11 +27,11 @@ N_FRAMES = 200
 
 
 def _curves(events):
-    """Intensity + apex curves with Gaussian bumps at (centre, width, class column)."""
+    """Intensity + apex curves with Gaussian bumps at (centre, width, class column[, height])."""
     t = np.arange(N_FRAMES)
     a, q = np.zeros(N_FRAMES), np.zeros((N_FRAMES, 2))
-    for centre, width, col in events:
-        bump = 0.9 * np.exp(-0.5 * ((t - centre) / width) ** 2)
+    for centre, width, col, *height in events:
+        bump = (height[0] if height else 0.9) * np.exp(-0.5 * ((t - centre) / width) ** 2)
         a += bump
         q[:, col] += bump
     return a, q
@@ -60,7 +60,8 @@ def reviewed_project_template(tmp_path_factory):
     run_path.mkdir(parents=True)
     runs.write_predictions(run_path / "predictions.h5",
                            {"v1": _curves([(40, 12, 0), (110, 4, 1), (160, 4, 1)]),
-                            "v2": _curves([(70, 4, 1)])}, {"v1": 30.0, "v2": 30.0})
+                            # at 140 a weak ME-like bump under the class gate: no proposal, a look
+                            "v2": _curves([(70, 4, 1), (140, 4, 1, 0.45)])}, {"v1": 30.0, "v2": 30.0})
     runs.write_json(run_path / "labels.json", {"count": 2, "sha256": "x", "labels": []})
     runs.write_status(run_path, "done", labels={"count": 2, "sha256": "x"})
     return root
@@ -87,6 +88,13 @@ def window(qtbot, loop, tmp_path, reviewed_project_template, monkeypatch):
     mw.messages = messages
     yield mw, controller
     mw.close_project()
+
+
+def _group(controller, title):
+    """The review queue's group whose heading starts with `title`."""
+    queue = controller.review.queue
+    return next(queue.topLevelItem(i) for i in range(queue.topLevelItemCount())
+                if queue.topLevelItem(i).text(0).startswith(title))
 
 
 def _proposal(controller, video, apex):
@@ -233,7 +241,7 @@ def test_decisions_of_an_earlier_run_carry_to_the_same_expression(window):
     assert mw.timeline.proposal_status == ["settled", "rejected", None]
     from pfes_gui.video_list import COL_REVIEWED
     assert mw.video_list.item(mw.video_list._rows["v1"], COL_REVIEWED).text() == "2/3"
-    misses = c.review.queue.topLevelItem(0)
+    misses = _group(c, "Likely misses")
     assert {int(misses.child(k).text(2)) for k in range(misses.childCount())} == {160, 70}
     mw.go_to_frame("v1", 0)
     mw.actions["nav.next_unreviewed"].trigger()
@@ -246,10 +254,105 @@ def test_decisions_of_an_earlier_run_carry_to_the_same_expression(window):
     assert c.review.model.item(row, 6).text() == "rejected (earlier run)"
 
 
+def _activate(mw, qtbot):
+    """Show the window and wait until it is active, so typed keys reach its shortcuts."""
+    from PySide6.QtWidgets import QApplication
+
+    mw.show()
+    qtbot.waitExposed(mw)
+    mw.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is mw, timeout=5000)
+
+
+def _look_rows(c):
+    group = _group(c, "Look here")
+    return [(group.child(i).text(1), int(group.child(i).text(2))) for i in range(group.childCount())]
+
+
+def test_look_here_offers_the_weak_bump_and_k_x_walk_it_with_undo(window, qtbot):
+    """The v2 bump at 140 sits under the class gate: no proposal, but the model's candidate. K
+    jumps there and marks its span; X records "nothing here" as one undo step and empties the
+    list; Ctrl+Z offers it again."""
+    from pfes_core.reviews import LOOKED
+
+    mw, c = window
+    _activate(mw, qtbot)
+    assert _look_rows(c) == [("v2", 140)]
+    assert _group(c, "Look here").text(0) == "Look here: not proposed (1)"
+    look = c.review.looks.looks()[0]
+    assert look.onset < 140 < look.offset and look.cls == "ME"
+    mw.go_to_frame("v1", 0)
+    qtbot.keyClick(mw, Qt.Key.Key_K)
+    assert (mw.current_video_id, mw.current_frame) == ("v2", 140)
+    assert mw.timeline.look_shown() == (look.onset, look.offset)
+    assert "X if there is none" in mw.statusBar().currentMessage()
+    depth = mw.undo_stack.count()
+    qtbot.keyClick(mw, Qt.Key.Key_X)
+    assert [(d.status, d.onset, d.offset) for d in mw.project.reviews.for_video("v2")] == \
+        [(LOOKED, look.onset, look.offset)]
+    assert mw.undo_stack.count() == depth + 1
+    assert mw.undo_stack.undoText().startswith("Nothing here: frames")
+    assert _look_rows(c) == [] and mw.timeline.look_shown() is None
+    assert "Nothing left to look at" in mw.statusBar().currentMessage()
+    # the look is no decision on a proposal: the table's counts do not move
+    assert "4 proposals, 0 reviewed" in c.review.summary_label.text()
+    qtbot.keyClick(mw, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert mw.project.reviews.for_video("v2") == [] and _look_rows(c) == [("v2", 140)]
+
+
+def test_a_label_clicked_at_a_look_takes_it_off_the_list_and_x_then_refuses(window, qtbot):
+    mw, c = window
+    _activate(mw, qtbot)
+    qtbot.keyClick(mw, Qt.Key.Key_K)
+    assert (mw.current_video_id, mw.current_frame) == ("v2", 140)
+    mw.seek(138)
+    qtbot.keyClick(mw, Qt.Key.Key_E)                 # the annotator sees an ME there
+    assert mw.project.labels.get("v2", 138, "ME") is not None
+    assert _look_rows(c) == []
+    qtbot.keyClick(mw, Qt.Key.Key_X)                 # a label is there: not "nothing"
+    assert mw.project.reviews.for_video("v2") == []
+    assert "covered already" in mw.statusBar().currentMessage()
+
+
+def test_candidates_are_found_in_the_background_after_a_run_is_shown(window, qtbot):
+    mw, c = window
+    c.set_predictions(RUN_ID, dict(c.predictions))
+    # the proposals are there at once; the candidates come from a worker thread
+    assert c.review.model.rowCount() == 4
+    assert _group(c, "Look here").text(0).startswith("Look here: finding")
+    assert c.review.looks.next_look() is None
+    assert "Still finding" in mw.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: not c.busy, timeout=10000)
+    assert _look_rows(c) == [("v2", 140)]
+    assert c.review.looks.next_look() is not None and mw.current_frame == 140
+
+
+def test_look_rows_jump_and_motion_proposals_have_none(window):
+    from pfes_core.baseline import BASELINE_ORIGIN
+
+    mw, c = window
+    row = _group(c, "Look here").child(0)
+    assert "score" in row.text(4) and row.text(4) in row.toolTip(4)
+    c.review._queue_jump(row)
+    assert (mw.current_video_id, mw.current_frame) == ("v2", 140)
+    assert mw.timeline.look_shown() is not None
+    mw.set_video("v1")                               # the marked span belongs to v2 only
+    assert mw.timeline.look_shown() is None
+    mw.set_video("v2")
+    assert mw.timeline.look_shown() is not None
+    c.set_predictions("motion", dict(c.predictions), origin=BASELINE_ORIGIN)
+    queue = c.review.queue
+    assert not any(queue.topLevelItem(i).text(0).startswith("Look here")
+                   for i in range(queue.topLevelItemCount()))
+    assert not c.actions["review.next_look"].isEnabled()
+    assert c.review.looks.next_look() is None and mw.timeline.look_shown() is None
+
+
 def test_review_queue_lists_misses_and_suspicious_labels_and_jumps(window):
     mw, c = window
     queue = c.review.queue
-    misses, suspicious = queue.topLevelItem(0), queue.topLevelItem(1)
+    assert queue.topLevelItem(0).text(0).startswith("Look here")     # the looks come first
+    misses, suspicious = _group(c, "Likely misses"), _group(c, "Suspicious labels")
     miss_rows = {(misses.child(i).text(1), int(misses.child(i).text(2)))
                  for i in range(misses.childCount())}
     # the MaE proposal has a label at its apex; the ME ones nobody labelled
@@ -265,7 +368,7 @@ def test_review_queue_lists_misses_and_suspicious_labels_and_jumps(window):
     assert (mw.current_video_id, mw.current_frame) == ("v2", 70)
     # labelling the miss removes it from the queue
     mw.add_label(70, "ME")
-    misses = c.review.queue.topLevelItem(0)
+    misses = _group(c, "Likely misses")
     assert ("v2", 70) not in {(misses.child(i).text(1), int(misses.child(i).text(2)))
                               for i in range(misses.childCount())}
 
