@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from types import SimpleNamespace
 
@@ -29,7 +28,7 @@ from pfes_core.labels import AddLabel, LabelStore
 from pfes_core.reviews import LOOKED, ReviewDecision, ReviewStore
 from pfes_core.runs import Predictions
 from pfes_core.spotting import PRESETS, preset_for_fps, propose
-from results_md import append_section, machine_line
+from results_md import record
 
 N_VIDEOS, FPS = 10, 30.0
 
@@ -68,8 +67,8 @@ def make_project(n_frames: int, n_looked: int, candidates: dict, seed: int = 1):
     labels = LabelStore()
     videos = {f"v{i}": SimpleNamespace(fps=FPS, n_frames=n_frames) for i in range(N_VIDEOS)}
     state = SimpleNamespace(labels=labels, videos=videos)
-    for i in range(500):
-        AddLabel(f"v{i % N_VIDEOS}", int(rng.integers(n_frames)), "ME", "a").apply(state)
+    for k in rng.choice(N_VIDEOS * n_frames, 500, replace=False):     # 500 distinct (video, frame)
+        AddLabel(f"v{k // n_frames}", int(k % n_frames), "ME", "a").apply(state)
     pool = [c for cs in candidates.values() for c in cs]
     looked = [ReviewDecision(c.video, "earlier", c.cls, c.onset, c.apex, c.offset, c.score, LOOKED)
               for c in (pool[int(k)] for k in rng.choice(len(pool), min(n_looked, len(pool)),
@@ -115,11 +114,9 @@ def main(argv=None) -> int:
     table = "\n".join(lines)
     print(table)
     if not args.no_append:
-        command = "python benchmarks/bench_look_queue.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        text = (machine_line() + f"- command: `{command.strip()}`\n"
-                f"- {N_VIDEOS} videos of {args.minutes:g} min at {FPS:g} fps, model-like outputs, "
-                f"500 labels; median of {args.repeats} edits\n\n{table}\n")
-        append_section("Look queue: finding candidates and the list after an edit", text)
+        record("Look queue: finding candidates and the list after an edit", "bench_look_queue.py", argv,
+               f"{N_VIDEOS} videos of {args.minutes:g} min at {FPS:g} fps, model-like outputs, 500 labels; "
+               f"median of {args.repeats} edits", table)
     return 0
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import time
 from types import SimpleNamespace
 
@@ -27,7 +26,7 @@ from pfes_core.labels import AddLabel, LabelStore
 from pfes_core.reviews import ReviewDecision, ReviewStore, SetReview
 from pfes_core.types import Interval
 from pfes_gui.review_commands import _review_state, review_state, status_of
-from results_md import append_section, machine_line
+from results_md import record
 
 N_VIDEOS, N_FRAMES = 10, 90_000
 
@@ -115,13 +114,10 @@ def main(argv=None) -> int:
     table = "\n".join(lines)
     print(table)
     if not args.no_append:
-        command = "python benchmarks/bench_review_desk.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        text = (machine_line()
-                + f"- command: `{command.strip()}`\n"
-                f"- {len(props)} proposals of the shown run over {N_VIDEOS} videos, 500 labels; a pass "
-                f"goes over every proposal (what each of the review dock, the timeline and the video "
-                f"list does after an edit), median of {args.repeats}\n\n{table}\n")
-        append_section("Review desk state refresh", text)
+        record("Review desk state refresh", "bench_review_desk.py", argv,
+               f"{len(props)} proposals of the shown run over {N_VIDEOS} videos, 500 labels; a pass goes "
+               f"over every proposal (what each of the review dock, the timeline and the video list "
+               f"does after an edit), median of {args.repeats}", table)
     return 0
 
 

@@ -6,6 +6,7 @@ runs can be told apart and compared."""
 from __future__ import annotations
 
 import platform
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,3 +24,11 @@ def append_section(title: str, body: str) -> None:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     with open(RESULTS, "a", encoding="utf-8") as fh:
         fh.write(f"\n## {title} ({stamp})\n\n{body}")
+
+
+def record(title: str, script: str, argv, details: str, table: str) -> None:
+    """Append a section: the machine line, the command that ran `script` with `argv` (None: this
+    process's arguments), one line of `details` and the table."""
+    args = sys.argv[1:] if argv is None else argv
+    command = f"python benchmarks/{script} " + " ".join(args)
+    append_section(title, machine_line() + f"- command: `{command.strip()}`\n- {details}\n\n{table}\n")
