@@ -215,3 +215,41 @@ def test_evaluate_protocol_is_named(project_with_run, capsys):
     assert out["protocol"] == "reference" and (o["tp"], o["fp"], o["n_gt"]) == (3, 2, 4)
     assert main(["evaluate", str(root), "--protocol", "reference"]) == 0
     assert "protocol: reference" in capsys.readouterr().out
+
+
+def test_looks_lists_the_weak_candidates_no_proposal_label_or_look_covers(tmp_path, capsys):
+    """A weak bump under the class gate is no proposal but a place to look; a label beside it or a
+    'looked' decision takes it off the list, and the text output says how many there are."""
+    from pfes_core.labels import AddLabel
+    from pfes_core.reviews import LOOKED
+
+    root = tmp_path / "p.pfes"
+    with Project.create(root) as p:
+        p.add_video(tmp_path / "a.mp4", subject="s1", video_id="a", fps=25.0, n_frames=600, fingerprint="fa")
+        p.save()
+    run_path, run_id = runs.new_run(root)
+    a, q = _bump_outputs(600, [(100, 130, 0)])
+    for on, off in ((300, 311), (450, 461)):             # weak: intensity 0.45, ME score 0.3
+        a[on:off + 1] = 0.45
+        q[on:off + 1, 1] = 0.3
+    runs.write_predictions(run_path / "predictions.h5", {"a": (a, q)}, {"a": 25.0})
+    runs.write_status(run_path, "done")
+    assert main(["looks", str(root), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["run_id"] == run_id and out["total"] == 2
+    assert sorted((c["onset"], c["offset"], c["leans"]) for c in out["looks"]) == [
+        (300, 311, "ME"), (450, 461, "ME")]
+    with Project.open(root) as p:
+        p.apply(AddLabel("a", 314, "ME", "coder"))        # within 4 frames of the first
+        look = next(c for c in out["looks"] if c["onset"] == 450)
+        p.apply(SetReview("a", run_id, "ME", 450, look["apex"], 461, LOOKED))
+        p.save()
+    assert main(["looks", str(root)]) == 0
+    text = capsys.readouterr().out
+    assert text.strip().endswith(f"0 places to look at in run {run_id}")
+    assert main(["looks", str(root), "--run", "nope"]) == 1
+    assert "no run 'nope'" in capsys.readouterr().err
+    empty = tmp_path / "e.pfes"
+    Project.create(empty).close()
+    assert main(["looks", str(empty)]) == 1
+    assert "no finished training run" in capsys.readouterr().err

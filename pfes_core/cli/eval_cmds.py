@@ -1,4 +1,4 @@
-"""`pfes spot`, `pfes evaluate`, `pfes export`: from a trained run to scored intervals and figures.
+"""`pfes spot`, `pfes evaluate`, `pfes export`, `pfes looks`: from a trained run to scored intervals.
 
 - spot: re-predicts every video that has features with the run's checkpoint(s) (a
   leave-one-subject-out run uses each subject's own fold model, so a video is never scored by a
@@ -14,6 +14,8 @@
   as proposed; ``--reviewed-only`` keeps accepted and adjusted ones only. A proposal not
   reviewed in this run follows the annotator's decision on the same expression in an earlier run
   (``ReviewStore.earlier_decision``): a retrained model does not bring back a rejected expression.
+- looks: the run's low-scored candidate runs worth a look (`pfes_core.candidate_looks`), the list
+  the review queue's "Look here" shows, for a server or a shared annotation plan.
 """
 
 from __future__ import annotations
@@ -309,6 +311,35 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def list_looks(project_path, run_id: str | None = None) -> tuple[str, list[Interval]]:
+    """(run id, the places to look at) of a run, as the review queue's "Look here" lists them."""
+    from .. import runs
+    from ..candidate_looks import project_looks
+    from ..project import Project
+
+    root = _project_root(project_path)
+    info = _pick_run(root, run_id)
+    with Project.open(root, readonly=True) as project:
+        preds = runs.read_predictions(Path(info.path) / "predictions.h5", _frames_by_video(project))
+        return info.run_id, project_looks(project, preds, spotting_preset(project.settings))
+
+
+def _cmd_looks(args) -> int:
+    run_id, looks = list_looks(args.project, args.run)
+    shown = looks[:args.limit] if args.limit else looks
+    if args.json:
+        print(json.dumps({"run_id": run_id, "total": len(looks), "looks": [
+            {"video": c.video, "onset": c.onset, "apex": c.apex, "offset": c.offset,
+             "leans": c.cls, "score": c.score} for c in shown]}, indent=1))
+        return 0
+    print(f"{'video':<24}{'onset':>7}{'apex':>7}{'offset':>7}  {'leans':<5}{'score':>7}")
+    for c in shown:
+        print(f"{c.video:<24}{c.onset:>7}{c.apex:>7}{c.offset:>7}  {c.cls:<5}{c.score or 0.0:>7.3f}")
+    print(f"{len(looks)} places to look at in run {run_id}"
+          + (f" (the first {len(shown)} shown)" if len(shown) < len(looks) else ""))
+    return 0
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("spot", help="spot intervals in every video with a trained run",
                               description="Predict every video that has features with a run's "
@@ -364,3 +395,15 @@ def register(subparsers) -> None:
                    help="replace OUT_FILE (and its provenance sidecar) if it exists")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(func=_cmd_export)
+
+    p = subparsers.add_parser(
+        "looks", help="where to look for expressions the model nearly proposed",
+        description="List a run's low-scored candidate runs that no proposal passed and no label "
+                    "or earlier look covers, highest score first, one per place: the review "
+                    "queue's 'Look here'. A click on an expression there teaches the next training "
+                    "more than an accept (benchmarks/RESULTS.md).")
+    p.add_argument("project", metavar="PROJECT_DIR")
+    p.add_argument("--run", default=None, help="run id (default: latest finished run)")
+    p.add_argument("--limit", type=int, default=0, help="print the first N only (default: all)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_looks)
