@@ -38,8 +38,9 @@ def loose_preset(preset: SpottingPreset) -> SpottingPreset:
 def model_candidates(intensity, apex, preset: SpottingPreset, video: str,
                      fps: float | None = None) -> list[Interval]:
     """Every candidate run of one video's model output under the loose rules (`loose_preset`).
-    Without a score threshold soft-NMS goes through every candidate: about 0.1 s per minute of
-    video, so the desk computes these off the GUI thread (`run_candidates`)."""
+    Without a score threshold soft-NMS goes through every candidate: about 12 times the work of the
+    run's proposals (3 s for 8 hours of video, bench_look_queue.py), so the desk finds them off the
+    GUI thread (`run_candidates`)."""
     return propose(intensity, apex, preset_for_fps(loose_preset(preset), fps), video, fps)
 
 

@@ -8,9 +8,9 @@ expression there (M or E, as anywhere) or presses X, "nothing here": a journaled
 "looked" decision. Either takes the place off the list. Proposals of the motion baseline (no
 trained model yet) get no list: its runs do not point at a model's misses.
 
-The candidate runs take about 0.1 s per minute of video to find (soft-NMS with no score cut), so
-the controller finds them off the GUI thread after a run is shown (`set_candidates`); until then
-the list is empty and says so.
+Finding the candidate runs costs about 12 times the run's proposals (soft-NMS with no score cut;
+3 s for 8 hours of video), so the controller finds them off the GUI thread after a run is shown
+(`set_candidates`); until then the list is empty and says so.
 """
 
 from __future__ import annotations
