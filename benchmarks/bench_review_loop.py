@@ -360,6 +360,14 @@ def run_seed(args, labelled, review, test, truth, seed: int, candidates=None) ->
                   f"ME {res['me']:.3f}), found {len(oracle.found)}, actions {oracle.actions}, "
                   f"{secs:.0f} s", flush=True)
         out["variants"][key] = rows
+        if args.final_full and opts["warm"] and rows:
+            # the same labels and decisions, trained from scratch: does the warm chain waste them?
+            t = time.monotonic()
+            states = train_members(videos, replace(base, reviews=opts["reviews"]), n)
+            res = report(spot(models(states), test, preset, base.predict_chunk), truth, test_ids)
+            out.setdefault("final_full", {})[key] = {**res, "seconds": time.monotonic() - t}
+            print(f"seed {seed} {name}, then a full retrain: F1 {res['f1']:.3f} (MaE {res['mae']:.3f}, "
+                  f"ME {res['me']:.3f})", flush=True)
     return out
 
 
@@ -420,6 +428,11 @@ def tables(doc: dict) -> str:
             lines.append(f"| {name_r} | {r + 1} | {pooled(rows):.3f} | {mean(rows, 'mae'):.3f} | {mean(rows, 'me'):.3f} | "
                          f"{found:.1f} / {n_review_gt} | {actions:.1f} | "
                          f"{per_found(actions, found)} | {whole(actions, found)} | {mean(rows, 'seconds'):.0f} |")
+        finals = [s["final_full"][key] for s in having if key in s.get("final_full", {})]
+        if finals:
+            lines.append(f"| then a full retrain on everything the rounds gathered | - | {pooled(finals):.3f} | "
+                         f"{mean(finals, 'mae'):.3f} | {mean(finals, 'me'):.3f} | - | - | - | - | "
+                         f"{mean(finals, 'seconds'):.0f} |")
     ceiling = [s["ceiling"] for s in seeds if "ceiling" in s]
     if ceiling:
         # one click per expression, as the first labels are counted
@@ -468,6 +481,9 @@ def main(argv=None) -> int:
     ap.add_argument("--miss-source", choices=("motion", "model"), default="motion",
                     help="where --misses looks: the motion baseline's proposals, or the model's own "
                          "candidate runs whatever their score")
+    ap.add_argument("--final-full", action="store_true",
+                    help="after a warm variant's last round, also train from scratch on the same labels and "
+                         "decisions (is the warm chain what loses the gain?)")
     ap.add_argument("--ceiling", action="store_true",
                     help="also train from scratch with every review expression labelled (the loop's upper bound)")
     ap.add_argument("--adjust", action="store_true",
