@@ -82,25 +82,27 @@ class LookQueue:
         self.look_at(look)
         return look
 
-    def look_here(self) -> Interval | None:
-        """The look being shown when the playhead is in its video, else an open look whose span
-        (+- LOOK_SLACK) holds the playhead."""
+    def look_here(self, open_looks: list[Interval] | None = None) -> Interval | None:
+        """The look being shown when the playhead is in its video, else an open look (of
+        `open_looks`, default `looks()`) whose span (+- LOOK_SLACK) holds the playhead."""
         video, frame = self.mw.current_video_id, self.mw.current_frame
         if self.current is not None and self.current.video == video:
             return self.current
-        return next((c for c in self.looks() if c.video == video
-                     and c.onset - LOOK_SLACK <= frame <= c.offset + LOOK_SLACK), None)
+        return next((c for c in (self.looks() if open_looks is None else open_looks)
+                     if c.video == video and c.onset - LOOK_SLACK <= frame <= c.offset + LOOK_SLACK),
+                    None)
 
     def nothing_here(self) -> bool:
         """Record that the look at the playhead holds no expression, then go to the next one."""
         project = self.mw.project
         if project is None or getattr(project, "readonly", False) or self.run_id is None:
             return False
-        look = self.look_here()
+        open_looks = self.looks()          # worked out once: both questions below ask it
+        look = self.look_here(open_looks)
         if look is None:
             self.mw.show_status("No candidate here to mark: K jumps to the next one")
             return False
-        if look not in self.looks():
+        if look not in open_looks:
             self.mw.show_status(f"Frames {look.onset}-{look.offset} of {look.video} are covered "
                                 f"already (a label, a proposal or a look): K for the next one", 6000)
             return False
