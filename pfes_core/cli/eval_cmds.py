@@ -70,6 +70,13 @@ def _frames_by_video(project) -> dict[str, int]:
             for v, r in project.videos.items()}
 
 
+def _run_predictions(info, project) -> dict:
+    """The run's predictions.h5, checked against the project's videos (`_frames_by_video`)."""
+    from .. import runs
+
+    return runs.read_predictions(Path(info.path) / "predictions.h5", _frames_by_video(project))
+
+
 def spotting_preset(settings: dict, name: str | None = None):
     """The project's spotting preset (see `pfes_core.spotting.project_preset`)."""
     from ..spotting import project_preset
@@ -267,14 +274,14 @@ def export_run_report(project_path, out_file, fmt: str, run_id: str | None = Non
                       reviewed_only: bool = False, overwrite: bool = True) -> dict:
     """Write a run's (reviewed) intervals; returns what was written, as `pfes export --json`
     prints it: ``{"files", "format", "run_id", "intervals", "reviews"}``."""
-    from .. import __version__, runs
+    from .. import __version__
     from ..exports import write_intervals
     from ..project import Project
 
     root = _project_root(project_path)
     info = _pick_run(root, run_id)
     with Project.open(root, readonly=True) as project:
-        preds = runs.read_predictions(Path(info.path) / "predictions.h5", _frames_by_video(project))
+        preds = _run_predictions(info, project)
         proposals = [iv for v in project.videos if v in preds for iv in preds[v].proposals]
         intervals, states, counts = _review_rows(proposals, project.reviews, info.run_id,
                                                  reviewed_only)
@@ -313,15 +320,14 @@ def _cmd_export(args) -> int:
 
 def list_looks(project_path, run_id: str | None = None) -> tuple[str, list[Interval]]:
     """(run id, the places to look at) of a run, as the review queue's "Look here" lists them."""
-    from .. import runs
     from ..candidate_looks import project_looks
     from ..project import Project
 
     root = _project_root(project_path)
     info = _pick_run(root, run_id)
     with Project.open(root, readonly=True) as project:
-        preds = runs.read_predictions(Path(info.path) / "predictions.h5", _frames_by_video(project))
-        return info.run_id, project_looks(project, preds, spotting_preset(project.settings))
+        return info.run_id, project_looks(project, _run_predictions(info, project),
+                                          spotting_preset(project.settings))
 
 
 def _cmd_looks(args) -> int:
