@@ -40,11 +40,12 @@ from pathlib import Path
 import numpy as np
 
 from pfes_core.metrics import evaluate
-from pfes_core.spotting import interval_iou, preset_for_fps, preset_from_settings, propose
+from pfes_core.spotting import preset_for_fps, preset_from_settings, propose
 from pfes_core.types import CLASSES, Interval
 
+from loop_oracle import Oracle  # noqa: E402  (benchmarks/ is the script's folder)
+
 HAND_ACTIONS = 3
-ADJUST_ACTIONS = 2          # an adjusted proposal: drag its onset and offset to the true ones
 
 VARIANTS = {
     "warm_dec": ("warm start + decisions, rejections on the intensity and the class score",
@@ -53,6 +54,8 @@ VARIANTS = {
                  {"warm": True, "reviews": True, "intensity_negatives": False}),
     "warm_priors": ("warm start + span priors, rejections unused",
                     {"warm": True, "reviews": True, "negative_weight": 0.0}),
+    "warm_looked": ("warm start + decisions, rejections on the class score, looked spans negatives of both classes",
+                    {"warm": True, "reviews": True, "intensity_negatives": False, "looked": True}),
     "warm_nodec": ("warm start, labels only", {"warm": True, "reviews": False}),
     "full_dec": ("full retrain + decisions, rejections on the intensity and the class score",
                  {"warm": False, "reviews": True, "intensity_negatives": True}),
@@ -130,144 +133,8 @@ def train_members(videos, cfg, n: int, parents=None) -> list:
     return states
 
 
-def _holds_label(points: list[tuple[int, int]], p: Interval) -> bool:
-    """A point label (frame, class index) of p's class lies inside p (the app's `linked_label`)."""
-    c = CLASSES.index(p.cls)
-    return any(pc == c and p.onset <= f <= p.offset for f, pc in points)
-
-
-def review_order(proposals: list[Interval], order: str = "score") -> list[Interval]:
-    """The order the annotator works through: "score", highest score first; "time", video by video
-    along the timeline, whatever the score; "classes", each class's proposals by score, the classes
-    taking turns (MaE, ME, MaE, ...), so the rarer, lower-scored class is seen as early as the other."""
-    by_score = sorted(proposals, key=lambda p: (-(p.score or 0.0), p.video, p.onset))
-    if order == "score":
-        return by_score
-    if order == "time":
-        return sorted(proposals, key=lambda p: (p.video, p.onset, p.cls))
-    lists = [[p for p in by_score if p.cls == c] for c in CLASSES]
-    out = []
-    for i in range(max((len(x) for x in lists), default=0)):
-        out.extend(x[i] for x in lists if i < len(x))
-    return out
-
-
-class Oracle:
-    """Judges proposals against the ground truth; remembers what it found and decided.
-
-    A proposal with IoU >= 0.5 with an expression of its class is accepted, also when that
-    expression was found before (the annotator accepts it again, linked to the existing label; it
-    costs an action and finds nothing new). adjust=True: a proposal of the right class that
-    overlaps an expression but misses IoU 0.5 is adjusted to the true span (ADJUST_ACTIONS
-    actions), as the review panel allows, instead of rejected. Everything else is rejected."""
-
-    def __init__(self, truth: dict[str, list[Interval]], adjust: bool = False):
-        self.truth = truth
-        self.adjust = adjust
-        self.found: set[tuple] = set()
-        self.decided: list[tuple[str, Interval]] = []    # (status, proposal or adjusted span)
-        self.clicked: list[tuple[str, int, int]] = []    # (video, frame, class index): misses clicked
-        self.looked: dict[str, list[Interval]] = {}      # spans looked at and found empty
-        self.actions = 0
-
-    def _match(self, p: Interval, min_iou: float = 0.5):
-        best, best_iou = None, 0.0
-        for t in self.truth.get(p.video, []):
-            iou = interval_iou(p, t)
-            if t.cls == p.cls and iou >= min_iou and iou > best_iou and iou > 0:
-                best, best_iou = t, iou
-        return best
-
-    def _seen(self, p: Interval) -> bool:
-        """A proposal the desk steps over (pfes_gui.review_commands.review_state): the annotator
-        judged it (same class, IoU >= 0.5 with a decided span) or a label of its class is inside."""
-        return (any(d.video == p.video and d.cls == p.cls and interval_iou(p, d) >= 0.5
-                    for _, d in self.decided)
-                or _holds_label(self.points(p.video), p))
-
-    def review(self, proposals: dict[str, list[Interval]], budget: int, order: str = "score") -> dict:
-        ranked = review_order([p for ps in proposals.values() for p in ps], order)
-        acc = rej = adj = 0
-        for p in ranked:
-            if acc + rej + adj >= budget:
-                break
-            if self._seen(p):
-                continue
-            t = self._match(p)
-            key = None if t is None else (t.video, t.cls, t.onset, t.offset)
-            if key is not None:
-                # a proposal on an expression already found is the same expression again: the
-                # annotator accepts it (linked to the existing label), never rejects a true one
-                self.found.add(key)
-                self.decided.append(("accepted", p))
-                acc += 1
-                continue
-            near = self._match(p, min_iou=0.0) if self.adjust else None
-            if near is not None:
-                self.found.add((near.video, near.cls, near.onset, near.offset))
-                self.decided.append(("adjusted", Interval(p.video, p.cls, near.onset, near.apex, near.offset,
-                                                          p.score)))
-                adj += 1
-            else:
-                self.decided.append(("rejected", p))
-                rej += 1
-        self.actions += acc + rej + ADJUST_ACTIONS * adj
-        return {"accepted": acc, "rejected": rej, "adjusted": adj}
-
-    def visit_misses(self, candidates: dict[str, list[Interval]], shown: dict[str, list[Interval]],
-                     budget: int) -> int:
-        """Look at up to `budget` candidates (the model's low-scored runs, or the motion baseline's
-        proposals), highest score first, that the desk's queue offers
-        (`pfes_core.candidate_looks.needs_look`: no proposal, label or earlier look covers them):
-        one action each. Where a true expression not yet found has its apex inside (+-LOOK_SLACK
-        frames), the annotator clicks it as a point of its class; else the span is marked looked.
-        Returns the clicks."""
-        from pfes_core.candidate_looks import LOOK_SLACK, looks_needed, needs_look
-
-        ranked = sorted((c for v, cs in candidates.items()
-                         for c in looks_needed(cs, shown.get(v, []), [], [])),
-                        key=lambda c: (-(c.score or 0.0), c.video, c.onset))
-        seen = clicks = 0
-        for p in ranked:
-            if seen >= budget:
-                break
-            frames = [f for f, _ in self.points(p.video)]
-            if not needs_look(p, shown.get(p.video, []), frames, self.looked.get(p.video, [])):
-                continue          # a click or a look earlier in this round covers it now
-            seen += 1
-            lo, hi = p.onset - LOOK_SLACK, p.offset + LOOK_SLACK
-            hit = next((t for t in self.truth.get(p.video, [])
-                        if lo <= t.apex <= hi and (t.video, t.cls, t.onset, t.offset) not in self.found), None)
-            if hit is None:
-                self.looked.setdefault(p.video, []).append(p)
-                continue
-            self.found.add((hit.video, hit.cls, hit.onset, hit.offset))
-            self.clicked.append((p.video, hit.apex, CLASSES.index(hit.cls)))
-            clicks += 1
-        self.actions += seen
-        return clicks
-
-    def decisions(self):
-        from pfes_core.reviews import ReviewDecision
-
-        return [ReviewDecision(p.video, "bench", p.cls, p.onset, p.apex, p.offset, p.score, status,
-                               (p.onset, p.apex, p.offset) if status == "adjusted" else None,
-                               "oracle", float(i)) for i, (status, p) in enumerate(self.decided)]
-
-    def points(self, video: str) -> list[tuple[int, int]]:
-        """Point labels the kept decisions added, as the app's Accept does: one at the apex unless a
-        label of that class already lies inside the span (the decision then stands for it)."""
-        out: list[tuple[int, int]] = [(f, c) for v, f, c in self.clicked if v == video]
-        for s, p in self.decided:
-            if s == "rejected" or p.video != video:
-                continue
-            if not _holds_label(out, p):
-                out.append((p.apex, CLASSES.index(p.cls)))
-        return sorted(out)
-
-
 def training_set(labelled, review, oracle: Oracle, use_reviews: bool, intensity_negatives: bool = False,
-                 negative_weight: float = 1.0):
+                 negative_weight: float = 1.0, looked: bool = False):
     """The labelled videos and the review pool with the oracle's labels; decisions attached when
     `use_reviews`."""
     from pfes_core.review_supervision import attach_reviews
@@ -277,7 +144,8 @@ def training_set(labelled, review, oracle: Oracle, use_reviews: bool, intensity_
     for v in review:
         videos.append(VideoData(v.video_id, v.model_input, oracle.points(v.video_id), v.subject, v.fps))
     if use_reviews:
-        attach_reviews(videos, oracle.decisions(), weight=negative_weight, intensity=intensity_negatives)
+        attach_reviews(videos, oracle.decisions(), weight=negative_weight, intensity=intensity_negatives,
+                       looked=looked)
     return videos
 
 
@@ -339,8 +207,13 @@ def run_seed(args, labelled, review, test, truth, seed: int, candidates=None) ->
                 if args.miss_source == "model":     # the model's own runs below the proposal scores
                     candidates = spot(models(states), review, loose_preset(preset), cfg.predict_chunk)
                 decided["clicked"] = oracle.visit_misses(candidates, shown, args.misses)
+            if args.scans:
+                rng = np.random.default_rng(1000 * seed + r)      # the same places for every variant
+                decided["scan_clicks"] = oracle.scan({v.video_id: len(v.model_input) for v in review},
+                                                     args.scans, args.scan_frames, rng)
             videos = training_set(labelled, review, oracle, opts["reviews"],
-                                  opts.get("intensity_negatives", False), opts.get("negative_weight", 1.0))
+                                  opts.get("intensity_negatives", False), opts.get("negative_weight", 1.0),
+                                  opts.get("looked", False))
             t = time.monotonic()
             if opts["warm"]:
                 cfg = fine_tune_config(cfg, states[0].epoch, args.warm_epochs, f"round{r - 1}",
@@ -481,6 +354,10 @@ def main(argv=None) -> int:
     ap.add_argument("--miss-source", choices=("motion", "model"), default="motion",
                     help="where --misses looks: the motion baseline's proposals, or the model's own "
                          "candidate runs whatever their score")
+    ap.add_argument("--scans", type=int, default=0,
+                    help="per round, also scan N stretches of the review pool at random places, clicking "
+                         "every expression there (Oracle.scan: one action per stretch and per click)")
+    ap.add_argument("--scan-frames", type=int, default=100, help="frames per scanned stretch")
     ap.add_argument("--final-full", action="store_true",
                     help="after a warm variant's last round, also train from scratch on the same labels and "
                          "decisions (is the warm chain what loses the gain?)")
@@ -514,7 +391,8 @@ def main(argv=None) -> int:
             seeds.append({"seed": s, **run_seed(args, labelled, review, test, truth, s, candidates)})
         doc = {"command": command, "commands": [command], "variants": args.variants, "rounds": args.rounds,
                "names": {k: VARIANTS[k][0] for k in args.variants},
-               "budget": args.budget, "order": args.order, "misses": args.misses, "miss_source": args.miss_source, "seeds": seeds, "members": args.members, "warm_lr": args.warm_lr,
+               "budget": args.budget, "order": args.order, "misses": args.misses, "miss_source": args.miss_source,
+               "scans": args.scans, "scan_frames": args.scan_frames, "seeds": seeds, "members": args.members, "warm_lr": args.warm_lr,
                "baseline_review": baseline_review(review, truth, rois, args.budget * args.rounds, args.adjust),
                "adjust": args.adjust,
                "baseline_test": baseline_test(test, truth, rois),

@@ -76,7 +76,7 @@ def _span(on: int, off: int, n: int) -> tuple[int, int] | None:
 
 def review_targets(decisions: Iterable[ReviewDecision], points: list[tuple[int, int]], n_frames: int,
                    weight: float = 1.0, protect: tuple[int, int] = PROTECT_RADIUS,
-                   intensity: bool = False) -> ReviewTargets:
+                   intensity: bool = False, looked: bool = False) -> ReviewTargets:
     """One video's decisions -> negative masks and span priors.
 
     points: the video's point labels as (frame, class index), the run's label snapshot (the labels
@@ -85,6 +85,8 @@ def review_targets(decisions: Iterable[ReviewDecision], points: list[tuple[int, 
     its class's apex score: a rejected ME on an unlabelled MaE says "no ME here", not "no movement").
     `weight` scales the intensity negative only; in the class columns any weight > 0 just marks the
     frames that become apex-loss negatives (`apex_targets_with_rejections`), and 0 drops rejections.
+    looked=True: a "nothing here" span becomes an apex negative of both classes (the annotator saw
+    no expression of either there); points still guard it.
     """
     neg = np.zeros((n_frames, 3), dtype=np.float32)
     guard = np.zeros((n_frames, 3), dtype=bool)        # frames a rejection may not mask
@@ -106,6 +108,10 @@ def review_targets(decisions: Iterable[ReviewDecision], points: list[tuple[int, 
             if intensity:
                 neg[lo:hi + 1, INTENSITY] = weight
             neg[lo:hi + 1, 1 + c] = weight
+            n_rej += 1
+        elif d.status == "looked" and looked:
+            neg[lo:hi + 1, MAE_SCORE] = weight
+            neg[lo:hi + 1, ME_SCORE] = weight
             n_rej += 1
         elif d.status in KEPT:
             guard[lo:hi + 1, INTENSITY] = True
@@ -165,7 +171,7 @@ def review_frames(video, group: list[tuple[int, int]], k: tuple[int, int]) -> np
 
 
 def attach_reviews(videos, decisions: Iterable[ReviewDecision], weight: float = 1.0,
-                   intensity: bool = False) -> dict:
+                   intensity: bool = False, looked: bool = False) -> dict:
     """Set `negatives` and `span_priors` on each training.VideoData from the decisions of its video
     (`intensity`: whether rejections also mask the intensity, see `review_targets`).
 
@@ -178,7 +184,7 @@ def attach_reviews(videos, decisions: Iterable[ReviewDecision], weight: float = 
         ds = by_video.get(v.video_id)
         if not ds:
             continue
-        t = review_targets(ds, v.points, len(v.model_input), weight, intensity=intensity)
+        t = review_targets(ds, v.points, len(v.model_input), weight, intensity=intensity, looked=looked)
         v.negatives, v.span_priors = t.negatives, t.span_priors
         summary["videos"] += 1
         summary["rejected"] += t.n_rejected

@@ -49,6 +49,18 @@ def test_rejection_leaves_the_intensity_free_by_default():
     assert np.all(t.negatives[100:113, ME_SCORE] == 1.0) and t.negatives[:, ME_SCORE].sum() == 13
 
 
+def test_looked_span_is_no_target_unless_asked_and_then_masks_both_class_scores():
+    """"Nothing here" says no expression of either class; a point label still guards its frames."""
+    looked = decision("looked", "ME", 100, 140)
+    assert review_targets([looked], points=[], n_frames=300).negatives is None
+    t = review_targets([looked], points=[(135, 1)], n_frames=300, looked=True)
+    r = PROTECT_RADIUS[1]
+    assert np.all(t.negatives[100:135 - r, MAE_SCORE] == 1) and np.all(t.negatives[100:135 - r, ME_SCORE] == 1)
+    assert not t.negatives[135 - r:, ME_SCORE].any() and not t.negatives[:100].any()
+    assert np.all(t.negatives[135 - r:141, MAE_SCORE] == 1)   # the ME label there says "no MaE" too
+    assert not t.negatives[:, INTENSITY].any()       # a look masks no movement, only the class scores
+
+
 def test_point_label_inside_a_rejected_span_is_never_masked():
     r = PROTECT_RADIUS[0]
     t = review_targets([decision("rejected", "MaE", 50, 200)], points=[(120, 0)], n_frames=400, intensity=True)

@@ -1,0 +1,189 @@
+"""The simulated annotator of the review-loop benchmark (bench_review_loop.py).
+
+It knows the ground truth and works as the review desk lets a person work: it judges proposals in
+the desk's order, looks at the model's low-scored candidates the queue offers, and (--scans) scans
+stretches of video no proposal points at, clicking every expression there. Each step is counted
+in annotator actions, the benchmark's cost.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pfes_core.spotting import interval_iou
+from pfes_core.types import CLASSES, Interval
+
+ADJUST_ACTIONS = 2          # an adjusted proposal: drag its onset and offset to the true ones
+
+
+def _holds_label(points: list[tuple[int, int]], p: Interval) -> bool:
+    """A point label (frame, class index) of p's class lies inside p (the app's `linked_label`)."""
+    c = CLASSES.index(p.cls)
+    return any(pc == c and p.onset <= f <= p.offset for f, pc in points)
+
+
+def review_order(proposals: list[Interval], order: str = "score") -> list[Interval]:
+    """The order the annotator works through: "score", highest score first; "time", video by video
+    along the timeline, whatever the score; "classes", each class's proposals by score, the classes
+    taking turns (MaE, ME, MaE, ...), so the rarer, lower-scored class is seen as early as the other."""
+    by_score = sorted(proposals, key=lambda p: (-(p.score or 0.0), p.video, p.onset))
+    if order == "score":
+        return by_score
+    if order == "time":
+        return sorted(proposals, key=lambda p: (p.video, p.onset, p.cls))
+    lists = [[p for p in by_score if p.cls == c] for c in CLASSES]
+    out = []
+    for i in range(max((len(x) for x in lists), default=0)):
+        out.extend(x[i] for x in lists if i < len(x))
+    return out
+
+
+class Oracle:
+    """Judges proposals against the ground truth; remembers what it found and decided.
+
+    A proposal with IoU >= 0.5 with an expression of its class is accepted, also when that
+    expression was found before (the annotator accepts it again, linked to the existing label; it
+    costs an action and finds nothing new). adjust=True: a proposal of the right class that
+    overlaps an expression but misses IoU 0.5 is adjusted to the true span (ADJUST_ACTIONS
+    actions), as the review panel allows, instead of rejected. Everything else is rejected."""
+
+    def __init__(self, truth: dict[str, list[Interval]], adjust: bool = False):
+        self.truth = truth
+        self.adjust = adjust
+        self.found: set[tuple] = set()
+        self.decided: list[tuple[str, Interval]] = []    # (status, proposal or adjusted span)
+        self.clicked: list[tuple[str, int, int]] = []    # (video, frame, class index): misses clicked
+        self.looked: dict[str, list[Interval]] = {}      # spans looked at and found empty
+        self.scanned: dict[str, list[tuple[int, int]]] = {}   # stretches scanned, per video
+        self.actions = 0
+
+    def _match(self, p: Interval, min_iou: float = 0.5):
+        best, best_iou = None, 0.0
+        for t in self.truth.get(p.video, []):
+            iou = interval_iou(p, t)
+            if t.cls == p.cls and iou >= min_iou and iou > best_iou and iou > 0:
+                best, best_iou = t, iou
+        return best
+
+    def _seen(self, p: Interval) -> bool:
+        """A proposal the desk steps over (pfes_gui.review_commands.review_state): the annotator
+        judged it (same class, IoU >= 0.5 with a decided span) or a label of its class is inside."""
+        return (any(d.video == p.video and d.cls == p.cls and interval_iou(p, d) >= 0.5
+                    for _, d in self.decided)
+                or _holds_label(self.points(p.video), p))
+
+    def review(self, proposals: dict[str, list[Interval]], budget: int, order: str = "score") -> dict:
+        ranked = review_order([p for ps in proposals.values() for p in ps], order)
+        acc = rej = adj = 0
+        for p in ranked:
+            if acc + rej + adj >= budget:
+                break
+            if self._seen(p):
+                continue
+            t = self._match(p)
+            key = None if t is None else (t.video, t.cls, t.onset, t.offset)
+            if key is not None:
+                # a proposal on an expression already found is the same expression again: the
+                # annotator accepts it (linked to the existing label), never rejects a true one
+                self.found.add(key)
+                self.decided.append(("accepted", p))
+                acc += 1
+                continue
+            near = self._match(p, min_iou=0.0) if self.adjust else None
+            if near is not None:
+                self.found.add((near.video, near.cls, near.onset, near.offset))
+                self.decided.append(("adjusted", Interval(p.video, p.cls, near.onset, near.apex, near.offset,
+                                                          p.score)))
+                adj += 1
+            else:
+                self.decided.append(("rejected", p))
+                rej += 1
+        self.actions += acc + rej + ADJUST_ACTIONS * adj
+        return {"accepted": acc, "rejected": rej, "adjusted": adj}
+
+    def visit_misses(self, candidates: dict[str, list[Interval]], shown: dict[str, list[Interval]],
+                     budget: int) -> int:
+        """Look at up to `budget` candidates (the model's low-scored runs, or the motion baseline's
+        proposals), highest score first, that the desk's queue offers
+        (`pfes_core.candidate_looks.needs_look`: no proposal, label or earlier look covers them):
+        one action each. Where a true expression not yet found has its apex inside (+-LOOK_SLACK
+        frames), the annotator clicks it as a point of its class; else the span is marked looked.
+        Returns the clicks."""
+        from pfes_core.candidate_looks import LOOK_SLACK, looks_needed, needs_look
+
+        ranked = sorted((c for v, cs in candidates.items()
+                         for c in looks_needed(cs, shown.get(v, []), [], [])),
+                        key=lambda c: (-(c.score or 0.0), c.video, c.onset))
+        seen = clicks = 0
+        for p in ranked:
+            if seen >= budget:
+                break
+            frames = [f for f, _ in self.points(p.video)]
+            if not needs_look(p, shown.get(p.video, []), frames, self.looked.get(p.video, [])):
+                continue          # a click or a look earlier in this round covers it now
+            seen += 1
+            lo, hi = p.onset - LOOK_SLACK, p.offset + LOOK_SLACK
+            hit = next((t for t in self.truth.get(p.video, [])
+                        if lo <= t.apex <= hi and (t.video, t.cls, t.onset, t.offset) not in self.found), None)
+            if hit is None:
+                self.looked.setdefault(p.video, []).append(p)
+                continue
+            self.found.add((hit.video, hit.cls, hit.onset, hit.offset))
+            self.clicked.append((p.video, hit.apex, CLASSES.index(hit.cls)))
+            clicks += 1
+        self.actions += seen
+        return clicks
+
+    def scan(self, lengths: dict[str, int], n: int, frames: int, rng: np.random.Generator) -> int:
+        """Scan up to `n` stretches of `frames` frames, the videos scanned least first, each at a
+        random place not scanned before: every expression not yet found that overlaps the stretch
+        is clicked at its apex (one action each), the stretch itself costs one action and is then
+        marked looked ("nothing else here"). An unbiased sample of the pool, where proposals and
+        candidates only show what the model already sees. Returns the clicks."""
+        clicks = done = 0
+        for video in sorted(lengths, key=lambda v: (len(self.scanned.get(v, [])), v)):
+            if done >= n:
+                break
+            free = np.ones(max(lengths[video] - frames + 1, 0), dtype=bool)
+            for lo, hi in self.scanned.get(video, []):
+                free[max(lo - frames + 1, 0):hi + 1] = False
+            starts = np.flatnonzero(free)
+            if not len(starts):
+                continue
+            lo = int(rng.choice(starts))
+            hi = lo + frames - 1
+            self.scanned.setdefault(video, []).append((lo, hi))
+            done += 1
+            for t in self.truth.get(video, []):
+                key = (t.video, t.cls, t.onset, t.offset)
+                if t.offset >= lo and t.onset <= hi and key not in self.found:
+                    self.found.add(key)
+                    self.clicked.append((video, t.apex, CLASSES.index(t.cls)))
+                    clicks += 1
+            self.looked.setdefault(video, []).append(Interval(video, "MaE", lo, (lo + hi) // 2, hi, None))
+        self.actions += done + clicks
+        return clicks
+
+    def decisions(self):
+        """The review decisions as the app stores them, "looked" spans (candidates and scanned
+        stretches found empty) last."""
+        from pfes_core.reviews import ReviewDecision
+
+        kept = [(status, p) for status, p in self.decided]
+        kept += [("looked", p) for ps in self.looked.values() for p in ps]
+        return [ReviewDecision(p.video, "bench", p.cls, p.onset, p.apex, p.offset, p.score, status,
+                               (p.onset, p.apex, p.offset) if status == "adjusted" else None,
+                               "oracle", float(i)) for i, (status, p) in enumerate(kept)]
+
+    def points(self, video: str) -> list[tuple[int, int]]:
+        """Point labels the kept decisions added, as the app's Accept does: one at the apex unless a
+        label of that class already lies inside the span (the decision then stands for it)."""
+        out: list[tuple[int, int]] = [(f, c) for v, f, c in self.clicked if v == video]
+        for s, p in self.decided:
+            if s == "rejected" or p.video != video:
+                continue
+            if not _holds_label(out, p):
+                out.append((p.apex, CLASSES.index(p.cls)))
+        return sorted(out)
+
+
