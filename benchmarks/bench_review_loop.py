@@ -208,9 +208,8 @@ def run_seed(args, labelled, review, test, truth, seed: int, candidates=None) ->
                     candidates = spot(models(states), review, loose_preset(preset), cfg.predict_chunk)
                 decided["clicked"] = oracle.visit_misses(candidates, shown, args.misses)
             if args.scans:
-                rng = np.random.default_rng(1000 * seed + r)      # the same places for every variant
-                decided["scan_clicks"] = oracle.scan({v.video_id: len(v.model_input) for v in review},
-                                                     args.scans, args.scan_frames, rng)
+                decided["scan_clicks"] = oracle.scan({v.video_id: (len(v.model_input), v.fps) for v in review},
+                                                     args.scans)
             videos = training_set(labelled, review, oracle, opts["reviews"],
                                   opts.get("intensity_negatives", False), opts.get("negative_weight", 1.0),
                                   opts.get("looked", False))
@@ -355,9 +354,8 @@ def main(argv=None) -> int:
                     help="where --misses looks: the motion baseline's proposals, or the model's own "
                          "candidate runs whatever their score")
     ap.add_argument("--scans", type=int, default=0,
-                    help="per round, also scan N stretches of the review pool at random places, clicking "
+                    help="per round, also scan the next N stretches the desk offers (6 s each), clicking "
                          "every expression there (Oracle.scan: one action per stretch and per click)")
-    ap.add_argument("--scan-frames", type=int, default=100, help="frames per scanned stretch")
     ap.add_argument("--final-full", action="store_true",
                     help="after a warm variant's last round, also train from scratch on the same labels and "
                          "decisions (is the warm chain what loses the gain?)")
@@ -392,7 +390,7 @@ def main(argv=None) -> int:
         doc = {"command": command, "commands": [command], "variants": args.variants, "rounds": args.rounds,
                "names": {k: VARIANTS[k][0] for k in args.variants},
                "budget": args.budget, "order": args.order, "misses": args.misses, "miss_source": args.miss_source,
-               "scans": args.scans, "scan_frames": args.scan_frames, "seeds": seeds, "members": args.members, "warm_lr": args.warm_lr,
+               "scans": args.scans, "seeds": seeds, "members": args.members, "warm_lr": args.warm_lr,
                "baseline_review": baseline_review(review, truth, rois, args.budget * args.rounds, args.adjust),
                "adjust": args.adjust,
                "baseline_test": baseline_test(test, truth, rois),

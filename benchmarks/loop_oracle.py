@@ -8,8 +8,6 @@ in annotator actions, the benchmark's cost.
 
 from __future__ import annotations
 
-import numpy as np
-
 from pfes_core.spotting import interval_iou
 from pfes_core.types import CLASSES, Interval
 
@@ -54,7 +52,6 @@ class Oracle:
         self.decided: list[tuple[str, Interval]] = []    # (status, proposal or adjusted span)
         self.clicked: list[tuple[str, int, int]] = []    # (video, frame, class index): misses clicked
         self.looked: dict[str, list[Interval]] = {}      # spans looked at and found empty
-        self.scanned: dict[str, list[tuple[int, int]]] = {}   # stretches scanned, per video
         self.actions = 0
 
     def _match(self, p: Interval, min_iou: float = 0.5):
@@ -134,34 +131,27 @@ class Oracle:
         self.actions += seen
         return clicks
 
-    def scan(self, lengths: dict[str, int], n: int, frames: int, rng: np.random.Generator) -> int:
-        """Scan up to `n` stretches of `frames` frames, the videos scanned least first, each at a
-        random place not scanned before: every expression not yet found that overlaps the stretch
-        is clicked at its apex (one action each), the stretch itself costs one action and is then
-        marked looked ("nothing else here"). An unbiased sample of the pool, where proposals and
-        candidates only show what the model already sees. Returns the clicks."""
-        clicks = done = 0
-        for video in sorted(lengths, key=lambda v: (len(self.scanned.get(v, [])), v)):
-            if done >= n:
-                break
-            free = np.ones(max(lengths[video] - frames + 1, 0), dtype=bool)
-            for lo, hi in self.scanned.get(video, []):
-                free[max(lo - frames + 1, 0):hi + 1] = False
-            starts = np.flatnonzero(free)
-            if not len(starts):
-                continue
-            lo = int(rng.choice(starts))
-            hi = lo + frames - 1
-            self.scanned.setdefault(video, []).append((lo, hi))
-            done += 1
-            for t in self.truth.get(video, []):
+    def scan(self, videos: dict[str, tuple[int, float]], n: int) -> int:
+        """Scan the next `n` stretches the desk offers (`pfes_core.scan_stretches`: a fixed
+        shuffle of each video's 6 s grid, videos taking turns): every expression not yet found
+        that overlaps the stretch is clicked at its apex (one action each), the stretch itself
+        costs one action and is then marked looked ("nothing else here"). An unbiased sample of
+        the pool, where proposals and candidates show only what the model sees. videos: {video:
+        (frames, fps)}. Returns the clicks."""
+        from pfes_core.scan_stretches import stretches_needed
+
+        labels = {v: len(self.points(v)) for v in videos}
+        clicks = 0
+        stretches = stretches_needed(videos, self.looked, labels)[:n]
+        for s in stretches:
+            for t in self.truth.get(s.video, []):
                 key = (t.video, t.cls, t.onset, t.offset)
-                if t.offset >= lo and t.onset <= hi and key not in self.found:
+                if t.offset >= s.onset and t.onset <= s.offset and key not in self.found:
                     self.found.add(key)
-                    self.clicked.append((video, t.apex, CLASSES.index(t.cls)))
+                    self.clicked.append((s.video, t.apex, CLASSES.index(t.cls)))
                     clicks += 1
-            self.looked.setdefault(video, []).append(Interval(video, "MaE", lo, (lo + hi) // 2, hi, None))
-        self.actions += done + clicks
+            self.looked.setdefault(s.video, []).append(s)
+        self.actions += len(stretches) + clicks
         return clicks
 
     def decisions(self):

@@ -74,10 +74,12 @@ class Cover:
         return self.same_place(c)
 
     def same_place(self, c: Interval) -> bool:
-        """A span looked at is the same place as `c` (IoU >= SAME_PLACE_IOU, any class)."""
+        """A span looked at is the same place as `c` (IoU >= SAME_PLACE_IOU, any class) or holds it
+        whole (a scanned stretch, `scan_stretches`, answers for every candidate inside it)."""
         lo = bisect_left(self.looked_onsets, c.onset - self.longest)
         hi = bisect_right(self.looked_onsets, c.offset)
-        return any(interval_iou(c, s) >= SAME_PLACE_IOU for s in self.looked[lo:hi])
+        return any((s.onset <= c.onset and c.offset <= s.offset) or interval_iou(c, s) >= SAME_PLACE_IOU
+                   for s in self.looked[lo:hi])
 
     def add_looked(self, span: Interval) -> None:
         i = bisect_right(self.looked_onsets, span.onset)
@@ -89,7 +91,8 @@ class Cover:
 def needs_look(candidate: Interval, proposals: Iterable[Interval], label_frames: Iterable[int],
                looked: Iterable[Interval], slack: int = LOOK_SLACK) -> bool:
     """True when nothing covers `candidate` yet: no proposal overlaps it, no label lies within
-    `slack` frames of it, and no span looked at before is the same place (any class, any run)."""
+    `slack` frames of it, and no span looked at before is the same place or holds it (any class,
+    any run)."""
     return not Cover(proposals, label_frames, looked).covers(candidate, slack)
 
 

@@ -1,4 +1,4 @@
-"""The review queue's "Look here" rows: the model's low-scored candidate runs, one key each.
+"""The review queue's "Look here" and "Scan whole" rows: places to look for what the model missed.
 
 Why: a click on an expression the model nearly missed teaches the next training more than an
 accept of its best proposals (benchmarks/RESULTS.md). The desk lists the candidate runs that no
@@ -11,12 +11,18 @@ trained model yet) get no list: its runs do not point at a model's misses.
 Finding the candidate runs costs about 12 times the run's proposals (soft-NMS with no score cut;
 3 s for 8 hours of video), so the controller finds them off the GUI thread after a run is shown
 (`set_candidates`); until then the list is empty and says so.
+
+Candidates show only what the model already sees. S jumps to the next 6 s stretch to scan whole
+(`pfes_core.scan_stretches`: a fixed, model-free sample, videos taking turns): the annotator plays
+it, clicks every expression in it, and X marks it scanned ("nothing else here"), which also answers
+for every candidate inside it.
 """
 
 from __future__ import annotations
 
 from pfes_core.candidate_looks import LOOK_SLACK, project_looks
 from pfes_core.reviews import LOOKED, SetReview
+from pfes_core.scan_stretches import project_stretches
 from pfes_core.types import Interval
 
 
@@ -28,6 +34,7 @@ class LookQueue:
         self.run_id: str | None = None
         self.predictions: dict = {}
         self.current: Interval | None = None
+        self.scanning = False       # `current` is a stretch to scan, not a candidate
         self.ready = False          # the candidates of the run are found
         self._candidates: dict = {}
         self._preset = None
@@ -38,6 +45,7 @@ class LookQueue:
         self.run_id = None if origin else run_id
         self.predictions = {} if origin else dict(predictions or {})
         self._candidates, self._preset, self.ready, self.current = {}, None, False, None
+        self.scanning = False
         self.mw.timeline.hide_look()
 
     @property
@@ -56,9 +64,37 @@ class LookQueue:
             return []
         return project_looks(project, self.predictions, self._preset, self._candidates)
 
+    def stretches(self) -> list[Interval]:
+        """The stretches of the run's videos left to scan, in the order S offers them."""
+        project = self.mw.project
+        if project is None or self.run_id is None:
+            return []
+        return project_stretches(project, self.predictions)
+
+    def scan_at(self, stretch: Interval) -> None:
+        """Jump to the stretch's first frame and mark it on the timeline."""
+        self.current, self.scanning = stretch, True
+        self.mw.go_to_frame(stretch.video, stretch.onset)
+        self.mw.timeline.show_look(stretch.onset, stretch.offset)
+        self.mw.show_status(f"Scan frames {stretch.onset}-{stretch.offset} of {stretch.video}: play it, "
+                            f"M or E at every expression, X when done, S to skip", 10000)
+
+    def next_stretch(self) -> Interval | None:
+        """Jump to the next stretch to scan: the one after the current if it is still open
+        (skipped), else the first one left."""
+        order = self.stretches()
+        if not order:
+            self.mw.timeline.hide_look()
+            self.mw.show_status("Nothing left to scan: every stretch of this run's videos is scanned")
+            return None
+        start = order.index(self.current) + 1 if self.scanning and self.current in order else 0
+        stretch = order[start % len(order)]
+        self.scan_at(stretch)
+        return stretch
+
     def look_at(self, look: Interval) -> None:
         """Jump to the candidate's peak and mark its span on the timeline."""
-        self.current = look
+        self.current, self.scanning = look, False
         self.mw.go_to_frame(look.video, look.apex)
         self.mw.timeline.show_look(look.onset, look.offset)
         self.mw.show_status(f"Look at frames {look.onset}-{look.offset} of {look.video} (the model "
@@ -77,40 +113,54 @@ class LookQueue:
             self.mw.show_status("Nothing left to look at: every low-scored candidate of this run is "
                                 "labelled, looked at or covered by a proposal")
             return None
-        start = order.index(self.current) + 1 if self.current in order else 0
+        start = order.index(self.current) + 1 if not self.scanning and self.current in order else 0
         look = order[start % len(order)]
         self.look_at(look)
         return look
 
-    def look_here(self, open_looks: list[Interval] | None = None) -> Interval | None:
-        """The look being shown when the playhead is in its video, else an open look (of
-        `open_looks`, default `looks()`) whose span (+- LOOK_SLACK) holds the playhead."""
+    def look_here(self, open_looks: list[Interval] | None = None,
+                  open_stretches: list[Interval] | None = None) -> Interval | None:
+        """The look or stretch being shown when the playhead is in its video, else an open look
+        (of `open_looks`, default `looks()`) whose span (+- LOOK_SLACK) holds the playhead, else an
+        open stretch (of `open_stretches`, default `stretches()`) that holds it."""
         video, frame = self.mw.current_video_id, self.mw.current_frame
         if self.current is not None and self.current.video == video:
             return self.current
-        return next((c for c in (self.looks() if open_looks is None else open_looks)
+        look = next((c for c in (self.looks() if open_looks is None else open_looks)
                      if c.video == video and c.onset - LOOK_SLACK <= frame <= c.offset + LOOK_SLACK),
                     None)
+        if look is not None:
+            return look
+        return next((s for s in (self.stretches() if open_stretches is None else open_stretches)
+                     if s.video == video and s.onset <= frame <= s.offset), None)
 
     def nothing_here(self) -> bool:
-        """Record that the look at the playhead holds no expression, then go to the next one."""
+        """Record that the look at the playhead holds no expression (or that the stretch being
+        scanned holds no more), then go to the next of the same kind."""
         project = self.mw.project
         if project is None or getattr(project, "readonly", False) or self.run_id is None:
             return False
-        open_looks = self.looks()          # worked out once: both questions below ask it
-        look = self.look_here(open_looks)
-        if look is None:
-            self.mw.show_status("No candidate here to mark: K jumps to the next one")
+        open_looks, open_stretches = self.looks(), self.stretches()     # worked out once
+        place = self.look_here(open_looks, open_stretches)
+        if place is None:
+            self.mw.show_status("No candidate or stretch here to mark: K jumps to the next candidate, "
+                                "S to the next stretch")
             return False
-        if look not in open_looks:
-            self.mw.show_status(f"Frames {look.onset}-{look.offset} of {look.video} are covered "
-                                f"already (a label, a proposal or a look): K for the next one", 6000)
+        stretch = place in open_stretches or (place is self.current and self.scanning)
+        if place not in open_looks and place not in open_stretches:
+            self.mw.show_status(f"Frames {place.onset}-{place.offset} of {place.video} are "
+                                + ("scanned already: S for the next stretch" if stretch else
+                                   "covered already (a label, a proposal or a look): K for the next one"),
+                                6000)
             return False
-        edit = SetReview.for_proposal(self.run_id, look, LOOKED,
+        edit = SetReview.for_proposal(self.run_id, place, LOOKED,
                                       annotator=getattr(self.mw, "annotator", ""))
         if not self.mw.push_edit(edit):
             return False
-        self.next_look()
+        if stretch:
+            self.next_stretch()
+        else:
+            self.next_look()
         return True
 
     def _video_changed(self, video: str | None) -> None:

@@ -59,8 +59,10 @@ _ROWS = (
     ("review.next", "Shift+U", "Next unreviewed proposal (review table, all videos)", "Review"),
     ("review.next_look", "K", "Look here: jump to the next low-scored candidate no proposal passed "
      "(M or E labels an expression there)", "Review"),
-    ("review.nothing_here", "X", "Nothing here: mark the candidate being looked at as empty, go to "
-     "the next", "Review"),
+    ("review.next_stretch", "S", "Scan whole: jump to the next 6 s stretch to play through, clicking "
+     "every expression in it", "Review"),
+    ("review.nothing_here", "X", "Nothing here: mark the candidate being looked at as empty (or the "
+     "stretch being scanned as done), go to the next", "Review"),
 )
 for _row in _ROWS:
     try:
@@ -167,6 +169,8 @@ class ModelController(QObject):
         review_menu.addSeparator()
         self.actions["review.next_look"] = main_window.register_action(
             "review.next_look", self.review.looks.next_look, review_menu)
+        self.actions["review.next_stretch"] = main_window.register_action(
+            "review.next_stretch", self.review.looks.next_stretch, review_menu)
         self.actions["review.nothing_here"] = main_window.register_action(
             "review.nothing_here", self.review.looks.nothing_here, review_menu)
         main_window.set_export_handler(self.export_dialog)
@@ -229,6 +233,7 @@ class ModelController(QObject):
             self.actions[aid].setEnabled(self._writable() and bool(self.predictions))
         trained = bool(self.predictions) and not self.origin
         self.actions["review.next_look"].setEnabled(trained)
+        self.actions["review.next_stretch"].setEnabled(trained)
         self.actions["review.nothing_here"].setEnabled(self._writable() and trained)
 
     def _jobs_changed(self, _job=None) -> None:

@@ -4,8 +4,9 @@ Why one table over all videos (not per video): the reviewer sorts by score and w
 top, across videos; selecting a row jumps the main window to the proposal's apex. Decisions are
 undoable project edits (review_commands.py). The queue lists, first, the model's low-scored
 candidate runs no proposal passed ("Look here", look_queue.py: K steps through them, X says
-nothing is there), then likely misses (proposals nobody labelled) and suspicious labels (labels
-the model sees no motion at), each jumping to its frame.
+nothing is there), then 6 s stretches to scan whole ("Scan whole": S steps through them, X marks
+one scanned), likely misses (proposals nobody labelled) and suspicious labels (labels the model
+sees no motion at), each jumping to its frame.
 An adjusted proposal shows the reviewer's boundaries in its Onset/Apex/Offset cells ("104 -> 107"),
 sorted by the adjusted value. Proposals of the label-free first pass (the motion baseline, shown
 before any model is trained) are named as such in the summary line.
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDockWidget, QHBoxL
                                QHeaderView, QLabel, QPushButton, QSpinBox, QTableView,
                                QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
+from pfes_core.scan_stretches import SCAN_SECONDS
 from pfes_core.types import Interval
 
 from . import class_color
@@ -30,7 +32,8 @@ COLUMNS = ("Video", "Class", "Onset", "Apex", "Offset", "Score", "Status")
 COL_VIDEO, COL_CLASS, COL_ONSET, COL_APEX, COL_OFFSET, COL_SCORE, COL_STATUS = range(len(COLUMNS))
 ROLE_PROPOSAL = Qt.ItemDataRole.UserRole + 1
 ROLE_LOOK = Qt.ItemDataRole.UserRole + 2
-#: Rows of the "Look here" group drawn at most (the count says how many there are).
+ROLE_STRETCH = Qt.ItemDataRole.UserRole + 3
+#: Rows of the "Look here" and "Scan whole" groups drawn at most (the count says how many there are).
 MAX_LOOK_ROWS = 200
 NO_RUN_TEXT = ("No proposals yet. Model -> Spot: before any model is trained it shows motion "
                "proposals (features needed: Model -> Extract features) to review; "
@@ -155,14 +158,20 @@ class ReviewPanel(QDockWidget):
         # -- queue tab
         qpage = QWidget()
         qlayout = QVBoxLayout(qpage)
-        qlayout.addWidget(QLabel("Double-click a row to jump there. Look here: K for the next "
-                                 "one, M or E at an expression, X if there is none."))
+        hint = QLabel("Double-click a row to jump there. Look here: K for the next one, M or E at an "
+                      "expression, X if there is none. Scan whole: S for the next stretch, M or E at "
+                      "every expression in it, X when done.")
+        hint.setWordWrap(True)
+        qlayout.addWidget(hint)
         look_buttons = QHBoxLayout()
         self.next_look_button = QPushButton("Next look (K)")
         self.next_look_button.clicked.connect(lambda: self.looks.next_look())
         self.nothing_button = QPushButton("Nothing here (X)")
         self.nothing_button.clicked.connect(lambda: self.looks.nothing_here())
+        self.next_stretch_button = QPushButton("Next stretch (S)")
+        self.next_stretch_button.clicked.connect(lambda: self.looks.next_stretch())
         look_buttons.addWidget(self.next_look_button)
+        look_buttons.addWidget(self.next_stretch_button)
         look_buttons.addWidget(self.nothing_button)
         look_buttons.addStretch(1)
         qlayout.addLayout(look_buttons)
@@ -275,6 +284,7 @@ class ReviewPanel(QDockWidget):
             return
         if not self.origin:       # a trained run: its low-scored candidates come first
             self._add_look_rows(self.looks.looks())
+            self._add_stretch_rows(self.looks.stretches())
         groups = (("Likely misses", likely_misses(project, self.run_id, self.predictions)),
                   ("Suspicious labels", suspicious_labels(project, self.predictions)))
         for title, items in groups:
@@ -310,6 +320,23 @@ class ReviewPanel(QDockWidget):
         if len(looks) > MAX_LOOK_ROWS:
             top.addChild(QTreeWidgetItem([f"... {len(looks) - MAX_LOOK_ROWS} more (K reaches them)"]))
         top.setExpanded(True)
+
+    def _add_stretch_rows(self, stretches: list[Interval]) -> None:
+        top = QTreeWidgetItem([f"Scan whole: {SCAN_SECONDS:.0f} s stretches ({len(stretches)})"])
+        top.setToolTip(0, "Stretches of the run's videos to play through, clicking every expression: "
+                          "a sample that owes nothing to the model, videos taking turns")
+        self.queue.addTopLevelItem(top)
+        for st in stretches[:MAX_LOOK_ROWS]:
+            why = f"frames {st.onset}-{st.offset}: every expression, then X"
+            child = QTreeWidgetItem(["scan", st.video, str(st.onset), "", why])
+            child.setData(0, Qt.ItemDataRole.UserRole, (st.video, st.onset))
+            child.setData(0, ROLE_STRETCH, st)
+            for col in range(5):
+                child.setToolTip(col, f"Scan {st.video} frames {st.onset}-{st.offset}: {why}")
+            top.addChild(child)
+        if len(stretches) > MAX_LOOK_ROWS:
+            top.addChild(QTreeWidgetItem([f"... {len(stretches) - MAX_LOOK_ROWS} more (S reaches them)"]))
+        top.setExpanded(False)
 
     def _update_summary(self) -> None:
         if self.run_id is None:
@@ -447,6 +474,7 @@ class ReviewPanel(QDockWidget):
         self.next_button.setEnabled(self.model.rowCount() > 0)
         trained = self.run_id is not None and not self.origin
         self.next_look_button.setEnabled(trained)
+        self.next_stretch_button.setEnabled(trained)
         self.nothing_button.setEnabled(trained and writable)
 
     # ------------------------------------------------------------------------ actions
@@ -516,6 +544,10 @@ class ReviewPanel(QDockWidget):
         look = item.data(0, ROLE_LOOK)
         if look is not None:
             self.looks.look_at(look)
+            return
+        stretch = item.data(0, ROLE_STRETCH)
+        if stretch is not None:
+            self.looks.scan_at(stretch)
             return
         target = item.data(0, Qt.ItemDataRole.UserRole)
         if target:

@@ -141,20 +141,21 @@ def test_cover_answers_as_the_plain_rule_on_random_layouts():
 
     rng = np.random.default_rng(5)
 
-    def span(cls="ME"):
+    def span(cls="ME", longest=60):
         on = int(rng.integers(0, 900))
-        return Interval("v", cls, on, on, on + int(rng.integers(0, 60)))
+        return Interval("v", cls, on, on, on + int(rng.integers(0, longest)))
 
     for _ in range(40):
         proposals = [span("MaE") for _ in range(rng.integers(0, 8))]
         frames = [int(f) for f in rng.integers(0, 1000, rng.integers(0, 8))]
-        looked = [span() for _ in range(rng.integers(0, 8))]
+        looked = [span(longest=int(rng.choice([60, 200]))) for _ in range(rng.integers(0, 8))]
         cover = Cover(proposals, frames, looked)
         for _ in range(50):
             c = span()
             plain = (any(c.onset - LOOK_SLACK <= f <= c.offset + LOOK_SLACK for f in frames)
                      or any(p.onset <= c.offset and c.onset <= p.offset for p in proposals)
-                     or any(interval_iou(c, s) >= 0.5 for s in looked))
+                     or any(interval_iou(c, s) >= 0.5 or s.onset <= c.onset <= c.offset <= s.offset
+                            for s in looked))
             assert cover.covers(c) == plain
 
 

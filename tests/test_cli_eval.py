@@ -253,3 +253,31 @@ def test_looks_lists_the_weak_candidates_no_proposal_label_or_look_covers(tmp_pa
     Project.create(empty).close()
     assert main(["looks", str(empty)]) == 1
     assert "no finished training run" in capsys.readouterr().err
+
+
+def test_looks_scan_lists_the_stretches_left_to_scan_in_the_queue_order(tmp_path, capsys):
+    from pfes_core.reviews import LOOKED
+    from pfes_core.scan_stretches import video_stretches
+
+    root = tmp_path / "p.pfes"
+    with Project.create(root) as p:
+        for vid in ("a", "b"):
+            p.add_video(tmp_path / f"{vid}.mp4", subject="s1", video_id=vid, fps=25.0, n_frames=300,
+                        fingerprint=f"f{vid}")
+        p.save()
+    run_path, run_id = runs.new_run(root)
+    a, q = _bump_outputs(300, [(100, 130, 0)])
+    runs.write_predictions(run_path / "predictions.h5", {"a": (a, q), "b": (a, q)}, {"a": 25.0, "b": 25.0})
+    runs.write_status(run_path, "done")
+    assert main(["looks", str(root), "--scan", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["total"] == 4 and [s["video"] for s in out["stretches"]] == ["a", "b", "a", "b"]
+    first = video_stretches("a", 300, 25.0)[0]
+    assert (out["stretches"][0]["onset"], out["stretches"][0]["offset"]) == (first.onset, first.offset)
+    with Project.open(root) as p:
+        p.apply(SetReview.for_proposal(run_id, first, LOOKED))
+        p.save()
+    assert main(["looks", str(root), "--scan", "--limit", "1"]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[1].split()[0] == "b"              # a has one scanned now: b's turn
+    assert text.strip().endswith(f"3 stretches to scan in the videos of run {run_id} (the first 1 shown)")

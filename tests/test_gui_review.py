@@ -314,6 +314,42 @@ def test_a_label_clicked_at_a_look_takes_it_off_the_list_and_x_then_refuses(wind
     assert "covered already" in mw.statusBar().currentMessage()
 
 
+def test_s_walks_the_stretches_to_scan_and_x_marks_one_scanned_with_its_candidates(window, qtbot):
+    """Real S / M / X presses: v2 (no labels) is scanned first; a label inside keeps the stretch
+    open, X marks it scanned (one undo step), answers for the candidate inside it, and S moves
+    on to the other video."""
+    from pfes_core.reviews import LOOKED
+    from pfes_core.scan_stretches import video_stretches
+
+    mw, c = window
+    _activate(mw, qtbot)
+    group = _group(c, "Scan whole")
+    assert group.text(0) == "Scan whole: 6 s stretches (4)"     # 200 frames at 30 fps: 2 per video
+    first = video_stretches("v2", N_FRAMES, 30.0)[0]
+    assert (group.child(0).text(1), int(group.child(0).text(2))) == ("v2", first.onset)
+    mw.go_to_frame("v1", 0)
+    qtbot.keyClick(mw, Qt.Key.Key_S)
+    assert (mw.current_video_id, mw.current_frame) == ("v2", first.onset)
+    assert mw.timeline.look_shown() == (first.onset, first.offset)
+    assert "X when done" in mw.statusBar().currentMessage()
+    mw.seek(first.onset + 5)
+    qtbot.keyClick(mw, Qt.Key.Key_M)                     # an expression in the stretch: still open
+    assert len(c.review.looks.stretches()) == 4
+    depth = mw.undo_stack.count()
+    qtbot.keyClick(mw, Qt.Key.Key_X)
+    assert [(d.status, d.onset, d.offset) for d in mw.project.reviews.for_video("v2")] == \
+        [(LOOKED, first.onset, first.offset)]
+    assert mw.undo_stack.count() == depth + 1
+    assert _group(c, "Scan whole").text(0) == "Scan whole: 6 s stretches (3)"
+    holds_look = first.onset <= 140 <= first.offset
+    assert _look_rows(c) == ([] if holds_look else [("v2", 140)])
+    # S went on by itself: v1 has no stretch scanned, v2 has one
+    assert mw.current_video_id == "v1" and c.review.looks.scanning
+    assert mw.current_frame == video_stretches("v1", N_FRAMES, 30.0)[0].onset
+    qtbot.keyClick(mw, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert mw.project.reviews.for_video("v2") == [] and len(c.review.looks.stretches()) == 4
+
+
 def test_candidates_are_found_in_the_background_after_a_run_is_shown(window, qtbot):
     mw, c = window
     c.set_predictions(RUN_ID, dict(c.predictions))

@@ -330,7 +330,20 @@ def list_looks(project_path, run_id: str | None = None) -> tuple[str, list[Inter
                                           spotting_preset(project.settings))
 
 
+def list_stretches(project_path, run_id: str | None = None) -> tuple[str, list[Interval]]:
+    """(run id, the stretches left to scan in the run's videos), as the queue's "Scan whole"."""
+    from ..project import Project
+    from ..scan_stretches import project_stretches
+
+    root = _project_root(project_path)
+    info = _pick_run(root, run_id)
+    with Project.open(root, readonly=True) as project:
+        return info.run_id, project_stretches(project, _run_predictions(info, project))
+
+
 def _cmd_looks(args) -> int:
+    if args.scan:
+        return _print_stretches(args)
     run_id, looks = list_looks(args.project, args.run)
     shown = looks[:args.limit] if args.limit else looks
     if args.json:
@@ -343,6 +356,21 @@ def _cmd_looks(args) -> int:
         print(f"{c.video:<24}{c.onset:>7}{c.apex:>7}{c.offset:>7}  {c.cls:<5}{c.score or 0.0:>7.3f}")
     print(f"{len(looks)} places to look at in run {run_id}"
           + (f" (the first {len(shown)} shown)" if len(shown) < len(looks) else ""))
+    return 0
+
+
+def _print_stretches(args) -> int:
+    run_id, stretches = list_stretches(args.project, args.run)
+    shown = stretches[:args.limit] if args.limit else stretches
+    if args.json:
+        print(json.dumps({"run_id": run_id, "total": len(stretches), "stretches": [
+            {"video": s.video, "onset": s.onset, "offset": s.offset} for s in shown]}, indent=1))
+        return 0
+    print(f"{'video':<24}{'onset':>7}{'offset':>7}")
+    for s in shown:
+        print(f"{s.video:<24}{s.onset:>7}{s.offset:>7}")
+    print(f"{len(stretches)} stretches to scan in the videos of run {run_id}"
+          + (f" (the first {len(shown)} shown)" if len(shown) < len(stretches) else ""))
     return 0
 
 
@@ -411,5 +439,8 @@ def register(subparsers) -> None:
     p.add_argument("project", metavar="PROJECT_DIR")
     p.add_argument("--run", default=None, help="run id (default: latest finished run)")
     p.add_argument("--limit", type=int, default=0, help="print the first N only (default: all)")
+    p.add_argument("--scan", action="store_true",
+                   help="list instead the 6 s stretches left to scan whole, in the order the queue's "
+                        "'Scan whole' offers them (a sample that owes nothing to the model)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_looks)
