@@ -75,6 +75,7 @@ class LookQueue:
         """Jump to the stretch's first frame and mark it on the timeline."""
         self.current, self.scanning = stretch, True
         self.mw.go_to_frame(stretch.video, stretch.onset)
+        self.mw.timeline.reveal(stretch.onset, stretch.offset)
         self.mw.timeline.show_look(stretch.onset, stretch.offset)
         self.mw.show_status(f"Scan frames {stretch.onset}-{stretch.offset} of {stretch.video}: play it, "
                             f"M or E at every expression, X when done, S to skip", 10000)

@@ -441,6 +441,18 @@ class Timeline(QWidget):
         frac = (centre - lo) / (hi - lo) if hi > lo else 0.5
         self.set_view_range(centre - frac * width, centre + (1 - frac) * width)
 
+    def reveal(self, onset: int, offset: int) -> None:
+        """Scroll the detail view (widening it when too narrow) so frames onset..offset are all
+        in it with a margin: a 6 s stretch to scan is wider than the usual view."""
+        lo, hi = self.view_range()
+        pad = max(0.1 * (offset - onset + 1), 2.0)
+        want_lo, want_hi = onset - 0.5 - pad, offset + 0.5 + pad
+        if lo <= want_lo and want_hi <= hi:
+            return
+        width = max(hi - lo, want_hi - want_lo)
+        mid = (want_lo + want_hi) / 2
+        self.set_view_range(mid - width / 2, mid + width / 2)
+
     def zoom_fit(self) -> None:
         self.set_view_range(-0.5, self.n_frames - 0.5)
 

@@ -327,10 +327,14 @@ def test_s_walks_the_stretches_to_scan_and_x_marks_one_scanned_with_its_candidat
     assert group.text(0) == "Scan whole: 6 s stretches (4)"     # 200 frames at 30 fps: 2 per video
     first = video_stretches("v2", N_FRAMES, 30.0)[0]
     assert (group.child(0).text(1), int(group.child(0).text(2))) == ("v2", first.onset)
-    mw.go_to_frame("v1", 0)
+    away = N_FRAMES - 1 if first.onset == 0 else 0
+    mw.go_to_frame("v2", away)
+    mw.timeline.set_view_range(away - 20, away + 20)              # zoomed in, narrower than a stretch
     qtbot.keyClick(mw, Qt.Key.Key_S)
     assert (mw.current_video_id, mw.current_frame) == ("v2", first.onset)
     assert mw.timeline.look_shown() == (first.onset, first.offset)
+    lo, hi = mw.timeline.view_range()
+    assert lo < first.onset and first.offset < hi                 # the whole stretch in view
     assert "X when done" in mw.statusBar().currentMessage()
     mw.seek(first.onset + 5)
     qtbot.keyClick(mw, Qt.Key.Key_M)                     # an expression in the stretch: still open
@@ -348,6 +352,14 @@ def test_s_walks_the_stretches_to_scan_and_x_marks_one_scanned_with_its_candidat
     assert mw.current_frame == video_stretches("v1", N_FRAMES, 30.0)[0].onset
     qtbot.keyClick(mw, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert mw.project.reviews.for_video("v2") == [] and len(c.review.looks.stretches()) == 4
+    # a whole 6 s stretch is wider than a zoomed-in view: the view widens to show all of it
+    whole = next(s for s in video_stretches("v1", N_FRAMES, 30.0) if s.offset - s.onset + 1 == 180)
+    away = N_FRAMES - 1 if whole.onset == 0 else 0
+    mw.go_to_frame("v1", away)
+    mw.timeline.set_view_range(away - 20, away + 20)
+    c.review.looks.scan_at(whole)
+    lo, hi = mw.timeline.view_range()
+    assert lo < whole.onset and whole.offset < hi
 
 
 def test_candidates_are_found_in_the_background_after_a_run_is_shown(window, qtbot):
