@@ -318,59 +318,45 @@ def _cmd_export(args) -> int:
     return 0
 
 
-def list_looks(project_path, run_id: str | None = None) -> tuple[str, list[Interval]]:
-    """(run id, the places to look at) of a run, as the review queue's "Look here" lists them."""
+def list_places(project_path, run_id: str | None = None, scan: bool = False) -> tuple[str, list[Interval]]:
+    """(run id, the places the review queue offers for a run): its low-scored candidates ("Look
+    here"), or with `scan` the stretches of its videos left to scan whole ("Scan whole")."""
     from ..candidate_looks import project_looks
-    from ..project import Project
-
-    root = _project_root(project_path)
-    info = _pick_run(root, run_id)
-    with Project.open(root, readonly=True) as project:
-        return info.run_id, project_looks(project, _run_predictions(info, project),
-                                          spotting_preset(project.settings))
-
-
-def list_stretches(project_path, run_id: str | None = None) -> tuple[str, list[Interval]]:
-    """(run id, the stretches left to scan in the run's videos), as the queue's "Scan whole"."""
     from ..project import Project
     from ..scan_stretches import project_stretches
 
     root = _project_root(project_path)
     info = _pick_run(root, run_id)
     with Project.open(root, readonly=True) as project:
-        return info.run_id, project_stretches(project, _run_predictions(info, project))
+        predictions = _run_predictions(info, project)
+        return info.run_id, (project_stretches(project, predictions) if scan else
+                             project_looks(project, predictions, spotting_preset(project.settings)))
+
+
+#: `pfes looks` columns: (JSON key, header, text cell) for candidates and for stretches.
+_LOOK_COLUMNS = (("video", "video", lambda c: f"{c.video:<24}"), ("onset", "onset", lambda c: f"{c.onset:>7}"),
+                 ("apex", "apex", lambda c: f"{c.apex:>7}"), ("offset", "offset", lambda c: f"{c.offset:>7}"),
+                 ("leans", "  leans", lambda c: f"  {c.cls:<5}"), ("score", "score", lambda c: f"{c.score or 0.0:>7.3f}"))
+_STRETCH_COLUMNS = (_LOOK_COLUMNS[0], _LOOK_COLUMNS[1], _LOOK_COLUMNS[3])
+_JSON_VALUE = {"video": "video", "onset": "onset", "apex": "apex", "offset": "offset", "leans": "cls",
+               "score": "score"}
 
 
 def _cmd_looks(args) -> int:
-    if args.scan:
-        return _print_stretches(args)
-    run_id, looks = list_looks(args.project, args.run)
-    shown = looks[:args.limit] if args.limit else looks
+    run_id, places = list_places(args.project, args.run, args.scan)
+    shown = places[:args.limit] if args.limit else places
+    columns = _STRETCH_COLUMNS if args.scan else _LOOK_COLUMNS
     if args.json:
-        print(json.dumps({"run_id": run_id, "total": len(looks), "looks": [
-            {"video": c.video, "onset": c.onset, "apex": c.apex, "offset": c.offset,
-             "leans": c.cls, "score": c.score} for c in shown]}, indent=1))
+        print(json.dumps({"run_id": run_id, "total": len(places), "stretches" if args.scan else "looks": [
+            {key: getattr(c, _JSON_VALUE[key]) for key, _, _ in columns} for c in shown]}, indent=1))
         return 0
-    print(f"{'video':<24}{'onset':>7}{'apex':>7}{'offset':>7}  {'leans':<5}{'score':>7}")
+    widths = {"video": "<24", "  leans": "<7"}
+    print("".join(f"{head:{widths.get(head, '>7')}}" for _, head, _ in columns))
     for c in shown:
-        print(f"{c.video:<24}{c.onset:>7}{c.apex:>7}{c.offset:>7}  {c.cls:<5}{c.score or 0.0:>7.3f}")
-    print(f"{len(looks)} places to look at in run {run_id}"
-          + (f" (the first {len(shown)} shown)" if len(shown) < len(looks) else ""))
-    return 0
-
-
-def _print_stretches(args) -> int:
-    run_id, stretches = list_stretches(args.project, args.run)
-    shown = stretches[:args.limit] if args.limit else stretches
-    if args.json:
-        print(json.dumps({"run_id": run_id, "total": len(stretches), "stretches": [
-            {"video": s.video, "onset": s.onset, "offset": s.offset} for s in shown]}, indent=1))
-        return 0
-    print(f"{'video':<24}{'onset':>7}{'offset':>7}")
-    for s in shown:
-        print(f"{s.video:<24}{s.onset:>7}{s.offset:>7}")
-    print(f"{len(stretches)} stretches to scan in the videos of run {run_id}"
-          + (f" (the first {len(shown)} shown)" if len(shown) < len(stretches) else ""))
+        print("".join(cell(c) for _, _, cell in columns))
+    what = "stretches to scan in the videos of" if args.scan else "places to look at in"
+    print(f"{len(places)} {what} run {run_id}"
+          + (f" (the first {len(shown)} shown)" if len(shown) < len(places) else ""))
     return 0
 
 
