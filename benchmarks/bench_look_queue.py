@@ -4,8 +4,9 @@ The review queue's "Look here" group (`pfes_gui.look_queue`) lists the candidate
 run that no proposal passed and no label or earlier look covers. Finding the candidates is
 `spotting.propose` with every cut removed (`candidate_looks.run_candidates`): soft-NMS then goes
 through every candidate, so it runs once per shown run, off the GUI thread. After each edit the
-list is filtered again (`candidate_looks.project_looks` with the found candidates kept): that runs
-on the GUI thread and must stay well under a key press.
+list is filtered again (`candidate_looks.project_looks` with the found candidates kept), and so is
+the "Scan whole" list of stretches (`scan_stretches.project_stretches`): both run on the GUI thread
+and must stay well under a key press.
 
 Data: model-like outputs for 10 videos of 50 minutes at 30 fps (a low noisy floor with a bump
 every 5 s on average, of random width and height), the run's proposals from the same outputs,
@@ -27,6 +28,7 @@ from pfes_core.candidate_looks import project_looks, run_candidates
 from pfes_core.labels import AddLabel, LabelStore
 from pfes_core.reviews import LOOKED, ReviewDecision, ReviewStore
 from pfes_core.runs import Predictions
+from pfes_core.scan_stretches import project_stretches
 from pfes_core.spotting import PRESETS, preset_for_fps, propose
 from results_md import record
 
@@ -96,21 +98,26 @@ def main(argv=None) -> int:
     rows = []
     for n_looked in (0, 1000):
         project = make_project(n, n_looked, candidates)
-        times = []
+        times, scan_times = [], []
         for i in range(args.repeats):
             AddLabel("v0", i, "MaE", "a").apply(SimpleNamespace(labels=project.labels, videos=project.videos))
             t = time.perf_counter()
             looks = project_looks(project, preds, preset, candidates)
             times.append(1000 * (time.perf_counter() - t))
-        rows.append((n_looked, statistics.median(times), len(looks)))
+            t = time.perf_counter()
+            stretches = project_stretches(project, preds)
+            scan_times.append(1000 * (time.perf_counter() - t))
+        rows.append((n_looked, statistics.median(times), len(looks), statistics.median(scan_times),
+                     len(stretches)))
     hours = N_VIDEOS * args.minutes / 60
     lines = [f"Finding: {n_cand} candidate runs in {hours:.1f} h of video ({n_prop} proposals) in "
              f"{t_find:.1f} s ({1000 * t_find / (N_VIDEOS * args.minutes):.0f} ms per minute of "
              f"video, off the GUI thread), {t_find / t_propose:.1f}x the time of the run's own "
              f"proposals ({t_propose:.1f} s).", "",
-             "| spans looked at before | the list after an edit (ms, median) | looks listed |",
-             "|---:|---:|---:|"]
-    lines += [f"| {k} | {ms:.0f} | {m} |" for k, ms, m in rows]
+             "| spans looked at before | the list after an edit (ms, median) | looks listed | "
+             "stretches to scan after an edit (ms, median) | stretches listed |",
+             "|---:|---:|---:|---:|---:|"]
+    lines += [f"| {k} | {ms:.0f} | {m} | {sms:.0f} | {sm} |" for k, ms, m, sms, sm in rows]
     table = "\n".join(lines)
     print(table)
     if not args.no_append:

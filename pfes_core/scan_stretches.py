@@ -18,6 +18,7 @@ expressions.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import Iterable
 
 import numpy as np
@@ -31,17 +32,20 @@ STRETCH_CLASS = "MaE"
 
 
 def stretch_frames(fps: float | None) -> int:
+    """Frames in one stretch at `fps` (25 when unknown)."""
     return max(int(round(SCAN_SECONDS * (fps or 25.0))), 1)
 
 
-def video_stretches(video: str, n_frames: int, fps: float | None) -> list[Interval]:
-    """The video's stretches in the order they are offered (a fixed shuffle of the grid)."""
+@lru_cache(maxsize=4096)
+def video_stretches(video: str, n_frames: int, fps: float | None) -> tuple[Interval, ...]:
+    """The video's stretches in the order they are offered (a fixed shuffle of the grid). Kept
+    per video: the desk asks again after every edit."""
     size = stretch_frames(fps)
     grid = [Interval(video, STRETCH_CLASS, lo, (lo + min(lo + size, n_frames) - 1) // 2,
                      min(lo + size, n_frames) - 1, None) for lo in range(0, max(n_frames, 0), size)]
     key = int.from_bytes(hashlib.sha256(video.encode()).digest()[:8], "little")
     order = np.random.default_rng(key).permutation(len(grid))
-    return [grid[i] for i in order]
+    return tuple(grid[i] for i in order)
 
 
 def stretches_needed(videos: dict[str, tuple[int, float | None]], looked: dict[str, Iterable[Interval]],
@@ -54,9 +58,10 @@ def stretches_needed(videos: dict[str, tuple[int, float | None]], looked: dict[s
     labels = labels or {}
     ranked = []
     for video, (n_frames, fps) in videos.items():
-        cover = Cover((), (), looked.get(video, ()))
+        spans = list(looked.get(video, ()))
         stretches = video_stretches(video, n_frames, fps)
-        open_ = [s for s in stretches if not cover.same_place(s)]
+        cover = Cover((), (), spans) if spans else None
+        open_ = [s for s in stretches if not cover.same_place(s)] if cover else stretches
         done = len(stretches) - len(open_)
         minutes = max(n_frames / (fps or 25.0) / 60.0, 1e-9)
         density = labels.get(video, 0) / minutes
