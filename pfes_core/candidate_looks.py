@@ -9,7 +9,8 @@ off on fresh data (benchmarks/RESULTS.md, "Looking at the model's low-scored can
 A candidate is an interval with the class the model scored higher for it; the annotator decides
 the class by the label they click. A look that finds nothing is recorded as a "looked" review
 decision (`pfes_core.reviews.LOOKED`), so the span is not offered again, in this run or a later
-one. It is not a training target: the loop was measured without it.
+one. It is not a training target: as class-score negatives (`review_supervision.review_targets(looked=True)`)
+it did not help beyond the seed noise (benchmarks/RESULTS.md, "Scanning stretches").
 """
 
 from __future__ import annotations
