@@ -157,10 +157,9 @@ class Oracle:
     def decisions(self):
         """The review decisions as the app stores them, "looked" spans (candidates and scanned
         stretches found empty) last."""
-        from pfes_core.reviews import ReviewDecision
+        from pfes_core.reviews import LOOKED, ReviewDecision
 
-        kept = [(status, p) for status, p in self.decided]
-        kept += [("looked", p) for ps in self.looked.values() for p in ps]
+        kept = self.decided + [(LOOKED, p) for ps in self.looked.values() for p in ps]
         return [ReviewDecision(p.video, "bench", p.cls, p.onset, p.apex, p.offset, p.score, status,
                                (p.onset, p.apex, p.offset) if status == "adjusted" else None,
                                "oracle", float(i)) for i, (status, p) in enumerate(kept)]

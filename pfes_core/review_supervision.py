@@ -29,7 +29,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .reviews import ReviewDecision
+from .reviews import LOOKED, STATUSES, ReviewDecision
 from .types import CLASSES
 
 #: Negative-mask columns: intensity, MaE apex score, ME apex score.
@@ -58,7 +58,7 @@ def decisions_snapshot(decisions: Iterable[ReviewDecision], used: bool, note: st
                    key=lambda d: (d["video"], d["run_id"], d["cls"], d["onset"], d["offset"]))
     blob = json.dumps([[d["video"], d["run_id"], d["cls"], d["onset"], d["offset"], d["status"],
                         d["adjusted"]] for d in items]).encode()
-    counts = {s: sum(1 for d in items if d["status"] == s) for s in ("accepted", "rejected", "adjusted", "looked")}
+    counts = {s: sum(1 for d in items if d["status"] == s) for s in STATUSES}
     return {"count": len(items), "sha256": hashlib.sha256(blob).hexdigest(), "used": bool(used),
             "note": note, "counts": counts, "decisions": items}
 
@@ -109,7 +109,7 @@ def review_targets(decisions: Iterable[ReviewDecision], points: list[tuple[int, 
                 neg[lo:hi + 1, INTENSITY] = weight
             neg[lo:hi + 1, 1 + c] = weight
             n_rej += 1
-        elif d.status == "looked" and looked:
+        elif d.status == LOOKED and looked:
             neg[lo:hi + 1, MAE_SCORE] = weight
             neg[lo:hi + 1, ME_SCORE] = weight
             n_rej += 1
