@@ -57,6 +57,8 @@ VARIANTS = {
     "warm_looked": ("warm start + decisions, rejections on the class score, looked spans negatives of both classes",
                     {"warm": True, "reviews": True, "intensity_negatives": False, "looked": True}),
     "warm_nodec": ("warm start, labels only", {"warm": True, "reviews": False}),
+    "warm_none": ("warm start, nothing reviewed (the control: the quick round alone)",
+                  {"warm": True, "reviews": False, "review": False}),
     "full_dec": ("full retrain + decisions, rejections on the intensity and the class score",
                  {"warm": False, "reviews": True, "intensity_negatives": True}),
     "full_cls": ("full retrain + decisions, rejections on the class score only",
@@ -133,6 +135,36 @@ def train_members(videos, cfg, n: int, parents=None) -> list:
     return states
 
 
+def first_training(labelled, cfg, n: int, args) -> tuple[list, float]:
+    """Round 0's members, read from --round0-cache when an earlier run of the same project, seed,
+    members and epochs left them there (so workflows compared in several runs share one round 0);
+    returns the states and the seconds their training took."""
+    import torch
+
+    from pfes_core.training import build_state
+
+    cache = None
+    if args.round0_cache:
+        cache = Path(args.round0_cache) / f"{Path(args.project).name}-s{cfg.seed}-m{n}-e{cfg.epochs}.pt"
+        if cache.exists():
+            saved = torch.load(cache, map_location="cpu", weights_only=True)
+            states = []
+            for m, weights in enumerate(saved["members"]):
+                state = build_state(replace(cfg, seed=cfg.seed + m, members=1), "cpu")
+                state.model.load_state_dict(weights)
+                state.epoch = int(saved["epoch"])
+                states.append(state)
+            return states, float(saved["seconds"])
+    t = time.monotonic()
+    states = train_members(labelled, cfg, n)
+    seconds = time.monotonic() - t
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"members": [st.model.state_dict() for st in states], "epoch": states[0].epoch,
+                    "seconds": seconds}, cache)
+    return states, seconds
+
+
 def training_set(labelled, review, oracle: Oracle, use_reviews: bool, intensity_negatives: bool = False,
                  negative_weight: float = 1.0, looked: bool = False):
     """The labelled videos and the review pool with the oracle's labels; decisions attached when
@@ -178,9 +210,7 @@ def run_seed(args, labelled, review, test, truth, seed: int, candidates=None) ->
     n = args.members
     test_ids = [v.video_id for v in test]
     n_clicks = sum(len(v.points) for v in labelled)
-    t0 = time.monotonic()
-    states0 = train_members(labelled, base, n)
-    t_first = time.monotonic() - t0
+    states0, t_first = first_training(labelled, base, n, args)
 
     def models(states):
         return [st.model for st in states]
@@ -200,14 +230,17 @@ def run_seed(args, labelled, review, test, truth, seed: int, candidates=None) ->
         oracle = Oracle(truth, adjust=args.adjust)
         states, cfg = states0, base
         rows = []
+        reviewing = opts.get("review", True)
         for r in range(1, args.rounds + 1):
-            shown = spot(models(states), review, preset, cfg.predict_chunk)
-            decided = oracle.review(shown, args.budget, args.order)
-            if args.misses:
+            decided = {}
+            if reviewing:
+                shown = spot(models(states), review, preset, cfg.predict_chunk)
+                decided = oracle.review(shown, args.budget, args.order)
+            if args.misses and reviewing:
                 if args.miss_source == "model":     # the model's own runs below the proposal scores
                     candidates = spot(models(states), review, loose_preset(preset), cfg.predict_chunk)
                 decided["clicked"] = oracle.visit_misses(candidates, shown, args.misses)
-            if args.scans:
+            if args.scans and reviewing:
                 decided["scan_clicks"] = oracle.scan({v.video_id: (len(v.model_input), v.fps) for v in review},
                                                      args.scans)
             videos = training_set(labelled, review, oracle, opts["reviews"],
@@ -232,7 +265,7 @@ def run_seed(args, labelled, review, test, truth, seed: int, candidates=None) ->
                   f"ME {res['me']:.3f}), found {len(oracle.found)}, actions {oracle.actions}, "
                   f"{secs:.0f} s", flush=True)
         out["variants"][key] = rows
-        if args.final_full and opts["warm"] and rows:
+        if args.final_full and opts["warm"] and reviewing and rows:
             # the same labels and decisions, trained from scratch: does the warm chain waste them?
             t = time.monotonic()
             states = train_members(videos, replace(base, reviews=opts["reviews"]), n)
@@ -359,6 +392,9 @@ def main(argv=None) -> int:
     ap.add_argument("--final-full", action="store_true",
                     help="after a warm variant's last round, also train from scratch on the same labels and "
                          "decisions (is the warm chain what loses the gain?)")
+    ap.add_argument("--round0-cache", metavar="DIR",
+                    help="keep round 0's models here and reuse them in later runs of the same project, "
+                         "seed, members and epochs (workflows compared in separate runs share round 0)")
     ap.add_argument("--ceiling", action="store_true",
                     help="also train from scratch with every review expression labelled (the loop's upper bound)")
     ap.add_argument("--adjust", action="store_true",
