@@ -6,7 +6,7 @@ proposal passed and no label or earlier look covers (`pfes_core.candidate_looks`
 first. K jumps to the next one and marks its span on the timeline; the annotator either clicks the
 expression there (M or E, as anywhere) or presses X, "nothing here": a journaled, undoable
 "looked" decision. Either takes the place off the list. Proposals of the motion baseline (no
-trained model yet) get no list: its runs do not point at a model's misses.
+trained model yet) get no candidate list: its runs do not point at a model's misses.
 
 Finding the candidate runs costs about 12 times the run's proposals (soft-NMS with no score cut;
 3 s for 8 hours of video), so the controller finds them off the GUI thread after a run is shown
@@ -15,7 +15,8 @@ Finding the candidate runs costs about 12 times the run's proposals (soft-NMS wi
 Candidates show only what the model already sees. S jumps to the next 6 s stretch to scan whole
 (`pfes_core.scan_stretches`: a fixed, model-free sample, videos taking turns): the annotator plays
 it, clicks every expression in it, and X marks it scanned ("nothing else here"), which also answers
-for every candidate inside it.
+for every candidate inside it. Stretches owe nothing to a model, so they are offered for the motion
+baseline's proposals too: a new project's first labels can come from them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class LookQueue:
     def __init__(self, main_window):
         self.mw = main_window
         self.run_id: str | None = None
+        self.trained = False        # a trained model made the run: it has candidates to look at
         self.predictions: dict = {}
         self.current: Interval | None = None
         self.scanning = False       # `current` is a stretch to scan, not a candidate
@@ -41,9 +43,11 @@ class LookQueue:
         main_window.video_changed.connect(self._video_changed)
 
     def set_run(self, run_id: str | None, predictions: dict, origin: str | None = None) -> None:
-        """The run whose candidates to offer; a run no trained model made (``origin``) has none."""
-        self.run_id = None if origin else run_id
-        self.predictions = {} if origin else dict(predictions or {})
+        """The run whose stretches and candidates to offer; a run no trained model made
+        (``origin``) has stretches only."""
+        self.run_id = run_id
+        self.trained = run_id is not None and not origin
+        self.predictions = dict(predictions or {})
         self._candidates, self._preset, self.ready, self.current = {}, None, False, None
         self.scanning = False
         self.mw.timeline.hide_look()
@@ -51,7 +55,7 @@ class LookQueue:
     @property
     def wanted(self) -> bool:
         """A trained run is shown whose candidates are not found yet."""
-        return self.run_id is not None and bool(self.predictions) and not self.ready
+        return self.trained and bool(self.predictions) and not self.ready
 
     def set_candidates(self, candidates: dict, preset) -> None:
         """The run's candidate runs ({video: [Interval]}, `run_candidates`) and the preset used."""
@@ -60,7 +64,7 @@ class LookQueue:
     def looks(self) -> list[Interval]:
         """What is left to look at, highest score first (empty without a trained run)."""
         project = self.mw.project
-        if project is None or not self.ready:
+        if project is None or not self.trained or not self.ready:
             return []
         return project_looks(project, self.predictions, self._preset, self._candidates)
 
@@ -105,6 +109,10 @@ class LookQueue:
     def next_look(self) -> Interval | None:
         """Jump to the next look: the one after the current if it is still open (skipped), else
         the highest-scored one left."""
+        if not self.trained:
+            self.mw.show_status("Look here needs a trained model's proposals (Model -> Retrain, then "
+                                "Spot); S scans stretches meanwhile")
+            return None
         if self.wanted:
             self.mw.show_status("Still finding the model's low-scored candidates: a moment")
             return None

@@ -57,10 +57,10 @@ _ROWS = (
     ("review.accept", "A", "Accept the proposal under the playhead (label at its apex)", "Review"),
     ("review.reject", "R", "Reject the proposal under the playhead", "Review"),
     ("review.next", "Shift+U", "Next unreviewed proposal (review table, all videos)", "Review"),
-    ("review.next_look", "K", "Look here: jump to the next low-scored candidate no proposal passed "
-     "(M or E labels an expression there)", "Review"),
     ("review.next_stretch", "S", "Scan whole: jump to the next 6 s stretch to play through, clicking "
      "every expression in it", "Review"),
+    ("review.next_look", "K", "Look here: jump to the next low-scored candidate no proposal passed "
+     "(M or E labels an expression there)", "Review"),
     ("review.nothing_here", "X", "Nothing here: mark the candidate being looked at as empty (or the "
      "stretch being scanned as done), go to the next", "Review"),
 )
@@ -167,10 +167,10 @@ class ModelController(QObject):
         self.actions["review.next"] = main_window.register_action(
             "review.next", self.review.next_unreviewed, review_menu)
         review_menu.addSeparator()
-        self.actions["review.next_look"] = main_window.register_action(
-            "review.next_look", self.review.looks.next_look, review_menu)
         self.actions["review.next_stretch"] = main_window.register_action(
             "review.next_stretch", self.review.looks.next_stretch, review_menu)
+        self.actions["review.next_look"] = main_window.register_action(
+            "review.next_look", self.review.looks.next_look, review_menu)
         self.actions["review.nothing_here"] = main_window.register_action(
             "review.nothing_here", self.review.looks.nothing_here, review_menu)
         main_window.set_export_handler(self.export_dialog)
@@ -231,10 +231,10 @@ class ModelController(QObject):
         self.actions["model.cancel"].setEnabled(bool(self.jobs.jobs))
         for aid in ("review.accept", "review.reject"):
             self.actions[aid].setEnabled(self._writable() and bool(self.predictions))
-        trained = bool(self.predictions) and not self.origin
-        self.actions["review.next_look"].setEnabled(trained)
-        self.actions["review.next_stretch"].setEnabled(trained)
-        self.actions["review.nothing_here"].setEnabled(self._writable() and trained)
+        shown = bool(self.predictions)         # stretches need no model, candidates a trained one
+        self.actions["review.next_look"].setEnabled(shown and not self.origin)
+        self.actions["review.next_stretch"].setEnabled(shown)
+        self.actions["review.nothing_here"].setEnabled(self._writable() and shown)
 
     def _jobs_changed(self, _job=None) -> None:
         self._update_enabled()

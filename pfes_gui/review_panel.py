@@ -2,11 +2,13 @@
 
 Why one table over all videos (not per video): the reviewer sorts by score and works from the
 top, across videos; selecting a row jumps the main window to the proposal's apex. Decisions are
-undoable project edits (review_commands.py). The queue lists, first, the model's low-scored
-candidate runs no proposal passed ("Look here", look_queue.py: K steps through them, X says
-nothing is there), then 6 s stretches to scan whole ("Scan whole": S steps through them, X marks
-one scanned), likely misses (proposals nobody labelled) and suspicious labels (labels the model
-sees no motion at), each jumping to its frame.
+undoable project edits (review_commands.py). The queue lists, first, 6 s stretches to scan whole
+("Scan whole", look_queue.py: S steps through them, X marks one scanned; the only review that
+helped on every fresh benchmark set, and offered before any model is trained), then the model's
+low-scored candidate runs no proposal passed ("Look here": K steps through them, X says nothing is
+there), likely misses (proposals nobody labelled) and suspicious labels (labels the model sees no
+motion at), each jumping to its frame. A group keeps the folding the annotator gave it when the
+queue is rebuilt after an edit.
 An adjusted proposal shows the reviewer's boundaries in its Onset/Apex/Offset cells ("104 -> 107"),
 sorted by the adjusted value. Proposals of the label-free first pass (the motion baseline, shown
 before any model is trained) are named as such in the summary line.
@@ -49,6 +51,11 @@ def status_text(state: str | None, note: str) -> str:
     if state is not None and note:
         return f"{state} (earlier run)"
     return state or ""
+
+
+def _group_name(item: QTreeWidgetItem) -> str:
+    """A queue group's name without its count ("Scan whole", "Likely misses"), to keep its folding."""
+    return item.text(0).split(":")[0].split(" (")[0]
 
 
 def _key(p: Interval) -> tuple:
@@ -158,20 +165,20 @@ class ReviewPanel(QDockWidget):
         # -- queue tab
         qpage = QWidget()
         qlayout = QVBoxLayout(qpage)
-        hint = QLabel("Double-click a row to jump there. Look here: K for the next one, M or E at an "
-                      "expression, X if there is none. Scan whole: S for the next stretch, M or E at "
-                      "every expression in it, X when done.")
+        hint = QLabel("Double-click a row to jump there. Scan whole: S for the next stretch, M or E "
+                      "at every expression in it, X when done. Look here: K for the next one, M or E "
+                      "at an expression, X if there is none.")
         hint.setWordWrap(True)
         qlayout.addWidget(hint)
         look_buttons = QHBoxLayout()
-        self.next_look_button = QPushButton("Next look (K)")
-        self.next_look_button.clicked.connect(lambda: self.looks.next_look())
-        self.nothing_button = QPushButton("Nothing here (X)")
-        self.nothing_button.clicked.connect(lambda: self.looks.nothing_here())
         self.next_stretch_button = QPushButton("Next stretch (S)")
         self.next_stretch_button.clicked.connect(lambda: self.looks.next_stretch())
-        look_buttons.addWidget(self.next_look_button)
+        self.next_look_button = QPushButton("Next look (K)")
+        self.next_look_button.clicked.connect(lambda: self.looks.next_look())
+        self.nothing_button = QPushButton("Done / nothing here (X)")
+        self.nothing_button.clicked.connect(lambda: self.looks.nothing_here())
         look_buttons.addWidget(self.next_stretch_button)
+        look_buttons.addWidget(self.next_look_button)
         look_buttons.addWidget(self.nothing_button)
         look_buttons.addStretch(1)
         qlayout.addLayout(look_buttons)
@@ -278,13 +285,15 @@ class ReviewPanel(QDockWidget):
         self._sync_spinboxes()
 
     def refresh_queue(self) -> None:
+        folded = {_group_name(self.queue.topLevelItem(i)): self.queue.topLevelItem(i).isExpanded()
+                  for i in range(self.queue.topLevelItemCount())}
         self.queue.clear()
         project = self.mw.project
         if project is None or not self.predictions:
             return
-        if not self.origin:       # a trained run: its low-scored candidates come first
+        self._add_stretch_rows(self.looks.stretches())      # model-free: any run, the motion baseline too
+        if not self.origin:       # a trained run: its low-scored candidates
             self._add_look_rows(self.looks.looks())
-            self._add_stretch_rows(self.looks.stretches())
         groups = (("Likely misses", likely_misses(project, self.run_id, self.predictions)),
                   ("Suspicious labels", suspicious_labels(project, self.predictions)))
         for title, items in groups:
@@ -298,6 +307,9 @@ class ReviewPanel(QDockWidget):
                     child.setToolTip(col, whole)
                 top.addChild(child)
             top.setExpanded(True)
+        for i in range(self.queue.topLevelItemCount()):
+            top = self.queue.topLevelItem(i)
+            top.setExpanded(folded.get(_group_name(top), top.isExpanded()))
         for col in range(4):
             self.queue.resizeColumnToContents(col)
 
@@ -306,7 +318,7 @@ class ReviewPanel(QDockWidget):
                    else f"Look here: not proposed ({len(looks)})")
         top = QTreeWidgetItem([heading])
         top.setToolTip(0, "The model's candidate runs that no proposal passed, highest score first: "
-                          "a click on an expression it nearly missed teaches it most")
+                          "places it nearly proposed (folded at first: Scan whole leads the desk)")
         self.queue.addTopLevelItem(top)
         for c in looks[:MAX_LOOK_ROWS]:
             why = f"candidate {c.onset}-{c.offset}, score {c.score or 0.0:.2f}"
@@ -319,7 +331,7 @@ class ReviewPanel(QDockWidget):
             top.addChild(child)
         if len(looks) > MAX_LOOK_ROWS:
             top.addChild(QTreeWidgetItem([f"... {len(looks) - MAX_LOOK_ROWS} more (K reaches them)"]))
-        top.setExpanded(True)
+        top.setExpanded(False)
 
     def _add_stretch_rows(self, stretches: list[Interval]) -> None:
         top = QTreeWidgetItem([f"Scan whole: {SCAN_SECONDS:.0f} s stretches ({len(stretches)})"])
@@ -336,7 +348,7 @@ class ReviewPanel(QDockWidget):
             top.addChild(child)
         if len(stretches) > MAX_LOOK_ROWS:
             top.addChild(QTreeWidgetItem([f"... {len(stretches) - MAX_LOOK_ROWS} more (S reaches them)"]))
-        top.setExpanded(False)
+        top.setExpanded(True)
 
     def _update_summary(self) -> None:
         if self.run_id is None:
@@ -472,10 +484,10 @@ class ReviewPanel(QDockWidget):
         for b in (self.accept_button, self.reject_button, self.clear_button, self.adjust_button):
             b.setEnabled(has)
         self.next_button.setEnabled(self.model.rowCount() > 0)
-        trained = self.run_id is not None and not self.origin
-        self.next_look_button.setEnabled(trained)
-        self.next_stretch_button.setEnabled(trained)
-        self.nothing_button.setEnabled(trained and writable)
+        shown = self.run_id is not None        # stretches need no model, candidates a trained one
+        self.next_look_button.setEnabled(shown and not self.origin)
+        self.next_stretch_button.setEnabled(shown)
+        self.nothing_button.setEnabled(shown and writable)
 
     # ------------------------------------------------------------------------ actions
     def _decide(self, status: str | None, proposal: Interval | None = None,

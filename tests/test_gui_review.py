@@ -375,8 +375,12 @@ def test_candidates_are_found_in_the_background_after_a_run_is_shown(window, qtb
     assert c.review.looks.next_look() is not None and mw.current_frame == 140
 
 
-def test_look_rows_jump_and_motion_proposals_have_none(window):
-    from pfes_core.baseline import BASELINE_ORIGIN
+def test_look_rows_jump_and_motion_proposals_have_stretches_only(window, qtbot):
+    """Stretches owe nothing to a model: the motion baseline's proposals get the Scan whole group
+    and S / X work on them (the looked span kept under the baseline's run id); K has no
+    candidates to offer there and says why."""
+    from pfes_core.baseline import BASELINE_ORIGIN, BASELINE_RUN_ID
+    from pfes_core.reviews import LOOKED
 
     mw, c = window
     row = _group(c, "Look here").child(0)
@@ -388,18 +392,31 @@ def test_look_rows_jump_and_motion_proposals_have_none(window):
     assert mw.timeline.look_shown() is None
     mw.set_video("v2")
     assert mw.timeline.look_shown() is not None
-    c.set_predictions("motion", dict(c.predictions), origin=BASELINE_ORIGIN)
+    c.set_predictions(BASELINE_RUN_ID, dict(c.predictions), origin=BASELINE_ORIGIN)
     queue = c.review.queue
     assert not any(queue.topLevelItem(i).text(0).startswith("Look here")
                    for i in range(queue.topLevelItemCount()))
+    assert queue.topLevelItem(0).text(0) == "Scan whole: 6 s stretches (4)"
     assert not c.actions["review.next_look"].isEnabled()
+    assert c.actions["review.next_stretch"].isEnabled() and c.actions["review.nothing_here"].isEnabled()
     assert c.review.looks.next_look() is None and mw.timeline.look_shown() is None
+    assert "needs a trained model" in mw.statusBar().currentMessage()
+    _activate(mw, qtbot)
+    qtbot.keyClick(mw, Qt.Key.Key_S)
+    stretch = c.review.looks.current
+    assert mw.timeline.look_shown() == (stretch.onset, stretch.offset)
+    qtbot.keyClick(mw, Qt.Key.Key_X)
+    assert [(d.run_id, d.status, d.onset, d.offset) for d in mw.project.reviews.for_video(stretch.video)] == \
+        [(BASELINE_RUN_ID, LOOKED, stretch.onset, stretch.offset)]
+    assert _group(c, "Scan whole").text(0) == "Scan whole: 6 s stretches (3)"
 
 
 def test_review_queue_lists_misses_and_suspicious_labels_and_jumps(window):
     mw, c = window
     queue = c.review.queue
-    assert queue.topLevelItem(0).text(0).startswith("Look here")     # the looks come first
+    # the stretches lead, unfolded; the looks follow, folded until the annotator opens them
+    assert queue.topLevelItem(0).text(0).startswith("Scan whole") and queue.topLevelItem(0).isExpanded()
+    assert queue.topLevelItem(1).text(0).startswith("Look here") and not queue.topLevelItem(1).isExpanded()
     misses, suspicious = _group(c, "Likely misses"), _group(c, "Suspicious labels")
     miss_rows = {(misses.child(i).text(1), int(misses.child(i).text(2)))
                  for i in range(misses.childCount())}
@@ -419,6 +436,20 @@ def test_review_queue_lists_misses_and_suspicious_labels_and_jumps(window):
     misses = _group(c, "Likely misses")
     assert ("v2", 70) not in {(misses.child(i).text(1), int(misses.child(i).text(2)))
                               for i in range(misses.childCount())}
+
+
+def test_queue_groups_keep_the_annotators_folding_when_an_edit_rebuilds_the_queue(window):
+    mw, c = window
+    _group(c, "Look here").setExpanded(True)          # the annotator opens the looks
+    _group(c, "Scan whole").setExpanded(False)        # and folds the stretches away
+    mw.go_to_frame("v2", 70)
+    mw.add_label(70, "ME")                            # an edit: the queue is rebuilt
+    misses = _group(c, "Likely misses")                # rebuilt: the labelled miss is gone
+    assert ("v2", "70") not in {(misses.child(i).text(1), misses.child(i).text(2))
+                                for i in range(misses.childCount())}
+    assert _group(c, "Look here").isExpanded() and not _group(c, "Scan whole").isExpanded()
+    mw.undo_stack.undo()
+    assert _group(c, "Look here").isExpanded() and not _group(c, "Scan whole").isExpanded()
 
 
 def test_evaluation_table_per_class_and_video_and_jump(window, qtbot):
