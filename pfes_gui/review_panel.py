@@ -3,10 +3,10 @@
 Why one table over all videos (not per video): the reviewer sorts by score and works from the
 top, across videos; selecting a row jumps the main window to the proposal's apex. Decisions are
 undoable project edits (review_commands.py). The queue lists, first, 6 s stretches to scan whole
-("Scan whole", look_queue.py: S steps through them, X marks one scanned; the only review that
-helped on every fresh benchmark set, and offered before any model is trained), then the model's
-low-scored candidate runs no proposal passed ("Look here": K steps through them, X says nothing is
-there), likely misses (proposals nobody labelled) and suspicious labels (labels the model sees no
+("Scan whole", look_queue.py: S steps through them, X marks one scanned; the review that came
+out best where the benchmark compared several, and offered before any model is trained), then
+the model's low-scored candidate runs no proposal passed ("Look here": K steps through them, X
+says nothing is there), likely misses (proposals nobody labelled) and suspicious labels (labels the model sees no
 motion at), each jumping to its frame. A group keeps the folding the annotator gave it when the
 queue is rebuilt after an edit.
 An adjusted proposal shows the reviewer's boundaries in its Onset/Apex/Offset cells ("104 -> 107"),
@@ -285,7 +285,7 @@ class ReviewPanel(QDockWidget):
         self._sync_spinboxes()
 
     def refresh_queue(self) -> None:
-        folded = {_group_name(self.queue.topLevelItem(i)): self.queue.topLevelItem(i).isExpanded()
+        expanded = {_group_name(self.queue.topLevelItem(i)): self.queue.topLevelItem(i).isExpanded()
                   for i in range(self.queue.topLevelItemCount())}
         self.queue.clear()
         project = self.mw.project
@@ -309,7 +309,7 @@ class ReviewPanel(QDockWidget):
             top.setExpanded(True)
         for i in range(self.queue.topLevelItemCount()):
             top = self.queue.topLevelItem(i)
-            top.setExpanded(folded.get(_group_name(top), top.isExpanded()))
+            top.setExpanded(expanded.get(_group_name(top), top.isExpanded()))
         for col in range(4):
             self.queue.resizeColumnToContents(col)
 
