@@ -141,6 +141,7 @@ def first_training(labelled, cfg, n: int, args) -> tuple[list, float]:
     returns the states and the seconds their training took."""
     import torch
 
+    from pfes_core.atomic import atomic_target
     from pfes_core.training import build_state
 
     cache = None
@@ -160,8 +161,9 @@ def first_training(labelled, cfg, n: int, args) -> tuple[list, float]:
     seconds = time.monotonic() - t
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"members": [st.model.state_dict() for st in states], "epoch": states[0].epoch,
-                    "seconds": seconds}, cache)
+        with atomic_target(cache) as tmp:     # a run killed mid-write leaves no half file to load
+            torch.save({"members": [st.model.state_dict() for st in states], "epoch": states[0].epoch,
+                        "seconds": seconds}, tmp)
     return states, seconds
 
 
