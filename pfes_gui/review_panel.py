@@ -6,9 +6,9 @@ undoable project edits (review_commands.py). The queue lists, first, 6 s stretch
 ("Scan whole", look_queue.py: S steps through them, X marks one scanned; the review that came
 out best where the benchmark compared several, and offered before any model is trained), then
 the model's low-scored candidate runs no proposal passed ("Look here": K steps through them, X
-says nothing is there), likely misses (proposals nobody labelled) and suspicious labels (labels the model sees no
-motion at), each jumping to its frame. A group keeps the folding the annotator gave it when the
-queue is rebuilt after an edit.
+says nothing is there), likely misses (proposals nobody labelled) and suspicious labels (labels
+the model sees no motion at), each jumping to its frame. A group keeps the folding the annotator
+gave it when the queue is rebuilt after an edit.
 An adjusted proposal shows the reviewer's boundaries in its Onset/Apex/Offset cells ("104 -> 107"),
 sorted by the adjusted value. Proposals of the label-free first pass (the motion baseline, shown
 before any model is trained) are named as such in the summary line.
