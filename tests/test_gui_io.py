@@ -58,6 +58,14 @@ class Ticker:
         self.busy_seen |= win.busy_bar.isVisible()
 
 
+def wait_off_gui(condition, seconds: float = 10.0) -> None:
+    """Poll `condition` from a worker thread until it holds, `seconds` at most: a held write or
+    open waits here for the GUI's ticks, which never come if the GUI thread is blocked."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def hold_saves(monkeypatch, project):
     """Make project.save wait (on its worker) until the returned event is set."""
     real_save = project.save
@@ -156,9 +164,7 @@ def test_open_project_reads_on_a_worker_with_a_busy_indicator(qtbot, errors, pro
     def slow_open(cls, *args, **kwargs):
         """Held until the GUI has ticked 3 times (10 s at most): a blocking open never ticks."""
         threads.append(threading.current_thread())
-        deadline = time.monotonic() + 10
-        while ticker.ticks < 3 and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_off_gui(lambda: ticker.ticks >= 3)
         return real_open(cls, *args, **kwargs)
 
     monkeypatch.setattr(Project, "open", classmethod(slow_open))
@@ -189,9 +195,8 @@ def test_saving_from_a_coroutine_does_not_starve_other_tasks(qtbot, qapp, window
         a save that blocked the loop would never see them); the plain save() just takes 0.2 s."""
         if hold["until"] is None:
             time.sleep(0.2)
-        deadline = time.monotonic() + 10
-        while hold["until"] is not None and len(ticks) < hold["until"] and time.monotonic() < deadline:
-            time.sleep(0.005)
+        else:
+            wait_off_gui(lambda: len(ticks) >= hold["until"])
         real_save()
 
     monkeypatch.setattr(project, "save", held_save)
