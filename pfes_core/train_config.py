@@ -63,6 +63,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     lr_step: int = 4                # lr halved every lr_step epochs
     lr_gamma: float = 0.5
+    lr_decays: int | None = None    # the lr is cut at most this many times, then held (None: no limit)
     mode: str = "default"           # "faithful": the published method (see the class docstring)
     ablation: str = "full"          # "hard": hard boxes every epoch; "gim-no-iac": no contrastive term
     seed: int = 0
@@ -130,6 +131,8 @@ class TrainConfig:
             raise TrainingError(f"unknown ablation {self.ablation!r} (expected full, hard or gim-no-iac)")
         if self.epochs < 1:
             raise TrainingError("epochs must be at least 1")
+        if self.lr_decays is not None and self.lr_decays < 0:
+            raise TrainingError(f"lr_decays must be 0 or more (lr cuts before it is held), got {self.lr_decays}")
         if not 1 <= self.members <= MAX_MEMBERS:
             raise TrainingError(f"members must be 1..{MAX_MEMBERS} (models whose outputs are averaged), got {self.members}")
         if self.gim.neutral_mining not in (None, *NEUTRAL_MININGS):
@@ -154,6 +157,11 @@ class TrainConfig:
         if self.mode != "faithful":
             return self.losses
         return replace(self.losses, smooth=0.1, iac_all_anchors=True)
+
+    @property
+    def lr_floor(self) -> float:
+        """The lowest lr the schedule reaches: the base lr after `lr_decays` cuts (0: no floor)."""
+        return 0.0 if self.lr_decays is None else self.lr * self.lr_gamma ** self.lr_decays
 
     @property
     def pads_videos(self) -> bool:

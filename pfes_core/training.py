@@ -272,6 +272,8 @@ def train_on_arrays(videos: list[VideoData], config: TrainConfig, reporter: Prog
                 event["fold"] = fold
             reporter.emit("train", step=step, total=total_steps, **event)
         state.scheduler.step()
+        for group in state.optimizer.param_groups:      # `lr_decays`: the schedule stops cutting
+            group["lr"] = max(group["lr"], config.lr_floor)
         state.epoch = epoch + 1
         record = {"epoch": epoch + 1, "lr": state.optimizer.param_groups[0]["lr"],
                   "seconds": round(time.monotonic() - t_epoch, 3),

@@ -251,6 +251,28 @@ def test_grouped_steps_train_and_count_progress():
     assert st.history[-1]["steps"] == n_steps and np.isfinite(st.history[-1]["loss"])
 
 
+def test_lr_decays_hold_the_lr_and_leave_the_earlier_epochs_alone():
+    videos = make_videos(seed=3, n=2, n_frames=200)
+    at_epoch_4 = {}
+
+    def keep(state):
+        if state.epoch == 4:
+            at_epoch_4.update({k: v.clone() for k, v in state.model.state_dict().items()})
+
+    held = train_on_arrays(videos, tiny_config(epochs=6, lr=1e-3, lr_step=2, lr_decays=1), on_epoch_end=keep)
+    assert [h["lr"] for h in held.history] == pytest.approx([1e-3, 5e-4, 5e-4, 5e-4, 5e-4, 5e-4])
+    free = train_on_arrays(videos, tiny_config(epochs=6, lr=1e-3, lr_step=2))
+    assert [h["lr"] for h in free.history] == pytest.approx([1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4, 1.25e-4])
+    # until the schedule would cut below the floor the two runs are the same run
+    short = train_on_arrays(videos, tiny_config(epochs=4, lr=1e-3, lr_step=2)).model.state_dict()
+    assert all(torch.equal(short[k], at_epoch_4[k]) for k in short)
+    assert not all(torch.equal(held.model.state_dict()[k], free.model.state_dict()[k]) for k in short)
+    with pytest.raises(TrainingError, match="lr_decays"):
+        tiny_config(lr_decays=-1).validate()
+    cfg = tiny_config(lr_decays=2)
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
 def test_unlabelled_input_and_bad_config_are_refused():
     videos = make_videos(n=1)
     videos[0].points = []
