@@ -231,10 +231,8 @@ class ModelController(QObject):
         self.actions["model.cancel"].setEnabled(bool(self.jobs.jobs))
         for aid in ("review.accept", "review.reject"):
             self.actions[aid].setEnabled(self._writable() and bool(self.predictions))
-        shown = bool(self.predictions)         # stretches need no model, candidates a trained one
-        self.actions["review.next_look"].setEnabled(shown and not self.origin)
-        self.actions["review.next_stretch"].setEnabled(shown)
-        self.actions["review.nothing_here"].setEnabled(self._writable() and shown)
+        for name, enabled in self.review.look_keys(self._writable()).items():
+            self.actions[f"review.{name}"].setEnabled(enabled)
 
     def _jobs_changed(self, _job=None) -> None:
         self._update_enabled()

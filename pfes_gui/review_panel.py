@@ -484,10 +484,16 @@ class ReviewPanel(QDockWidget):
         for b in (self.accept_button, self.reject_button, self.clear_button, self.adjust_button):
             b.setEnabled(has)
         self.next_button.setEnabled(self.model.rowCount() > 0)
-        shown = self.run_id is not None        # stretches need no model, candidates a trained one
-        self.next_look_button.setEnabled(shown and not self.origin)
-        self.next_stretch_button.setEnabled(shown)
-        self.nothing_button.setEnabled(shown and writable)
+        keys = self.look_keys(writable)
+        self.next_stretch_button.setEnabled(keys["next_stretch"])
+        self.next_look_button.setEnabled(keys["next_look"])
+        self.nothing_button.setEnabled(keys["nothing_here"])
+
+    def look_keys(self, writable: bool) -> dict[str, bool]:
+        """Which of S, K and X can act, for these buttons and the Review menu alike: stretches
+        need shown proposals of any origin, Look here a trained run's, X a project it may write."""
+        shown = self.run_id is not None and bool(self.predictions)
+        return {"next_stretch": shown, "next_look": shown and not self.origin, "nothing_here": shown and writable}
 
     # ------------------------------------------------------------------------ actions
     def _decide(self, status: str | None, proposal: Interval | None = None,
