@@ -127,8 +127,6 @@ def main(argv=None) -> int:
     command = "python benchmarks/bench_first_training.py " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.from_json:
         docs = merge([json.loads(Path(f).read_text()) for f in args.from_json])
-        for d in docs:
-            d["commands"] = d["commands"] + [command]
     else:
         import torch
 
@@ -152,6 +150,7 @@ def main(argv=None) -> int:
 
         text = (machine_line(f", torch {torch.__version__}, 1 torch thread per process")
                 + "".join(f"- command: `{c}`\n" for d in docs for c in d["commands"])
+                + (f"- pooled with: `{command}`\n" if args.from_json else "")
                 + "".join(f"- data seed {d['data_seed']} (fresh): {d['meta']['labelled']} labelled videos "
                           f"({d['meta']['clicks']} point labels), {d['meta']['test']} test videos "
                           f"({d['meta']['test_gt']} GT), {d['meta']['review'] + d['meta']['test']} unlabelled "
