@@ -18,9 +18,8 @@ from .errors import TrainingError
 
 #: Fine-tuning epochs of a warm-started round unless --epochs says otherwise.
 WARM_EPOCHS = 3
-#: The fine-tuning lr is the parent's base lr times this (kept constant for the round). The cpu
-#: preset decays 1e-3 to 1.25e-4 over its 12 epochs; 2.5e-4 lets new labels move the model
-#: without undoing it.
+#: The fine-tuning lr is the parent's base lr times this (kept constant for the round): 2.5e-4,
+#: the lr the cpu preset ends at, lets new labels move the model without undoing it.
 WARM_LR_FACTOR = 0.25
 
 

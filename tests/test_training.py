@@ -261,16 +261,29 @@ def test_lr_decays_hold_the_lr_and_leave_the_earlier_epochs_alone():
 
     held = train_on_arrays(videos, tiny_config(epochs=6, lr=1e-3, lr_step=2, lr_decays=1), on_epoch_end=keep)
     assert [h["lr"] for h in held.history] == pytest.approx([1e-3, 5e-4, 5e-4, 5e-4, 5e-4, 5e-4])
-    free = train_on_arrays(videos, tiny_config(epochs=6, lr=1e-3, lr_step=2))
+    free = train_on_arrays(videos, tiny_config(epochs=6, lr=1e-3, lr_step=2, lr_decays=None))
     assert [h["lr"] for h in free.history] == pytest.approx([1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4, 1.25e-4])
     # until the schedule would cut below the floor the two runs are the same run
-    short = train_on_arrays(videos, tiny_config(epochs=4, lr=1e-3, lr_step=2)).model.state_dict()
+    short = train_on_arrays(videos, tiny_config(epochs=4, lr=1e-3, lr_step=2, lr_decays=None)).model.state_dict()
     assert all(torch.equal(short[k], at_epoch_4[k]) for k in short)
     assert not all(torch.equal(held.model.state_dict()[k], free.model.state_dict()[k]) for k in short)
     with pytest.raises(TrainingError, match="lr_decays"):
         tiny_config(lr_decays=-1).validate()
     cfg = tiny_config(lr_decays=2)
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_cpu_preset_holds_its_lr_in_default_mode_only():
+    from pfes_core.train_config import CPU_EPOCHS, FAITHFUL_CPU_EPOCHS
+
+    cpu = TrainConfig.from_preset("cpu")
+    assert (cpu.epochs, cpu.lr_decays, cpu.lr_floor) == (CPU_EPOCHS, 2, pytest.approx(2.5e-4))
+    assert CPU_EPOCHS > 2 * cpu.lr_step             # epochs at the held lr after the two cuts
+    faithful = TrainConfig.from_preset("cpu", mode="faithful")
+    assert (faithful.epochs, faithful.lr_decays, faithful.lr_floor) == (FAITHFUL_CPU_EPOCHS, None, 0.0)
+    assert TrainConfig.from_preset("cpu", mode="faithful", epochs=5).epochs == 5
+    assert TrainConfig.from_preset("cpu", epochs=30).lr_decays == 2
+    assert TrainConfig.from_preset("paper").lr_decays is None
 
 
 def test_unlabelled_input_and_bad_config_are_refused():
