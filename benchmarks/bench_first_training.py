@@ -23,17 +23,15 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
-from bench_review_loop import build_project, load, report, spot  # noqa: E402  (benchmarks/ is the script's folder)
+from bench_review_loop import (build_project, load, pooled_f1, report, spot,  # noqa: E402  (benchmarks/ is
+                               train_members)                                # the script's folder)
 
 
 def snapshots(labelled, cfg, members: int, eval_epochs: list[int]) -> tuple[dict[int, list], float]:
     """{epoch: [member models]} at each of `eval_epochs`, members trained as `pfes train --members`."""
     import copy
-
-    from pfes_core.training import train_on_arrays
 
     kept: dict[int, list] = {e: [] for e in eval_epochs}
 
@@ -42,8 +40,7 @@ def snapshots(labelled, cfg, members: int, eval_epochs: list[int]) -> tuple[dict
             kept[state.epoch].append(copy.deepcopy(state.model).eval())
 
     t = time.monotonic()
-    for m in range(members):
-        train_on_arrays(labelled, replace(cfg, seed=cfg.seed + m, members=1), device="cpu", on_epoch_end=keep)
+    train_members(labelled, cfg, members, on_epoch_end=keep)
     return kept, time.monotonic() - t
 
 
@@ -68,9 +65,7 @@ def run_seed(args, labelled, review, test, truth, seed: int) -> dict:
 
 def pooled(rows: list[dict]) -> dict:
     """F1 from the summed counts of several seeds' reports (MaE/ME F1 averaged)."""
-    tp, fp, gt = (sum(r[k] for r in rows) for k in ("tp", "fp", "n_gt"))
-    f1 = 2 * tp / (gt + tp + fp) if gt + tp + fp else 0.0
-    return {"f1": f1, "mae": sum(r["mae"] for r in rows) / len(rows), "me": sum(r["me"] for r in rows) / len(rows)}
+    return {"f1": pooled_f1(rows), "mae": sum(r["mae"] for r in rows) / len(rows), "me": sum(r["me"] for r in rows) / len(rows)}
 
 
 def tables(docs: list[dict]) -> str:

@@ -118,9 +118,10 @@ def spot(models, videos, preset, chunk):
     return out
 
 
-def train_members(videos, cfg, n: int, parents=None) -> list:
+def train_members(videos, cfg, n: int, parents=None, on_epoch_end=None) -> list:
     """`n` TrainStates with seeds cfg.seed, cfg.seed + 1, ... as `pfes train --members n` trains
-    them; with `parents`, member m fine-tunes parents[m] (a warm round of a seed-averaged run)."""
+    them; with `parents`, member m fine-tunes parents[m] (a warm round of a seed-averaged run).
+    `on_epoch_end(state)` sees every member's every epoch (as train_on_arrays' hook)."""
     from pfes_core.training import build_state, train_on_arrays
 
     states = []
@@ -131,7 +132,7 @@ def train_members(videos, cfg, n: int, parents=None) -> list:
             state = build_state(mcfg, "cpu")
             state.model.load_state_dict(parents[m].model.state_dict())
             state.epoch = parents[m].epoch
-        states.append(train_on_arrays(videos, mcfg, state=state, device="cpu"))
+        states.append(train_on_arrays(videos, mcfg, state=state, device="cpu", on_epoch_end=on_epoch_end))
     return states
 
 
@@ -190,6 +191,12 @@ def fully_labelled(review, truth) -> list:
 
     return [VideoData(v.video_id, v.model_input, sorted((t.apex, CLASSES.index(t.cls)) for t in truth[v.video_id]),
                       v.subject, v.fps) for v in review]
+
+
+def pooled_f1(rows) -> float:
+    """Overall F1 of several reports (seeds, sets) from their summed TP, FP and GT counts."""
+    tp, fp, gt = (sum(r[k] for r in rows) for k in ("tp", "fp", "n_gt"))
+    return 2 * tp / max(tp + fp + gt, 1)
 
 
 def report(pred, truth, ids) -> dict:
@@ -307,10 +314,6 @@ def tables(doc: dict) -> str:
              "review actions | actions per found | clicks + review actions per expression | train s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
-    def pooled(rows):
-        tp, fp, gt = (sum(r[k] for r in rows) for k in ("tp", "fp", "n_gt"))
-        return 2 * tp / max(tp + fp + gt, 1)
-
     def per_found(actions, found):
         return f"{actions / found:.2f}" if found else "- (none found)"
 
@@ -322,7 +325,7 @@ def tables(doc: dict) -> str:
         return float(np.mean([r[k] for r in rows]))
 
     r0 = list({s["seed"]: s["round0"] for s in seeds}.values())    # one per training seed
-    lines.append(f"| first training (labels of 1 video/subject) | 0 | {pooled(r0):.3f} | {mean(r0, 'mae'):.3f} | "
+    lines.append(f"| first training (labels of 1 video/subject) | 0 | {pooled_f1(r0):.3f} | {mean(r0, 'mae'):.3f} | "
                  f"{mean(r0, 'me'):.3f} | 0 / {n_review_gt} | 0 | - | {whole(0, 0)} | {mean(r0, 'seconds'):.0f} |")
     variants = list(dict.fromkeys(k for s in seeds for k in s["variants"]))
     for key in variants:
@@ -332,19 +335,19 @@ def tables(doc: dict) -> str:
             rows = [s["variants"][key][r] for s in having if len(s["variants"][key]) > r]
             name_r = f"{name} (seeds {', '.join(str(s['seed']) for s in having)})" if r == 0 else name
             found, actions = mean(rows, "found"), mean(rows, "actions")
-            lines.append(f"| {name_r} | {r + 1} | {pooled(rows):.3f} | {mean(rows, 'mae'):.3f} | {mean(rows, 'me'):.3f} | "
+            lines.append(f"| {name_r} | {r + 1} | {pooled_f1(rows):.3f} | {mean(rows, 'mae'):.3f} | {mean(rows, 'me'):.3f} | "
                          f"{found:.1f} / {n_review_gt} | {actions:.1f} | "
                          f"{per_found(actions, found)} | {whole(actions, found)} | {mean(rows, 'seconds'):.0f} |")
         finals = [s["final_full"][key] for s in having if key in s.get("final_full", {})]
         if finals:
-            lines.append(f"| then a full retrain on everything the rounds gathered | - | {pooled(finals):.3f} | "
+            lines.append(f"| then a full retrain on everything the rounds gathered | - | {pooled_f1(finals):.3f} | "
                          f"{mean(finals, 'mae'):.3f} | {mean(finals, 'me'):.3f} | - | - | - | - | "
                          f"{mean(finals, 'seconds'):.0f} |")
     ceiling = [s["ceiling"] for s in seeds if "ceiling" in s]
     if ceiling:
         # one click per expression, as the first labels are counted
         lines.append(f"| every review expression clicked as a point, full retrain (the loop's ceiling) | - | "
-                     f"{pooled(ceiling):.3f} | {mean(ceiling, 'mae'):.3f} | {mean(ceiling, 'me'):.3f} | "
+                     f"{pooled_f1(ceiling):.3f} | {mean(ceiling, 'mae'):.3f} | {mean(ceiling, 'me'):.3f} | "
                      f"{n_review_gt} / {n_review_gt} | {n_review_gt} clicks | 1.00 | "
                      f"{whole(n_review_gt, n_review_gt)} | {mean(ceiling, 'seconds'):.0f} |")
     b = doc["baseline_review"]
