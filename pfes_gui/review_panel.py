@@ -286,7 +286,7 @@ class ReviewPanel(QDockWidget):
 
     def refresh_queue(self) -> None:
         expanded = {_group_name(self.queue.topLevelItem(i)): self.queue.topLevelItem(i).isExpanded()
-                  for i in range(self.queue.topLevelItemCount())}
+                    for i in range(self.queue.topLevelItemCount())}
         self.queue.clear()
         project = self.mw.project
         if project is None or not self.predictions:
