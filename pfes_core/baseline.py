@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import FeatureError
+from .face import NON_NOSE_ROIS
 from .spotting import PRESETS, SpottingPreset, _runs, preset_for_fps, project_preset, propose
 from .types import Interval
 
@@ -86,11 +87,13 @@ def duration_apex(intensity: np.ndarray, preset: SpottingPreset) -> np.ndarray:
 
 def baseline_predict(roi_vectors, preset: SpottingPreset | None = None, video: str = "",
                      fps: float | None = None) -> tuple[np.ndarray, np.ndarray, list[Interval]]:
-    """(intensity (T,), apex (T, 2), proposals) for one video, using the spotting pipeline."""
+    """(intensity (T,), apex (T, 2), proposals) for one video, using the spotting pipeline (with
+    the same ROI motion to join MaE onsets to their releases)."""
     preset = preset or PRESETS["default"]
     a = motion_intensity(roi_vectors, fps)
     q = duration_apex(a, preset)
-    return a, q, propose(a, q, preset, video=video, fps=fps)
+    motion = np.asarray(roi_vectors)[:, list(NON_NOSE_ROIS)]
+    return a, q, propose(a, q, preset, video=video, fps=fps, motion=motion)
 
 
 def project_baseline(project, video_ids=None) -> tuple[dict, list[str]]:

@@ -421,6 +421,32 @@ def load_features(project_or_root, video_id: str) -> Features | None:
         raise FeatureError(f"{exc}; `pfes extract` recomputes it") from None
 
 
+def read_roi_motion(project_or_root, video_id: str) -> np.ndarray | None:
+    """The non-nose ROIs' per-frame motion ``(T, 10, 2)`` of `video_id`'s up-to-date features (the
+    rules of `load_features`), or None when there are none. Reads that dataset only: spotting
+    joins MaE onsets to their releases with it (`pfes_core.release_pairing`)."""
+    import h5py
+
+    from .face import NON_NOSE_ROIS
+
+    found = current_features_file(project_or_root, video_id)
+    if found is None:
+        return None
+    path, n_frames = found
+    try:
+        with h5py.File(path, "r") as h5:
+            _check_layout(h5, path, n_frames)
+            motion = h5["roi_vectors"][:, list(NON_NOSE_ROIS)]
+    except FeatureError as exc:
+        raise FeatureError(f"{exc}; `pfes extract` recomputes it") from None
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise FeatureError(f"features file {path} is damaged ({exc}); `pfes extract` recomputes it") from None
+    if not np.isfinite(motion).all():
+        raise FeatureError(f"features file {path} is damaged (roi_vectors has NaN or infinite values); "
+                           "`pfes extract` recomputes it")
+    return motion
+
+
 def current_features_file(project_or_root, video_id: str) -> tuple[Path, int | None] | None:
     """(path, the video's frame count) of `video_id`'s features file when it is up to date, None
     when missing or stale (the rules of `load_features`); reads attributes only, so a reader

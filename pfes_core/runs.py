@@ -16,6 +16,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -279,8 +280,12 @@ def load_checkpoint_into(path: Path, state, device="cpu") -> None:
 
 def write_predictions(path: Path, outputs: dict[str, tuple[np.ndarray, np.ndarray]],
                       fps: dict[str, float | None] | None = None, preset=None,
-                      fold_of: dict[str, str | None] | None = None) -> dict[str, Predictions]:
+                      fold_of: dict[str, str | None] | None = None,
+                      motion: Callable[[str], np.ndarray | None] | None = None) -> dict[str, Predictions]:
     """Proposals from `spotting.propose` + raw outputs into predictions.h5 (written to a temp, renamed).
+
+    `motion(video)`: the video's ROI motion (`features.read_roi_motion`), which lets the proposals
+    join MaE onsets to their releases; only asked when the preset does that.
 
     Layout: /videos/<n>/ with attrs video_id, fold; datasets intensity (T,), apex (T, 2) and
     proposals (cls, onset, apex, offset, score); root attr `preset` (JSON).
@@ -300,7 +305,8 @@ def write_predictions(path: Path, outputs: dict[str, tuple[np.ndarray, np.ndarra
         group = h5.create_group("videos")
         for i, (vid, (a, q)) in enumerate(outputs.items()):
             vp = spotting.preset_for_fps(preset, fps.get(vid))
-            props = spotting.propose(a, q, vp, video=vid, fps=fps.get(vid))
+            moved = motion(vid) if motion is not None and vp.release_gap else None
+            props = spotting.propose(a, q, vp, video=vid, fps=fps.get(vid), motion=moved)
             g = group.create_group(f"{i:05d}")
             g.attrs["video_id"] = vid
             g.attrs["fold"] = "" if fold_of.get(vid) is None else str(fold_of[vid])

@@ -16,6 +16,8 @@ Pipeline of `propose`:
 4. Keep MaE with length in ``mae_length`` and score >= ``score_threshold[0]``, ME likewise.
 5. Greedy NMS per class at IoU ``nms_iou`` (0.5), best score first, at most ``budget[c]``
    intervals per video and class.
+6. When the video's ROI motion is given and ``release_gap`` is set: a MaE proposal that ends where
+   the expression's hold begins is joined to its release (`pfes_core.release_pairing`).
 
 IoU everywhere is on inclusive frame intervals: ``|A n B| / |A u B|`` counted in frames, so
 [0, 9] vs [5, 14] has 5 / 15 = 1/3.
@@ -57,6 +59,9 @@ class SpottingPreset:
     ``cross_class_overlap``: when set, an ME proposal and a MaE proposal that share at least this
     share of the ME proposal's frames do not both survive; the lower-scored one goes (an ME
     proposal on a MaE's peak is the same movement claimed twice). None keeps both (the reference).
+    ``release_gap``: frames (at ``ref_fps``) after a MaE proposal within which its release may
+    start; None turns the joining of onset and release off (`pfes_core.release_pairing`, which
+    also explains ``release_threshold``, ``release_max_cos`` and ``release_min_openness``).
     ``faithful``: run the published proposal rules instead of the project's
     (`pfes_core.spotting_faithful`; made by `for_mode` for faithful-mode runs).
     """
@@ -76,6 +81,10 @@ class SpottingPreset:
     ref_fps: float = 30.0
     exclusive_classes: bool = False
     cross_class_overlap: float | None = None
+    release_gap: int | None = None
+    release_threshold: float = 0.3
+    release_max_cos: float = -0.5
+    release_min_openness: float = 0.2
     faithful: bool = False
 
     def length_range(self, cls: str) -> tuple[int, int]:
@@ -98,7 +107,9 @@ class SpottingPreset:
 # length ranges are the real tables' at 25-30 fps with one frame of slack (ME 6..16, MaE 12..240),
 # a per-minute budget (6 MaE, 4 ME per started minute) keeps the cap meaningful for both a
 # 20-second clip and a 10-minute recording, and the score thresholds are those of the
-# lower-intensity datasets (0.3/0.3).
+# lower-intensity datasets (0.3/0.3). Its MaE proposals are joined to their releases within 20
+# frames (0.7 s): chosen on the synthetic benchmark (RESULTS.md, "Onset and release"); the
+# reference's dataset presets keep the published rules and can opt in from the settings.
 PRESETS: dict[str, SpottingPreset] = {
     "casme2": SpottingPreset(name="casme2", score_threshold=(0.5, 0.5), budget=(8, 2), ref_fps=30.0),
     "samm_lv": SpottingPreset(name="samm_lv", score_threshold=(0.4, 0.3), budget=(8, 8),
@@ -106,7 +117,7 @@ PRESETS: dict[str, SpottingPreset] = {
     "casme3": SpottingPreset(name="casme3", score_threshold=(0.3, 0.3), budget=(8, 4), ref_fps=30.0),
     "default": SpottingPreset(name="default", mae_length=(12, 240), me_length=(6, 16),
                               score_threshold=(0.3, 0.3), budget=(6, 4), budget_period_s=60.0,
-                              ref_fps=27.5),
+                              ref_fps=27.5, release_gap=20),
 }
 
 
@@ -125,7 +136,7 @@ def for_mode(preset: SpottingPreset, mode: str | None) -> SpottingPreset:
         return preset
     from .spotting_faithful import REFERENCE_THRESHOLDS
 
-    changes: dict = {"faithful": True, "exclusive_classes": False}
+    changes: dict = {"faithful": True, "exclusive_classes": False, "release_gap": None}
     if preset.name in REFERENCE_BUDGETS:
         changes["thresholds"] = REFERENCE_THRESHOLDS
         if preset.budget == PRESETS[preset.name].budget and preset.budget_period_s is None:
@@ -145,6 +156,10 @@ def _coerce(name: str, value, current):
         return tuple(float(v) for v in value)
     if value is None:
         return None
+    if name == "release_gap":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+            raise PfesError(f"spotting setting 'release_gap' must be a whole number of frames >= 1 or null, got {value!r}")
+        return int(value)
     if isinstance(current, bool):
         if not isinstance(value, bool):
             raise PfesError(f"spotting setting {name!r} must be true or false, got {value!r}")
@@ -177,6 +192,8 @@ def preset_from_settings(name: str | None = None, overrides: dict | None = None)
     for lo, hi in (out.mae_length, out.me_length):
         if not 1 <= lo <= hi:
             raise PfesError(f"bad spotting length range {lo}..{hi}")
+    if not -1.0 <= out.release_max_cos <= 1.0 or not 0.0 <= out.release_min_openness <= 1.0:
+        raise PfesError("spotting settings 'release_max_cos' must be in [-1, 1] and 'release_min_openness' in [0, 1]")
     if out.cross_class_overlap is not None and not 0.0 < out.cross_class_overlap <= 1.0:
         raise PfesError(f"spotting setting 'cross_class_overlap' must be in (0, 1], got {out.cross_class_overlap}")
     return out
@@ -210,8 +227,9 @@ def scale_lengths(preset: SpottingPreset, fps: float, ref_fps: float | None = No
         hi = max(lo, int(math.ceil(rng[1] * ratio - 1e-9)))
         return (lo, hi)
 
+    gap = None if preset.release_gap is None else max(1, int(math.ceil(preset.release_gap * ratio - 1e-9)))
     return replace(preset, mae_length=conv(preset.mae_length), me_length=conv(preset.me_length),
-                   ref_fps=float(fps))
+                   release_gap=gap, ref_fps=float(fps))
 
 
 def preset_for_fps(preset: SpottingPreset, fps: float | None) -> SpottingPreset:
@@ -355,12 +373,13 @@ def _effective_budget(base: int | None, preset: SpottingPreset, n_frames: int,
 
 
 def propose(intensity, apex, preset: SpottingPreset | None = None, video: str = "",
-            fps: float | None = None) -> list[Interval]:
+            fps: float | None = None, motion=None) -> list[Interval]:
     """Scored intervals for one video, sorted by onset. See the module docstring for each step.
 
     ``intensity``: (T,) a_t in [0, 1]; ``apex``: (T, 2) q_t for (MaE, ME). ``fps`` is only used
     for a per-period budget (``preset.budget_period_s``); length limits are taken as given (apply
-    `preset_for_fps` first if the video's rate differs from the preset's).
+    `preset_for_fps` first if the video's rate differs from the preset's). ``motion``: the video's
+    ROI motion (T, R, 2) for step 6; without it MaE proposals are not joined to their releases.
     """
     preset = preset or PRESETS["default"]
     a = np.asarray(intensity, dtype=np.float64).reshape(-1)
@@ -408,6 +427,10 @@ def propose(intensity, apex, preset: SpottingPreset | None = None, video: str = 
             i = order[k]
             out.append(Interval(video=video, cls=cls, onset=int(cs[i]), apex=int(cp[i]),
                                 offset=int(ce[i]), score=float(final[k])))
+    if preset.release_gap and motion is not None:
+        from .release_pairing import pair_releases
+
+        out = pair_releases(out, a, motion, preset)
     if preset.cross_class_overlap is not None:
         out = suppress_cross_class(out, preset.cross_class_overlap)
     out.sort(key=lambda iv: (iv.onset, iv.offset, iv.cls))

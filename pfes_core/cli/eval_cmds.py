@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -100,6 +101,7 @@ def spot_project(project_path, run_id: str | None = None, preset_name: str | Non
     from .. import runs
     from ..engine.shards import select_videos, update_predictions
     from ..feature_stream import open_features
+    from ..features import read_roi_motion
     from ..inference import pick_device, predict_members
     from ..project import Project
     from ..spotting import for_mode      # faithful runs propose with the published rules
@@ -157,11 +159,12 @@ def spot_project(project_path, run_id: str | None = None, preset_name: str | Non
         raise FeatureError("no video has features and a model in this run (run `pfes extract`)")
     fold_of = {v: f for v, f in fold_of.items() if v in outputs}
     path = Path(info.path) / "predictions.h5"
+    motion = functools.partial(read_roi_motion, root)
     if partial:
-        preds = update_predictions(path, outputs, all_fps, preset, fold_of)
+        preds = update_predictions(path, outputs, all_fps, preset, fold_of, motion=motion)
         preds = {v: preds[v] for v in outputs}
     else:
-        preds = runs.write_predictions(path, outputs, fps, preset, fold_of)
+        preds = runs.write_predictions(path, outputs, fps, preset, fold_of, motion=motion)
     n = sum(len(p.proposals) for p in preds.values())
     reporter.emit("done", run_id=info.run_id, videos=len(preds), proposals=n, skipped=skipped,
                   message=f"{n} proposals in {len(preds)} videos (run {info.run_id})")
