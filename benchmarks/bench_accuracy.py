@@ -41,6 +41,7 @@ from pfes_core.baseline import baseline_predict
 from pfes_core.metrics import BEST_EPOCH, FIXED_EPOCH, MetricsReport, evaluate, pool
 from pfes_core.model import ModelConfig
 from pfes_core.training import TrainConfig
+from pfes_core.face import NON_NOSE_ROIS
 from pfes_core.spotting import preset_for_fps, preset_from_settings, propose
 from pfes_core.types import CLASSES
 
@@ -122,7 +123,7 @@ def run_baseline(videos, rois, truth, preset) -> MetricsReport:
 
 
 def run_method(videos, truth, preset, overrides: dict, epochs: int, seeds: list[int], label: str,
-               variants: dict | None = None, folds: list[str] | None = None) -> dict:
+               variants: dict | None = None, folds: list[str] | None = None, motion: dict | None = None) -> dict:
     """LOSO training, once per training seed. Returns the fixed-epoch and best-epoch reports, the
     pooled F1 per epoch, seconds, config, the fixed-epoch model's report under each spotting
     `variants` preset, each seed's fixed-epoch overall F1 and, with several seeds, the report of
@@ -159,7 +160,7 @@ def run_method(videos, truth, preset, overrides: dict, epochs: int, seeds: list[
                 return {v.video_id: predict_video(model, v.model_input, cfg.predict_chunk, "cpu") for v in _test}
 
             def on_epoch_end(state, _reports=epoch_reports):
-                rep = spot_and_score(outputs(state.model), test_v, truth, preset)
+                rep = spot_and_score(outputs(state.model), test_v, truth, preset, motion)
                 _reports.append(rep)
                 per_epoch_counts.setdefault(state.epoch, []).append(rep)
 
@@ -168,10 +169,10 @@ def run_method(videos, truth, preset, overrides: dict, epochs: int, seeds: list[
             final = outputs(state.model)
             for vid, aq in final.items():
                 curves.setdefault(vid, []).append(aq)
-            rep = spot_and_score(final, test_v, truth, preset)
+            rep = spot_and_score(final, test_v, truth, preset, motion)
             seed_fixed.append(rep)
             for name, vp in variants.items():
-                by_variant[name].append(spot_and_score(final, test_v, truth, vp))
+                by_variant[name].append(spot_and_score(final, test_v, truth, vp, motion))
             k = max(range(len(epoch_reports)), key=lambda i: (epoch_reports[i].overall.f1, i))
             best.append(epoch_reports[k])
             picked = (f", epoch {choice['epoch']} chosen on {choice['validation_subject']}"
@@ -190,14 +191,17 @@ def run_method(videos, truth, preset, overrides: dict, epochs: int, seeds: list[
     if len(seeds) > 1:
         mean = {vid: (np.mean([a for a, _ in aq], axis=0), np.mean([q for _, q in aq], axis=0))
                 for vid, aq in curves.items()}
-        out["seed_average"] = spot_and_score(mean, videos, truth, preset)
+        out["seed_average"] = spot_and_score(mean, videos, truth, preset, motion)
     return out
 
 
-def spot_and_score(outputs: dict, videos, truth, preset) -> MetricsReport:
-    """Proposals from {video: (intensity, apex)} under `preset`, counted against the truth."""
+def spot_and_score(outputs: dict, videos, truth, preset, motion: dict | None = None) -> MetricsReport:
+    """Proposals from {video: (intensity, apex)} under `preset` (with {video: ROI motion} when
+    given), counted against the truth."""
     fps = {v.video_id: v.fps for v in videos}
-    pred = {vid: propose(a, q, preset_for_fps(preset, fps[vid]), vid, fps[vid]) for vid, (a, q) in outputs.items()}
+    motion = motion or {}
+    pred = {vid: propose(a, q, preset_for_fps(preset, fps[vid]), vid, fps[vid], motion.get(vid))
+            for vid, (a, q) in outputs.items()}
     return evaluate(pred, truth, videos=list(outputs))
 
 
@@ -416,7 +420,8 @@ def main(argv=None) -> int:
         for key in [m for m in args.methods.split(",") if m]:
             title, overrides = METHODS[key]
             res = run_method(videos, truth, preset, overrides, args.epochs, train_seeds, title, variants,
-                             [f for f in args.folds.split(",") if f])
+                             [f for f in args.folds.split(",") if f],
+                             motion={v: r[:, list(NON_NOSE_ROIS)] for v, r in rois.items()})
             fixed = res["fixed"]
             run_epochs.add(res["config"].epochs)   # faithful mode's cpu schedule is shorter
             out["methods"][key] = {FIXED_EPOCH: fixed.to_dict(per_video=False),

@@ -53,6 +53,9 @@ def run_seed(args, labelled, review, test, truth, seed: int) -> dict:
     kept, seconds = snapshots(labelled, cfg, args.members, args.eval_epochs)
     out = {"seed": seed, "seconds": seconds, "epochs": {}}
     for epoch, models in kept.items():
+        if args.save_outputs:
+            save_outputs(Path(args.save_outputs) / f"set{args.seed}-s{seed}-e{epoch}.npz", models,
+                         review + test, truth, cfg.predict_chunk, args.project)
         test_pred = spot(models, test, preset, cfg.predict_chunk)
         all_pred = {**test_pred, **spot(models, review, preset, cfg.predict_chunk)}
         row = {"test": report(test_pred, truth, [v.video_id for v in test]),
@@ -61,6 +64,26 @@ def run_seed(args, labelled, review, test, truth, seed: int) -> dict:
         print(f"seed {seed} epoch {epoch}: test F1 {row['test']['f1']:.3f} (MaE {row['test']['mae']:.3f}, "
               f"ME {row['test']['me']:.3f}); unlabelled F1 {row['unlabelled']['f1']:.3f}", flush=True)
     return out
+
+
+def save_outputs(path: Path, models, videos, truth, chunk, project: str) -> None:
+    """The members' mean intensity and apex scores per unlabelled video, with its ground truth and
+    frame rate, so spotting variants can be compared without training again
+    (bench_spotting_variants.py, which reads the ROI motion from `project`)."""
+    import numpy as np
+
+    from pfes_core.inference import predict_members
+
+    arrays = {}
+    for v in videos:
+        a, q = predict_members(models, v.model_input, chunk, "cpu")
+        gt = [(iv.cls == "ME", iv.onset, iv.apex if iv.apex is not None else -1, iv.offset) for iv in truth[v.video_id]]
+        arrays[f"{v.video_id}/a"], arrays[f"{v.video_id}/q"] = a, q
+        arrays[f"{v.video_id}/gt"] = np.asarray(gt, dtype=np.int64).reshape(-1, 4)
+        arrays[f"{v.video_id}/fps"] = np.float64(v.fps)
+    arrays["__project__"] = np.str_(str(Path(project).resolve()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
 
 
 def pooled(rows: list[dict]) -> dict:
@@ -117,6 +140,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--from-json", nargs="+", metavar="FILE", help="pool earlier runs into one table")
     ap.add_argument("--no-append", action="store_true")
+    ap.add_argument("--save-outputs", metavar="DIR",
+                    help="also save each eval epoch's outputs on the unlabelled videos (npz per set, seed, epoch)")
     args = ap.parse_args(argv)
     args.eval_epochs = sorted(int(e) for e in args.eval_epochs.split(",") if e)
     command = "python benchmarks/bench_first_training.py " + " ".join(sys.argv[1:] if argv is None else argv)

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pfes_core.face import NON_NOSE_ROIS
 from pfes_core.metrics import evaluate
 from pfes_core.spotting import preset_for_fps, preset_from_settings, propose
 from pfes_core.types import CLASSES, Interval
@@ -85,6 +86,11 @@ def build_project(args) -> Path:
                               videos_per_subject=args.videos, seconds=args.seconds, jobs=args.jobs)
 
 
+#: ROI motion of every video `load` read ({video: (T, 10, 2)}): `spot` gives it to the proposals,
+#: which join MaE onsets to their releases with it, as the app does.
+MOTION: dict[str, np.ndarray] = {}
+
+
 def load(root: Path, review_videos: int = 1):
     from pfes_core.features import load_features
     from pfes_core.project import Project
@@ -94,6 +100,7 @@ def load(root: Path, review_videos: int = 1):
     with Project.open(root, readonly=True) as project:
         truth = {v: list(project.reference.get(v, [])) for v in project.videos}
         rois = {v.video_id: np.asarray(load_features(project, v.video_id).roi_vectors) for v in videos}
+    MOTION.update({v: r[:, list(NON_NOSE_ROIS)] for v, r in rois.items()})
     by_subject: dict[str, list] = {}
     for v in sorted(videos, key=lambda v: v.video_id):
         by_subject.setdefault(v.subject, []).append(v)
@@ -114,7 +121,7 @@ def spot(models, videos, preset, chunk):
     out = {}
     for v in videos:
         a, q = predict_members(models, v.model_input, chunk, "cpu")
-        out[v.video_id] = propose(a, q, preset_for_fps(preset, v.fps), v.video_id, v.fps)
+        out[v.video_id] = propose(a, q, preset_for_fps(preset, v.fps), v.video_id, v.fps, MOTION.get(v.video_id))
     return out
 
 
