@@ -1,9 +1,10 @@
 """Join a macro-expression's onset and its release into one proposal.
 
-Why: the network scores each frame from the motion inside its own 17-frame window. While a
-macro-expression is held at its apex nothing moves, so the intensity falls back to about zero
-between the onset movement and the release movement. A MaE held for longer than about half a
-second then shows as two bumps, and the proposal on the first bump ends where the hold begins:
+Why: the network scores each frame from the motion inside its own 17-frame window. Around a
+macro-expression's apex the face slows, stops (or holds) and turns back, so the windows there see
+little motion and the intensity falls back to about zero between the onset movement and the
+release movement. A long MaE then shows as two bumps, and the proposal on the first bump ends at
+the apex:
 on the synthetic benchmark most missed MaE had such a proposal, about 0.44 x the expression's
 length, with the onset right and the offset early (benchmarks/RESULTS.md, "Onset and release").
 

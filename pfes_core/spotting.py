@@ -17,7 +17,7 @@ Pipeline of `propose`:
 5. Greedy NMS per class at IoU ``nms_iou`` (0.5), best score first, at most ``budget[c]``
    intervals per video and class.
 6. When the video's ROI motion is given and ``release_gap`` is set: a MaE proposal that ends where
-   the expression's hold begins is joined to its release (`pfes_core.release_pairing`).
+   the face stops at the apex is joined to its release (`pfes_core.release_pairing`).
 
 IoU everywhere is on inclusive frame intervals: ``|A n B| / |A u B|`` counted in frames, so
 [0, 9] vs [5, 14] has 5 / 15 = 1/3.

@@ -15,7 +15,7 @@ from pfes_core.spotting import PRESETS, for_mode, preset_from_settings, propose,
 
 T = 200
 ONSET = (40, 59)        # the onset movement: a bump of 20 frames
-RELEASE = (70, 84)      # the release, 10 frames after the onset bump ends (the hold between)
+RELEASE = (70, 84)      # the release, 10 frames after the onset bump ends (the still apex between)
 
 
 def held_expression(release=RELEASE, release_sign=-1.0, onset_returns=False):
