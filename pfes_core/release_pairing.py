@@ -21,7 +21,9 @@ from joining neighbours. The rule, per MaE proposal P (in onset order):
 3. The cosine between P's net displacement and the run's is below ``preset.release_max_cos``.
 
 Then P's offset moves to the run's end, and proposals of either class lying inside the run are
-dropped (the release claimed as a second expression). Onset, apex and score stay P's.
+dropped (the release claimed as a second expression). Onset, apex and score stay P's. A joined
+proposal that now duplicates another MaE proposal (IoU >= ``preset.nms_iou``) goes through the
+final NMS again: the higher score stays.
 
 `motion` is the per-frame ROI motion of the video (``features.roi_vectors`` of the non-nose ROIs,
 (T, R, 2): the motion from frame t-1 to t).
@@ -34,6 +36,7 @@ from dataclasses import replace
 import numpy as np
 
 from .errors import PfesError
+from .spotting import greedy_nms
 from .types import MAE, Interval
 
 #: Shortest intensity run taken as a release (shorter ones are flicker, not a movement).
@@ -98,7 +101,20 @@ def pair_releases(proposals: list[Interval], intensity: np.ndarray, motion: np.n
         for j, other in enumerate(proposals):
             if j != i and other.onset >= on - INSIDE_SLACK and other.offset <= off + INSIDE_SLACK:
                 dropped.add(j)
-    return [joined.get(i, p) for i, p in enumerate(proposals) if i not in dropped]
+    out = [joined.get(i, p) for i, p in enumerate(proposals) if i not in dropped]
+    return _without_duplicates(out, preset.nms_iou) if joined else out
+
+
+def _without_duplicates(proposals: list[Interval], iou: float) -> list[Interval]:
+    """A joined proposal can land on a MaE proposal that already spanned onset and release (both
+    passed NMS while one was short): keep the higher-scored of any MaE pair at IoU >= `iou`."""
+    mae = [p for p in proposals if p.cls == MAE]
+    if len(mae) < 2:
+        return proposals
+    keep = greedy_nms(np.array([p.onset for p in mae]), np.array([p.offset for p in mae]),
+                      np.array([p.score or 0.0 for p in mae]), iou, None)
+    kept = {id(mae[k]) for k in keep}
+    return [p for p in proposals if p.cls != MAE or id(p) in kept]
 
 
 __all__ = ["pair_releases", "MIN_RELEASE_FRAMES"]

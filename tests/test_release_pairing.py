@@ -75,6 +75,16 @@ def test_an_me_proposal_on_the_release_goes_with_it():
     assert spans(propose(a, q, preset, "v", 25.0, motion=motion)) == [("MaE", 40, 79)]
 
 
+def test_a_joined_proposal_does_not_duplicate_one_that_already_spanned_both():
+    a, q, motion = held_expression()
+    a[60:70] = 0.25                       # the still apex above the lowest candidate threshold
+    q[60:70, 0] = 0.9
+    preset = PRESETS["default"]
+    before = spans(propose(a, q, preset, "v", 25.0))
+    assert ("MaE", 40, 84) in before and ("MaE", 40, 59) in before    # the whole run and the onset
+    assert spans(propose(a, q, preset, "v", 25.0, motion=motion)) == [("MaE", 40, 84)]
+
+
 def test_joined_length_stays_within_the_mae_range():
     a, q, motion = held_expression()
     short = replace(PRESETS["default"], mae_length=(12, 40))
