@@ -4,9 +4,9 @@ Why: the network scores each frame from the motion inside its own 17-frame windo
 macro-expression's apex the face slows, stops (or holds) and turns back, so the windows there see
 little motion and the intensity falls back to about zero between the onset movement and the
 release movement. A long MaE then shows as two bumps, and the proposal on the first bump ends at
-the apex:
-on the synthetic benchmark most missed MaE had such a proposal, about 0.44 x the expression's
-length, with the onset right and the offset early (benchmarks/RESULTS.md, "Onset and release").
+the apex: on the synthetic benchmark most missed MaE had such a proposal, about 0.44 x the
+expression's length, with the onset right and the offset early (benchmarks/RESULTS.md, "Onset
+and release").
 
 The release is recognised by its motion: the face returns, so the net displacement of the ROIs
 over the release is opposite to the net displacement over the onset. Two separate expressions
