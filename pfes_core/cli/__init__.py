@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "pfes_core.cli.synth_cmds",
     "pfes_core.cli.model_cmds",
     "pfes_core.cli.eval_cmds",
+    "pfes_core.cli.spotting_cmds",
     "pfes_core.cli.agreement_cmds",
 )
 
