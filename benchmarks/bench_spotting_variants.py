@@ -37,6 +37,8 @@ VARIANTS = {
     "release_gap30": replace(DEFAULT, release_gap=30),
     "mae_score0.4": replace(DEFAULT, score_threshold=(0.4, DEFAULT.score_threshold[1])),
     "me_score0.4": replace(DEFAULT, score_threshold=(DEFAULT.score_threshold[0], 0.4)),
+    "me_return": replace(DEFAULT, me_min_peak=0.5, me_max_openness=0.7),
+    "me_no_return": replace(DEFAULT, me_min_peak=None, me_max_openness=None),
 }
 
 
@@ -87,7 +89,7 @@ def score_variant(preset, loaded) -> dict:
     misses = short = 0
     for name, project, data in loaded:
         pred = {v: propose(a, q, preset_for_fps(preset, fps), v, fps,
-                           read_roi_motion(project, v) if preset.release_gap else None)
+                           read_roi_motion(project, v) if preset.release_gap or preset.me_max_openness else None)
                 for v, (a, q, _, fps) in data.items()}
         truth = {v: t for v, (_, _, t, _) in data.items()}
         row = {}

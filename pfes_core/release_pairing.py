@@ -55,7 +55,7 @@ def _net(motion: np.ndarray, on: int, off: int) -> np.ndarray:
     return motion[on:off + 1].sum(axis=0)
 
 
-def _openness(motion: np.ndarray, on: int, off: int) -> float:
+def openness(motion: np.ndarray, on: int, off: int) -> float:
     """|net displacement| / path length over [on, off]: 1 when every frame moved the same way."""
     path = float(np.linalg.norm(motion[on:off + 1], axis=1).sum())
     return float(np.linalg.norm(_net(motion, on, off))) / path if path > 0 else 0.0
@@ -93,7 +93,7 @@ def pair_releases(proposals: list[Interval], intensity: np.ndarray, motion: np.n
         on, off = int(starts[after[0]]), int(ends[after[0]])
         if off - p.onset + 1 > max_len:
             continue
-        if _openness(m, p.onset, p.offset) < preset.release_min_openness:
+        if openness(m, p.onset, p.offset) < preset.release_min_openness:
             continue
         if _cosine(_net(m, p.onset, p.offset), _net(m, on, off)) >= preset.release_max_cos:
             continue
@@ -117,4 +117,4 @@ def _without_duplicates(proposals: list[Interval], iou: float) -> list[Interval]
     return [p for p in proposals if p.cls != MAE or id(p) in kept]
 
 
-__all__ = ["pair_releases", "MIN_RELEASE_FRAMES"]
+__all__ = ["pair_releases", "openness", "MIN_RELEASE_FRAMES"]

@@ -285,7 +285,8 @@ def write_predictions(path: Path, outputs: dict[str, tuple[np.ndarray, np.ndarra
     """Proposals from `spotting.propose` + raw outputs into predictions.h5 (written to a temp, renamed).
 
     `motion(video)`: the video's ROI motion (`features.read_roi_motion`), which lets the proposals
-    join MaE onsets to their releases; only asked when the preset does that.
+    join MaE onsets to their releases and check that an ME returns; only asked when the preset
+    does either.
 
     Layout: /videos/<n>/ with attrs video_id, fold; datasets intensity (T,), apex (T, 2) and
     proposals (cls, onset, apex, offset, score); root attr `preset` (JSON).
@@ -305,7 +306,8 @@ def write_predictions(path: Path, outputs: dict[str, tuple[np.ndarray, np.ndarra
         group = h5.create_group("videos")
         for i, (vid, (a, q)) in enumerate(outputs.items()):
             vp = spotting.preset_for_fps(preset, fps.get(vid))
-            moved = motion(vid) if motion is not None and vp.release_gap else None
+            wants_motion = bool(vp.release_gap) or vp.me_max_openness is not None
+            moved = motion(vid) if motion is not None and wants_motion else None
             props = spotting.propose(a, q, vp, video=vid, fps=fps.get(vid), motion=moved)
             g = group.create_group(f"{i:05d}")
             g.attrs["video_id"] = vid

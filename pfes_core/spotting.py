@@ -18,6 +18,8 @@ Pipeline of `propose`:
    intervals per video and class.
 6. When the video's ROI motion is given and ``release_gap`` is set: a MaE proposal that ends where
    the face stops at the apex is joined to its release (`pfes_core.release_pairing`).
+7. ME proposals without a real peak (``me_min_peak``) or, given the motion, whose face does not
+   come back (``me_max_openness``) are dropped (`pfes_core.me_return`).
 
 IoU everywhere is on inclusive frame intervals: ``|A n B| / |A u B|`` counted in frames, so
 [0, 9] vs [5, 14] has 5 / 15 = 1/3.
@@ -62,6 +64,8 @@ class SpottingPreset:
     ``release_gap``: frames (at ``ref_fps``) after a MaE proposal within which its release may
     start; None turns the joining of onset and release off (`pfes_core.release_pairing`, which
     also explains ``release_threshold``, ``release_max_cos`` and ``release_min_openness``).
+    ``me_min_peak``, ``me_max_openness``: an ME proposal must reach this intensity, and its ROIs'
+    net displacement may be at most this share of their path (`pfes_core.me_return`); None: off.
     ``faithful``: run the published proposal rules instead of the project's
     (`pfes_core.spotting_faithful`; made by `for_mode` for faithful-mode runs).
     """
@@ -85,6 +89,8 @@ class SpottingPreset:
     release_threshold: float = 0.3
     release_max_cos: float = -0.5
     release_min_openness: float = 0.2
+    me_min_peak: float | None = None
+    me_max_openness: float | None = None
     faithful: bool = False
 
     def length_range(self, cls: str) -> tuple[int, int]:
@@ -136,7 +142,8 @@ def for_mode(preset: SpottingPreset, mode: str | None) -> SpottingPreset:
         return preset
     from .spotting_faithful import REFERENCE_THRESHOLDS
 
-    changes: dict = {"faithful": True, "exclusive_classes": False, "release_gap": None}
+    changes: dict = {"faithful": True, "exclusive_classes": False, "release_gap": None, "me_min_peak": None,
+                     "me_max_openness": None}
     if preset.name in REFERENCE_BUDGETS:
         changes["thresholds"] = REFERENCE_THRESHOLDS
         if preset.budget == PRESETS[preset.name].budget and preset.budget_period_s is None:
@@ -192,6 +199,10 @@ def preset_from_settings(name: str | None = None, overrides: dict | None = None)
     for lo, hi in (out.mae_length, out.me_length):
         if not 1 <= lo <= hi:
             raise PfesError(f"bad spotting length range {lo}..{hi}")
+    for key in ("me_min_peak", "me_max_openness"):
+        value = getattr(out, key)
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise PfesError(f"spotting setting {key!r} must be in [0, 1] or null, got {value}")
     if not -1.0 <= out.release_max_cos <= 1.0 or not 0.0 <= out.release_min_openness <= 1.0:
         raise PfesError("spotting settings 'release_max_cos' must be in [-1, 1] and 'release_min_openness' in [0, 1]")
     if out.cross_class_overlap is not None and not 0.0 < out.cross_class_overlap <= 1.0:
@@ -431,6 +442,10 @@ def propose(intensity, apex, preset: SpottingPreset | None = None, video: str = 
         from .release_pairing import pair_releases
 
         out = pair_releases(out, a, motion, preset)
+    if preset.me_min_peak is not None or (preset.me_max_openness is not None and motion is not None):
+        from .me_return import drop_incomplete_me
+
+        out = drop_incomplete_me(out, a, motion, preset)
     if preset.cross_class_overlap is not None:
         out = suppress_cross_class(out, preset.cross_class_overlap)
     out.sort(key=lambda iv: (iv.onset, iv.offset, iv.cls))
