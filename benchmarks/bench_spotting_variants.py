@@ -29,16 +29,20 @@ from pfes_core.spotting import PRESETS, interval_iou, preset_for_fps, propose
 from pfes_core.types import CLASSES, MAE, Interval
 
 DEFAULT = PRESETS["default"]
-#: Named presets to compare; "default" is the app's.
+#: Release pairing alone (the default preset without its ME rules).
+PAIRING = replace(DEFAULT, me_min_peak=None, me_max_openness=None)
+#: Named presets to compare; "default" is the app's, "off" the project's rules before release
+#: pairing and the ME rules.
 VARIANTS = {
-    "off": replace(DEFAULT, release_gap=None),
+    "off": replace(PAIRING, release_gap=None),
+    "pairing": PAIRING,
     "default": DEFAULT,
-    "release_th0.2": replace(DEFAULT, release_threshold=0.2),
-    "release_gap30": replace(DEFAULT, release_gap=30),
-    "mae_score0.4": replace(DEFAULT, score_threshold=(0.4, DEFAULT.score_threshold[1])),
-    "me_score0.4": replace(DEFAULT, score_threshold=(DEFAULT.score_threshold[0], 0.4)),
-    "me_return": replace(DEFAULT, me_min_peak=0.5, me_max_openness=0.7),
-    "me_no_return": replace(DEFAULT, me_min_peak=None, me_max_openness=None),
+    "release_th0.2": replace(PAIRING, release_threshold=0.2),
+    "release_gap30": replace(PAIRING, release_gap=30),
+    "mae_score0.4": replace(PAIRING, score_threshold=(0.4, DEFAULT.score_threshold[1])),
+    "me_score0.4": replace(PAIRING, score_threshold=(DEFAULT.score_threshold[0], 0.4)),
+    "me_peak_only": replace(DEFAULT, me_max_openness=None),
+    "me_return_only": replace(DEFAULT, me_min_peak=None),
 }
 
 

@@ -23,6 +23,8 @@ proposals and their decisions again.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .errors import FeatureError
@@ -88,8 +90,10 @@ def duration_apex(intensity: np.ndarray, preset: SpottingPreset) -> np.ndarray:
 def baseline_predict(roi_vectors, preset: SpottingPreset | None = None, video: str = "",
                      fps: float | None = None) -> tuple[np.ndarray, np.ndarray, list[Interval]]:
     """(intensity (T,), apex (T, 2), proposals) for one video, using the spotting pipeline (with
-    the same ROI motion to join MaE onsets to their releases)."""
-    preset = preset or PRESETS["default"]
+    the same ROI motion to join MaE onsets to their releases). The ME rules of `me_return` are
+    left out: they judge the network's curve, which spans a whole ME, while this curve is the
+    speed of the face, on which an ME's onset and return are two one-way bumps."""
+    preset = replace(preset or PRESETS["default"], me_min_peak=None, me_max_openness=None)
     a = motion_intensity(roi_vectors, fps)
     q = duration_apex(a, preset)
     motion = np.asarray(roi_vectors)[:, list(NON_NOSE_ROIS)]

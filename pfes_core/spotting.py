@@ -114,8 +114,10 @@ class SpottingPreset:
 # a per-minute budget (6 MaE, 4 ME per started minute) keeps the cap meaningful for both a
 # 20-second clip and a 10-minute recording, and the score thresholds are those of the
 # lower-intensity datasets (0.3/0.3). Its MaE proposals are joined to their releases within 20
-# frames (0.7 s): chosen on the synthetic benchmark (RESULTS.md, "Onset and release"); the
-# reference's dataset presets keep the published rules and can opt in from the settings.
+# frames (0.7 s), and its ME proposals must peak at 0.5 and return (net ROI displacement at most
+# 0.7 of the path): chosen on the synthetic benchmark (RESULTS.md, "Onset and release", "ME
+# proposals that do not return"); the reference's dataset presets keep the published rules and can
+# opt in from the settings (`pfes spotting`).
 PRESETS: dict[str, SpottingPreset] = {
     "casme2": SpottingPreset(name="casme2", score_threshold=(0.5, 0.5), budget=(8, 2), ref_fps=30.0),
     "samm_lv": SpottingPreset(name="samm_lv", score_threshold=(0.4, 0.3), budget=(8, 8),
@@ -123,7 +125,7 @@ PRESETS: dict[str, SpottingPreset] = {
     "casme3": SpottingPreset(name="casme3", score_threshold=(0.3, 0.3), budget=(8, 4), ref_fps=30.0),
     "default": SpottingPreset(name="default", mae_length=(12, 240), me_length=(6, 16),
                               score_threshold=(0.3, 0.3), budget=(6, 4), budget_period_s=60.0,
-                              ref_fps=27.5, release_gap=20),
+                              ref_fps=27.5, release_gap=20, me_min_peak=0.5, me_max_openness=0.7),
 }
 
 

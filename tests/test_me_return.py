@@ -10,7 +10,8 @@ from pfes_core.errors import PfesError
 from pfes_core.spotting import PRESETS, for_mode, preset_from_settings, propose
 
 T = 200
-RULES = replace(PRESETS["default"], me_min_peak=0.5, me_max_openness=0.7)
+RULES = PRESETS["default"]
+OFF = replace(RULES, me_min_peak=None, me_max_openness=None)
 
 
 def micro(height=0.9, returns=True):
@@ -40,14 +41,20 @@ def test_a_one_way_movement_is_not_a_micro_expression():
     a, q, motion = micro(returns=False)
     assert me_spans(propose(a, q, RULES, "v", 25.0, motion=motion)) == []
     assert me_spans(propose(a, q, RULES, "v", 25.0)) == [(80, 90)]          # no motion: not judged
-    assert me_spans(propose(a, q, PRESETS["default"], "v", 25.0, motion=motion)) == [(80, 90)]   # rule off
+    assert me_spans(propose(a, q, OFF, "v", 25.0, motion=motion)) == [(80, 90)]   # rule off
 
 
 def test_a_weak_bump_is_not_proposed_as_me_even_without_motion():
     a, q, motion = micro(height=0.4)
-    plain = replace(PRESETS["default"], score_threshold=(0.3, 0.2))
+    plain = replace(OFF, score_threshold=(0.3, 0.2))
     assert me_spans(propose(a, q, plain, "v", 25.0)) == [(80, 90)]
     assert me_spans(propose(a, q, replace(plain, me_min_peak=0.5), "v", 25.0)) == []
+
+
+def test_on_in_the_default_preset_off_in_the_dataset_presets():
+    assert (RULES.me_min_peak, RULES.me_max_openness) == (0.5, 0.7)
+    for name in ("casme2", "samm_lv", "casme3"):
+        assert (PRESETS[name].me_min_peak, PRESETS[name].me_max_openness) == (None, None)
 
 
 def test_candidates_faithful_mode_and_settings():
