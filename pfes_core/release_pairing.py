@@ -26,7 +26,7 @@ proposal that now duplicates another MaE proposal (IoU >= ``preset.nms_iou``) go
 final NMS again: the higher score stays.
 
 `motion` is the per-frame ROI motion of the video (``features.roi_vectors`` of the non-nose ROIs,
-(T, R, 2): the motion from frame t-1 to t).
+(T, R, 2): the motion from frame t-1 to t); `spotting.propose` checks that it has T frames.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from .errors import PfesError
 from .spotting import greedy_nms
 from .types import MAE, Interval
 
@@ -70,9 +69,6 @@ def pair_releases(proposals: list[Interval], intensity: np.ndarray, motion: np.n
                   preset) -> list[Interval]:
     """`proposals` with each open MaE proposal joined to its release (module docstring)."""
     a = np.asarray(intensity, dtype=np.float64).reshape(-1)
-    if len(motion) != len(a):
-        raise PfesError(f"ROI motion has {len(motion)} frames, the model output {len(a)}: "
-                        "the features and the predictions are of different extractions")
     if not preset.release_gap:
         return list(proposals)
     m = np.nan_to_num(np.asarray(motion, dtype=np.float64).reshape(len(a), -1))

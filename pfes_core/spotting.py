@@ -403,6 +403,9 @@ def propose(intensity, apex, preset: SpottingPreset | None = None, video: str = 
         return []
     a = np.nan_to_num(a, nan=0.0)
     q = np.nan_to_num(q, nan=0.0)
+    if motion is not None and len(motion) != a.size:
+        raise PfesError(f"ROI motion has {len(motion)} frames, the model output {a.size}: "
+                        "the features and the predictions are of different extractions")
     if preset.faithful:
         from . import spotting_faithful
 

@@ -57,6 +57,12 @@ def test_on_in_the_default_preset_off_in_the_dataset_presets():
         assert (PRESETS[name].me_min_peak, PRESETS[name].me_max_openness) == (None, None)
 
 
+def test_motion_of_another_length_is_an_error_without_pairing_too():
+    a, q, motion = micro()
+    with pytest.raises(PfesError, match="ROI motion has 150 frames, the model output 200"):
+        propose(a, q, replace(RULES, release_gap=None), "v", 25.0, motion=motion[:150])
+
+
 def test_candidates_faithful_mode_and_settings():
     a, q, motion = micro(height=0.4, returns=False)
     assert me_spans(model_candidates(a, q, RULES, "v", 25.0)) == [(80, 90)]   # the look queue keeps them
