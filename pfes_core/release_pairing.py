@@ -14,8 +14,8 @@ each end where they started (no net displacement over a whole one), which is wha
 from joining neighbours. The rule, per MaE proposal P (in onset order):
 
 1. The first run of ``intensity > preset.release_threshold`` of at least `MIN_RELEASE_FRAMES`
-   frames that starts within ``preset.release_gap`` frames after P's offset, and would keep the
-   joined length within the MaE length range.
+   frames that starts within ``preset.release_gap`` frames after P's offset; joined, the two must
+   stay within the MaE length range.
 2. P is "open": its net displacement is at least ``preset.release_min_openness`` of the path the
    ROIs travelled over it (an expression that already returned inside P has nothing to release).
 3. The cosine between P's net displacement and the run's is below ``preset.release_max_cos``.
