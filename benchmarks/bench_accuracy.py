@@ -38,10 +38,10 @@ from pathlib import Path
 import numpy as np
 
 from pfes_core.baseline import baseline_predict
+from pfes_core.features import spotting_motion
 from pfes_core.metrics import BEST_EPOCH, FIXED_EPOCH, MetricsReport, evaluate, pool
 from pfes_core.model import ModelConfig
 from pfes_core.training import TrainConfig
-from pfes_core.face import NON_NOSE_ROIS
 from pfes_core.spotting import preset_for_fps, preset_from_settings, propose
 from pfes_core.types import CLASSES
 
@@ -421,7 +421,7 @@ def main(argv=None) -> int:
             title, overrides = METHODS[key]
             res = run_method(videos, truth, preset, overrides, args.epochs, train_seeds, title, variants,
                              [f for f in args.folds.split(",") if f],
-                             motion={v: r[:, list(NON_NOSE_ROIS)] for v, r in rois.items()})
+                             motion={v: spotting_motion(r) for v, r in rois.items()})
             fixed = res["fixed"]
             run_epochs.add(res["config"].epochs)   # faithful mode's cpu schedule is shorter
             out["methods"][key] = {FIXED_EPOCH: fixed.to_dict(per_video=False),

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pfes_core.face import NON_NOSE_ROIS
+from pfes_core.features import spotting_motion
 from pfes_core.metrics import evaluate
 from pfes_core.spotting import preset_for_fps, preset_from_settings, propose
 from pfes_core.types import CLASSES, Interval
@@ -100,7 +100,7 @@ def load(root: Path, review_videos: int = 1):
     with Project.open(root, readonly=True) as project:
         truth = {v: list(project.reference.get(v, [])) for v in project.videos}
         rois = {v.video_id: np.asarray(load_features(project, v.video_id).roi_vectors) for v in videos}
-    MOTION.update({v: r[:, list(NON_NOSE_ROIS)] for v, r in rois.items()})
+    MOTION.update({v: spotting_motion(r) for v, r in rois.items()})
     by_subject: dict[str, list] = {}
     for v in sorted(videos, key=lambda v: v.video_id):
         by_subject.setdefault(v.subject, []).append(v)

@@ -28,7 +28,7 @@ from dataclasses import replace
 import numpy as np
 
 from .errors import FeatureError
-from .face import NON_NOSE_ROIS
+from .features import spotting_motion
 from .spotting import PRESETS, SpottingPreset, _runs, preset_for_fps, project_preset, propose
 from .types import Interval
 
@@ -96,8 +96,7 @@ def baseline_predict(roi_vectors, preset: SpottingPreset | None = None, video: s
     preset = replace(preset or PRESETS["default"], me_min_peak=None, me_max_openness=None)
     a = motion_intensity(roi_vectors, fps)
     q = duration_apex(a, preset)
-    motion = np.asarray(roi_vectors)[:, list(NON_NOSE_ROIS)]
-    return a, q, propose(a, q, preset, video=video, fps=fps, motion=motion)
+    return a, q, propose(a, q, preset, video=video, fps=fps, motion=spotting_motion(roi_vectors))
 
 
 def project_baseline(project, video_ids=None) -> tuple[dict, list[str]]:

@@ -421,13 +421,18 @@ def load_features(project_or_root, video_id: str) -> Features | None:
         raise FeatureError(f"{exc}; `pfes extract` recomputes it") from None
 
 
-def read_roi_motion(project_or_root, video_id: str) -> np.ndarray | None:
-    """The non-nose ROIs' per-frame motion ``(T, 10, 2)`` of `video_id`'s up-to-date features (the
-    rules of `load_features`), or None when there are none. Reads that dataset only: spotting
-    joins MaE onsets to their releases with it (`pfes_core.release_pairing`)."""
-    import h5py
-
+def spotting_motion(roi_vectors) -> np.ndarray:
+    """The motion spotting reads from a video's ``roi_vectors`` (T, 12, 2): the non-nose ROIs,
+    ``(T, 10, 2)`` (`pfes_core.release_pairing`, `pfes_core.me_return`)."""
     from .face import NON_NOSE_ROIS
+
+    return np.asarray(roi_vectors)[:, list(NON_NOSE_ROIS)]
+
+
+def read_roi_motion(project_or_root, video_id: str) -> np.ndarray | None:
+    """`spotting_motion` of `video_id`'s up-to-date features (the rules of `load_features`), or
+    None when there are none. Reads that dataset only."""
+    import h5py
 
     found = current_features_file(project_or_root, video_id)
     if found is None:
@@ -436,7 +441,7 @@ def read_roi_motion(project_or_root, video_id: str) -> np.ndarray | None:
     try:
         with h5py.File(path, "r") as h5:
             _check_layout(h5, path, n_frames)
-            motion = h5["roi_vectors"][:, list(NON_NOSE_ROIS)]
+            motion = spotting_motion(h5["roi_vectors"][()])
     except FeatureError as exc:
         raise FeatureError(f"{exc}; `pfes extract` recomputes it") from None
     except (OSError, KeyError, ValueError, TypeError) as exc:

@@ -26,7 +26,7 @@ def drop_incomplete_me(proposals: list[Interval], intensity: np.ndarray, motion,
     a = np.asarray(intensity, dtype=np.float64).reshape(-1)
     m = None
     if motion is not None and preset.me_max_openness is not None:
-        m = np.nan_to_num(np.asarray(motion, dtype=np.float64).reshape(len(a), -1))
+        m = np.asarray(motion, dtype=np.float64).reshape(len(a), -1)
     kept = []
     for p in proposals:
         if p.cls != MAE:

@@ -25,8 +25,9 @@ dropped (the release claimed as a second expression). Onset, apex and score stay
 proposal that now duplicates another MaE proposal (IoU >= ``preset.nms_iou``) goes through the
 final NMS again: the higher score stays.
 
-`motion` is the per-frame ROI motion of the video (``features.roi_vectors`` of the non-nose ROIs,
-(T, R, 2): the motion from frame t-1 to t); `spotting.propose` checks that it has T frames.
+`motion` is the per-frame ROI motion of the video (`features.spotting_motion`, (T, R, 2) or
+flattened to (T, 2R): the motion from frame t-1 to t); `spotting.propose` checks that it has T
+frames and replaces NaN before either rule reads it.
 """
 
 from __future__ import annotations
@@ -35,19 +36,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from .spotting import greedy_nms
+from .spotting import _runs, greedy_nms
 from .types import MAE, Interval
 
 #: Shortest intensity run taken as a release (shorter ones are flicker, not a movement).
 MIN_RELEASE_FRAMES = 5
 #: Frames of slack when deciding that a proposal lies inside the release run.
 INSIDE_SLACK = 2
-
-
-def _runs_above(a: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    padded = np.concatenate(([False], a > threshold, [False])).astype(np.int8)
-    d = np.diff(padded)
-    return np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1
 
 
 def _net(motion: np.ndarray, on: int, off: int) -> np.ndarray:
@@ -71,8 +66,8 @@ def pair_releases(proposals: list[Interval], intensity: np.ndarray, motion: np.n
     a = np.asarray(intensity, dtype=np.float64).reshape(-1)
     if not preset.release_gap:
         return list(proposals)
-    m = np.nan_to_num(np.asarray(motion, dtype=np.float64).reshape(len(a), -1))
-    starts, ends = _runs_above(a, preset.release_threshold)
+    m = np.asarray(motion, dtype=np.float64).reshape(len(a), -1)
+    starts, ends = _runs(a > preset.release_threshold)
     long_enough = ends - starts + 1 >= MIN_RELEASE_FRAMES
     starts, ends = starts[long_enough], ends[long_enough]
     max_len = preset.mae_length[1]

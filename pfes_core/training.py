@@ -37,8 +37,8 @@ import numpy as np
 import torch
 
 from .epoch_selection import train_model
-from .features import read_roi_motion
 from .errors import CancelledError, TrainingError
+from .features import read_roi_motion
 from .gim import make_pseudo_labels, near_points, phase
 from .inference import pick_device, predict_members, predict_video
 from .losses import apex_loss, iac_loss, intensity_losses, negative_loss, normalise_dataset
