@@ -39,6 +39,7 @@ import numpy as np
 
 from pfes_core.baseline import baseline_predict
 from pfes_core.features import spotting_motion
+from pfes_core.head_motion import head_track
 from pfes_core.metrics import BEST_EPOCH, FIXED_EPOCH, MetricsReport, evaluate, pool
 from pfes_core.model import ModelConfig
 from pfes_core.training import TrainConfig
@@ -100,18 +101,21 @@ def build_project(args, workdir: Path) -> Path:
 
 
 def load(root: Path):
-    """VideoData (features + points), ROI vectors, fps and reference per video."""
+    """VideoData (features + points), ROI vectors, reference and spotting signals per video (the
+    keyword arguments `propose` takes besides the curves: ROI motion and head track, as the app's)."""
     from pfes_core.features import load_features
     from pfes_core.project import Project
     from pfes_core.training import load_project_videos
 
     videos, _, _ = load_project_videos(root)
-    rois = {}
+    rois, signals = {}, {}
     with Project.open(root, readonly=True) as project:
         truth = {v: list(project.reference.get(v, [])) for v in project.videos}
         for v in videos:
-            rois[v.video_id] = np.asarray(load_features(project, v.video_id).roi_vectors)
-    return videos, rois, truth
+            feats = load_features(project, v.video_id)
+            rois[v.video_id] = np.asarray(feats.roi_vectors)
+            signals[v.video_id] = {"motion": spotting_motion(feats.roi_vectors), "head": head_track(feats.landmarks)}
+    return videos, rois, truth, signals
 
 
 def run_baseline(videos, rois, truth, preset) -> MetricsReport:
@@ -123,7 +127,7 @@ def run_baseline(videos, rois, truth, preset) -> MetricsReport:
 
 
 def run_method(videos, truth, preset, overrides: dict, epochs: int, seeds: list[int], label: str,
-               variants: dict | None = None, folds: list[str] | None = None, motion: dict | None = None) -> dict:
+               variants: dict | None = None, folds: list[str] | None = None, signals: dict | None = None) -> dict:
     """LOSO training, once per training seed. Returns the fixed-epoch and best-epoch reports, the
     pooled F1 per epoch, seconds, config, the fixed-epoch model's report under each spotting
     `variants` preset, each seed's fixed-epoch overall F1 and, with several seeds, the report of
@@ -160,7 +164,7 @@ def run_method(videos, truth, preset, overrides: dict, epochs: int, seeds: list[
                 return {v.video_id: predict_video(model, v.model_input, cfg.predict_chunk, "cpu") for v in _test}
 
             def on_epoch_end(state, _reports=epoch_reports):
-                rep = spot_and_score(outputs(state.model), test_v, truth, preset, motion)
+                rep = spot_and_score(outputs(state.model), test_v, truth, preset, signals)
                 _reports.append(rep)
                 per_epoch_counts.setdefault(state.epoch, []).append(rep)
 
@@ -169,10 +173,10 @@ def run_method(videos, truth, preset, overrides: dict, epochs: int, seeds: list[
             final = outputs(state.model)
             for vid, aq in final.items():
                 curves.setdefault(vid, []).append(aq)
-            rep = spot_and_score(final, test_v, truth, preset, motion)
+            rep = spot_and_score(final, test_v, truth, preset, signals)
             seed_fixed.append(rep)
             for name, vp in variants.items():
-                by_variant[name].append(spot_and_score(final, test_v, truth, vp, motion))
+                by_variant[name].append(spot_and_score(final, test_v, truth, vp, signals))
             k = max(range(len(epoch_reports)), key=lambda i: (epoch_reports[i].overall.f1, i))
             best.append(epoch_reports[k])
             picked = (f", epoch {choice['epoch']} chosen on {choice['validation_subject']}"
@@ -191,16 +195,16 @@ def run_method(videos, truth, preset, overrides: dict, epochs: int, seeds: list[
     if len(seeds) > 1:
         mean = {vid: (np.mean([a for a, _ in aq], axis=0), np.mean([q for _, q in aq], axis=0))
                 for vid, aq in curves.items()}
-        out["seed_average"] = spot_and_score(mean, videos, truth, preset, motion)
+        out["seed_average"] = spot_and_score(mean, videos, truth, preset, signals)
     return out
 
 
-def spot_and_score(outputs: dict, videos, truth, preset, motion: dict | None = None) -> MetricsReport:
-    """Proposals from {video: (intensity, apex)} under `preset` (with {video: ROI motion} when
-    given), counted against the truth."""
+def spot_and_score(outputs: dict, videos, truth, preset, signals: dict | None = None) -> MetricsReport:
+    """Proposals from {video: (intensity, apex)} under `preset` (with {video: propose's keyword
+    arguments} when given: `load`'s signals), counted against the truth."""
     fps = {v.video_id: v.fps for v in videos}
-    motion = motion or {}
-    pred = {vid: propose(a, q, preset_for_fps(preset, fps[vid]), vid, fps[vid], motion.get(vid))
+    signals = signals or {}
+    pred = {vid: propose(a, q, preset_for_fps(preset, fps[vid]), vid, fps[vid], **signals.get(vid, {}))
             for vid, (a, q) in outputs.items()}
     return evaluate(pred, truth, videos=list(outputs))
 
@@ -401,7 +405,7 @@ def main(argv=None) -> int:
     cmd = "python benchmarks/bench_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:])
     with tempfile.TemporaryDirectory(prefix="pfes-bench-") as tmp:
         root = build_project(args, Path(tmp))
-        videos, rois, truth = load(root)
+        videos, rois, truth, signals = load(root)
         if args.use_subjects:
             keep = sorted({v.subject for v in videos})[:args.use_subjects]
             videos = [v for v in videos if v.subject in keep]
@@ -421,7 +425,7 @@ def main(argv=None) -> int:
             title, overrides = METHODS[key]
             res = run_method(videos, truth, preset, overrides, args.epochs, train_seeds, title, variants,
                              [f for f in args.folds.split(",") if f],
-                             motion={v: spotting_motion(r) for v, r in rois.items()})
+                             signals=signals)
             fixed = res["fixed"]
             run_epochs.add(res["config"].epochs)   # faithful mode's cpu schedule is shorter
             out["methods"][key] = {FIXED_EPOCH: fixed.to_dict(per_video=False),

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from pfes_core.features import spotting_motion
+from pfes_core.head_motion import head_track
 from pfes_core.metrics import evaluate
 from pfes_core.spotting import preset_for_fps, preset_from_settings, propose
 from pfes_core.types import CLASSES, Interval
@@ -86,9 +87,10 @@ def build_project(args) -> Path:
                               videos_per_subject=args.videos, seconds=args.seconds, jobs=args.jobs)
 
 
-#: ROI motion of every video `load` read ({video: (T, 10, 2)}): `spot` gives it to the proposals,
-#: which join MaE onsets to their releases with it, as the app does.
-MOTION: dict[str, np.ndarray] = {}
+#: ROI motion and head track of every video `load` read ({video: {"motion": (T, 10, 2), "head":
+#: (T, 2)}}): `spot` gives them to the proposals, which join MaE onsets to their releases and check
+#: ME proposals with them, as the app does.
+SIGNALS: dict[str, dict] = {}
 
 
 def load(root: Path, review_videos: int = 1):
@@ -99,8 +101,9 @@ def load(root: Path, review_videos: int = 1):
     videos, _, _ = load_project_videos(root)
     with Project.open(root, readonly=True) as project:
         truth = {v: list(project.reference.get(v, [])) for v in project.videos}
-        rois = {v.video_id: np.asarray(load_features(project, v.video_id).roi_vectors) for v in videos}
-    MOTION.update({v: spotting_motion(r) for v, r in rois.items()})
+        feats = {v.video_id: load_features(project, v.video_id) for v in videos}
+    rois = {v: np.asarray(f.roi_vectors) for v, f in feats.items()}
+    SIGNALS.update({v: {"motion": spotting_motion(f.roi_vectors), "head": head_track(f.landmarks)} for v, f in feats.items()})
     by_subject: dict[str, list] = {}
     for v in sorted(videos, key=lambda v: v.video_id):
         by_subject.setdefault(v.subject, []).append(v)
@@ -121,7 +124,8 @@ def spot(models, videos, preset, chunk):
     out = {}
     for v in videos:
         a, q = predict_members(models, v.model_input, chunk, "cpu")
-        out[v.video_id] = propose(a, q, preset_for_fps(preset, v.fps), v.video_id, v.fps, MOTION.get(v.video_id))
+        out[v.video_id] = propose(a, q, preset_for_fps(preset, v.fps), v.video_id, v.fps,
+                                   **SIGNALS.get(v.video_id, {}))
     return out
 
 

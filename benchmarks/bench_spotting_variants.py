@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pfes_core.features import read_roi_motion
+from pfes_core.features import read_head_track, read_roi_motion
 from pfes_core.metrics import evaluate
 from pfes_core.spotting import PRESETS, interval_iou, preset_for_fps, propose
 from pfes_core.types import CLASSES, MAE, Interval
@@ -43,6 +43,14 @@ VARIANTS = {
     "me_score0.4": replace(PAIRING, score_threshold=(DEFAULT.score_threshold[0], 0.4)),
     "me_peak_only": replace(DEFAULT, me_max_openness=None),
     "me_return_only": replace(DEFAULT, me_min_peak=None),
+    "run_evidence": replace(DEFAULT, class_evidence="run"),
+    "me_lengths_first": replace(DEFAULT, lengths_first=(False, True)),
+    "lengths_first": replace(DEFAULT, lengths_first=(True, True)),
+    "me_lengths_first_pairing": replace(PAIRING, lengths_first=(False, True)),
+    "head": replace(DEFAULT, me_max_head_motion=0.01),
+    "head_me_lengths_first": replace(DEFAULT, me_max_head_motion=0.01, lengths_first=(False, True)),
+    "head_run_evidence": replace(DEFAULT, me_max_head_motion=0.01, class_evidence="run"),
+    "head_all": replace(DEFAULT, me_max_head_motion=0.01, class_evidence="run", lengths_first=(False, True)),
 }
 
 
@@ -93,7 +101,8 @@ def score_variant(preset, loaded) -> dict:
     misses = short = 0
     for name, project, data in loaded:
         pred = {v: propose(a, q, preset_for_fps(preset, fps), v, fps,
-                           read_roi_motion(project, v) if preset.release_gap or preset.me_max_openness else None)
+                           read_roi_motion(project, v) if preset.release_gap or preset.me_max_openness else None,
+                           read_head_track(project, v) if preset.me_max_head_motion is not None else None)
                 for v, (a, q, _, fps) in data.items()}
         truth = {v: t for v, (_, _, t, _) in data.items()}
         row = {}

@@ -432,6 +432,20 @@ def spotting_motion(roi_vectors) -> np.ndarray:
 def read_roi_motion(project_or_root, video_id: str) -> np.ndarray | None:
     """`spotting_motion` of `video_id`'s up-to-date features (the rules of `load_features`), or
     None when there are none. Reads that dataset only."""
+    return _read_for_spotting(project_or_root, video_id, "roi_vectors", spotting_motion)
+
+
+def read_head_track(project_or_root, video_id: str) -> np.ndarray | None:
+    """`head_motion.head_track` of `video_id`'s up-to-date landmarks, or None when there are no
+    features. Reads that dataset only."""
+    from .head_motion import head_track
+
+    return _read_for_spotting(project_or_root, video_id, "landmarks", head_track)
+
+
+def _read_for_spotting(project_or_root, video_id: str, name: str, convert) -> np.ndarray | None:
+    """`convert` of one dataset of the video's current features file; a damaged file is a
+    FeatureError that says how to recompute it."""
     import h5py
 
     found = current_features_file(project_or_root, video_id)
@@ -441,15 +455,15 @@ def read_roi_motion(project_or_root, video_id: str) -> np.ndarray | None:
     try:
         with h5py.File(path, "r") as h5:
             _check_layout(h5, path, n_frames)
-            motion = spotting_motion(h5["roi_vectors"][()])
+            out = convert(h5[name][()])
     except FeatureError as exc:
         raise FeatureError(f"{exc}; `pfes extract` recomputes it") from None
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise FeatureError(f"features file {path} is damaged ({exc}); `pfes extract` recomputes it") from None
-    if not np.isfinite(motion).all():
-        raise FeatureError(f"features file {path} is damaged (roi_vectors has NaN or infinite values); "
+    if not np.isfinite(out).all():
+        raise FeatureError(f"features file {path} is damaged ({name} has NaN or infinite values); "
                            "`pfes extract` recomputes it")
-    return motion
+    return out
 
 
 def current_features_file(project_or_root, video_id: str) -> tuple[Path, int | None] | None:

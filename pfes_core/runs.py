@@ -281,12 +281,14 @@ def load_checkpoint_into(path: Path, state, device="cpu") -> None:
 def write_predictions(path: Path, outputs: dict[str, tuple[np.ndarray, np.ndarray]],
                       fps: dict[str, float | None] | None = None, preset=None,
                       fold_of: dict[str, str | None] | None = None,
-                      motion: Callable[[str], np.ndarray | None] | None = None) -> dict[str, Predictions]:
+                      motion: Callable[[str], np.ndarray | None] | None = None,
+                      head: Callable[[str], np.ndarray | None] | None = None) -> dict[str, Predictions]:
     """Proposals from `spotting.propose` + raw outputs into predictions.h5 (written to a temp, renamed).
 
     `motion(video)`: the video's ROI motion (`features.read_roi_motion`), which lets the proposals
     join MaE onsets to their releases and check that an ME returns; only asked when the preset
-    does either.
+    does either. `head(video)`: its head track (`features.read_head_track`), asked only when the
+    preset drops ME proposals on head motion.
 
     Layout: /videos/<n>/ with attrs video_id, fold; datasets intensity (T,), apex (T, 2) and
     proposals (cls, onset, apex, offset, score); root attr `preset` (JSON).
@@ -308,7 +310,8 @@ def write_predictions(path: Path, outputs: dict[str, tuple[np.ndarray, np.ndarra
             vp = spotting.preset_for_fps(preset, fps.get(vid))
             wants_motion = bool(vp.release_gap) or vp.me_max_openness is not None
             moved = motion(vid) if motion is not None and wants_motion else None
-            props = spotting.propose(a, q, vp, video=vid, fps=fps.get(vid), motion=moved)
+            turned = head(vid) if head is not None and vp.me_max_head_motion is not None else None
+            props = spotting.propose(a, q, vp, video=vid, fps=fps.get(vid), motion=moved, head=turned)
             g = group.create_group(f"{i:05d}")
             g.attrs["video_id"] = vid
             g.attrs["fold"] = "" if fold_of.get(vid) is None else str(fold_of[vid])

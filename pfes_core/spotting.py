@@ -20,6 +20,8 @@ Pipeline of `propose`:
    the face stops at the apex is joined to its release (`pfes_core.release_pairing`).
 7. ME proposals without a real peak (``me_min_peak``) or, given the motion, whose face does not
    come back (``me_max_openness``) are dropped (`pfes_core.me_return`).
+8. Given the video's head track, ME proposals over which the head moves more than
+   ``me_max_head_motion`` eye distances are dropped (`pfes_core.head_motion`).
 
 IoU everywhere is on inclusive frame intervals: ``|A n B| / |A u B|`` counted in frames, so
 [0, 9] vs [5, 14] has 5 / 15 = 1/3.
@@ -66,6 +68,11 @@ class SpottingPreset:
     also explains ``release_threshold``, ``release_max_cos`` and ``release_min_openness``).
     ``me_min_peak``, ``me_max_openness``: an ME proposal must reach this intensity, and its ROIs'
     net displacement may be at most this share of their path (`pfes_core.me_return`); None: off.
+    ``me_max_head_motion``: eye distances the head may move over an ME proposal
+    (`pfes_core.head_motion`); None: off.
+    ``class_evidence``: where a run's apex score is read for its class gate and score: "peak" (the
+    reference: at the intensity peak) or "run" (the best apex score anywhere in the run; a long
+    MaE's intensity peaks at its onset, not at the apex the branch learned).
     ``faithful``: run the published proposal rules instead of the project's
     (`pfes_core.spotting_faithful`; made by `for_mode` for faithful-mode runs).
     """
@@ -91,6 +98,9 @@ class SpottingPreset:
     release_min_openness: float = 0.2
     me_min_peak: float | None = None
     me_max_openness: float | None = None
+    me_max_head_motion: float | None = None
+    class_evidence: str = "peak"
+    lengths_first: tuple[bool, bool] = (False, False)
     faithful: bool = False
 
     def length_range(self, cls: str) -> tuple[int, int]:
@@ -145,7 +155,8 @@ def for_mode(preset: SpottingPreset, mode: str | None) -> SpottingPreset:
     from .spotting_faithful import REFERENCE_THRESHOLDS
 
     changes: dict = {"faithful": True, "exclusive_classes": False, "release_gap": None, "me_min_peak": None,
-                     "me_max_openness": None}
+                     "me_max_openness": None, "me_max_head_motion": None, "class_evidence": "peak",
+                     "lengths_first": (False, False)}
     if preset.name in REFERENCE_BUDGETS:
         changes["thresholds"] = REFERENCE_THRESHOLDS
         if preset.budget == PRESETS[preset.name].budget and preset.budget_period_s is None:
@@ -162,6 +173,10 @@ def _coerce(name: str, value, current):
             return tuple(None if v is None else int(v) for v in value)
         if name in ("mae_length", "me_length"):
             return tuple(int(v) for v in value)
+        if name == "lengths_first":
+            if len(value) != 2 or not all(isinstance(v, bool) for v in value):
+                raise PfesError(f"spotting setting 'lengths_first' must be two true/false values (MaE, ME), got {value!r}")
+            return tuple(value)
         return tuple(float(v) for v in value)
     if value is None:
         return None
@@ -201,6 +216,10 @@ def preset_from_settings(name: str | None = None, overrides: dict | None = None)
     for lo, hi in (out.mae_length, out.me_length):
         if not 1 <= lo <= hi:
             raise PfesError(f"bad spotting length range {lo}..{hi}")
+    if out.me_max_head_motion is not None and out.me_max_head_motion < 0:
+        raise PfesError(f"spotting setting 'me_max_head_motion' must be >= 0 or null, got {out.me_max_head_motion}")
+    if out.class_evidence not in ("peak", "run"):
+        raise PfesError(f"spotting setting 'class_evidence' must be 'peak' or 'run', got {out.class_evidence!r}")
     for key in ("me_min_peak", "me_max_openness"):
         value = getattr(out, key)
         if value is not None and not 0.0 <= value <= 1.0:
@@ -315,6 +334,14 @@ def _candidates(a: np.ndarray, thresholds) -> tuple[np.ndarray, np.ndarray, np.n
     return s[keep], e[keep], p[keep]
 
 
+def _run_max(q: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """(n, 2): per run [s, e] the column-wise max of q over its frames. One `reduceat` over the
+    interleaved bounds: every even slot is a run, the odd slots in between are discarded."""
+    padded = np.vstack([q, np.zeros((1, q.shape[1]))])
+    bounds = np.column_stack([s, e + 1]).ravel()
+    return np.maximum.reduceat(padded, bounds, axis=0)[::2]
+
+
 def _base_scores(a: np.ndarray, s: np.ndarray, e: np.ndarray, flank_ratio: float) -> np.ndarray:
     """mean(a inside) - mean(a in the two flanks), via prefix sums."""
     T = a.size
@@ -386,13 +413,14 @@ def _effective_budget(base: int | None, preset: SpottingPreset, n_frames: int,
 
 
 def propose(intensity, apex, preset: SpottingPreset | None = None, video: str = "",
-            fps: float | None = None, motion=None) -> list[Interval]:
+            fps: float | None = None, motion=None, head=None) -> list[Interval]:
     """Scored intervals for one video, sorted by onset. See the module docstring for each step.
 
     ``intensity``: (T,) a_t in [0, 1]; ``apex``: (T, 2) q_t for (MaE, ME). ``fps`` is only used
     for a per-period budget (``preset.budget_period_s``); length limits are taken as given (apply
     `preset_for_fps` first if the video's rate differs from the preset's). ``motion``: the video's
-    ROI motion (T, R, 2) for step 6; without it MaE proposals are not joined to their releases.
+    ROI motion (T, R, 2) for steps 6 and 7; without it MaE proposals are not joined to their
+    releases. ``head``: its head track (T, 2) for step 8 (`head_motion.head_track`).
     """
     preset = preset or PRESETS["default"]
     a = np.asarray(intensity, dtype=np.float64).reshape(-1)
@@ -408,6 +436,9 @@ def propose(intensity, apex, preset: SpottingPreset | None = None, video: str = 
             raise PfesError(f"ROI motion has {len(motion)} frames, the model output {a.size}: "
                             "the features and the predictions are of different extractions")
         motion = np.nan_to_num(np.asarray(motion, dtype=np.float64).reshape(a.size, -1))
+    if head is not None and len(head) != a.size:
+        raise PfesError(f"head track has {len(head)} frames, the model output {a.size}: "
+                        "the features and the predictions are of different extractions")
     if preset.faithful:
         from . import spotting_faithful
 
@@ -418,13 +449,17 @@ def propose(intensity, apex, preset: SpottingPreset | None = None, video: str = 
         return []
     base = _base_scores(a, s, e, preset.flank_ratio)
     length = e - s + 1
+    evidence = q[p] if preset.class_evidence == "peak" else _run_max(q, s, e)
     out: list[Interval] = []
     for c, cls in enumerate(CLASSES):
-        qc = q[p, c]
+        qc = evidence[:, c]
         gate = qc > preset.class_gate
         if preset.exclusive_classes:
-            other = q[p, 1 - c]
+            other = evidence[:, 1 - c]
             gate &= (qc > other) | ((qc == other) & (c == 0))
+        lo, hi = preset.length_range(cls)
+        if preset.lengths_first[c]:
+            gate &= (length >= lo) & (length <= hi)
         if not gate.any():
             continue
         cs, ce, cp = s[gate], e[gate], p[gate]
@@ -433,7 +468,6 @@ def propose(intensity, apex, preset: SpottingPreset | None = None, video: str = 
         order, final = soft_nms(cs, ce, score, preset.soft_nms_sigma, stop_below=thr)
         if order.size == 0:
             continue
-        lo, hi = preset.length_range(cls)
         ln = length[gate][order]
         ok = (ln >= lo) & (ln <= hi) & (final >= thr)
         order, final = order[ok], final[ok]
@@ -453,6 +487,10 @@ def propose(intensity, apex, preset: SpottingPreset | None = None, video: str = 
         from .me_return import drop_incomplete_me
 
         out = drop_incomplete_me(out, a, motion, preset)
+    if preset.me_max_head_motion is not None and head is not None:
+        from .head_motion import drop_me_on_head_motion
+
+        out = drop_me_on_head_motion(out, head, preset)
     if preset.cross_class_overlap is not None:
         out = suppress_cross_class(out, preset.cross_class_overlap)
     out.sort(key=lambda iv: (iv.onset, iv.offset, iv.cls))

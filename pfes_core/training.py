@@ -38,7 +38,7 @@ import torch
 
 from .epoch_selection import train_model
 from .errors import CancelledError, TrainingError
-from .features import read_roi_motion
+from .features import read_head_track, read_roi_motion
 from .gim import make_pseudo_labels, near_points, phase
 from .inference import pick_device, predict_members, predict_video
 from .losses import apex_loss, iac_loss, intensity_losses, negative_loss, normalise_dataset
@@ -440,7 +440,8 @@ def train(project_path, config: TrainConfig, reporter: ProgressReporter | None =
                                        "parent_run": config.warm_start},
                         spotting_preset=for_mode(_spotting_preset_for(info["settings"], config.dataset),
                                                  config.mode),
-                        fold_runner=fold_runner, motion=partial(read_roi_motion, root))
+                        fold_runner=fold_runner, motion=partial(read_roi_motion, root),
+                        head=partial(read_head_track, root))
 
 
 def _fold_plan(videos: list[VideoData], loso: bool) -> list[tuple[str | None, list[VideoData], list[VideoData]]]:
@@ -549,14 +550,15 @@ def _train_member(run_dir: Path, fold: str | None, member: int, train_videos: li
 def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: TrainConfig,
                  reporter: ProgressReporter, cancel=None, resume: bool = False,
                  label_summary: dict | None = None, spotting_preset=None, fold_runner=None,
-                 motion=None) -> str:
+                 motion=None, head=None) -> str:
     """Train into an existing run folder (config/labels already written) and finish it.
 
     Status goes running -> done | cancelled | failed; checkpoints are written after every epoch, so
     a cancelled run resumes from its last finished epoch. `fold_runner(run_dir, config, jobs,
     common, reporter, cancel)` runs the folds elsewhere (`pfes_core.engine`): it returns what
     `train_fold(run_dir, config=config, **job, **common)` returns for each job, in order.
-    `motion(video)`: its ROI motion, for the proposals (`runs.write_predictions`).
+    `motion(video)`, `head(video)`: its ROI motion and head track, for the proposals
+    (`runs.write_predictions`).
     """
     from . import runs
 
@@ -592,7 +594,7 @@ def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: Tr
         reporter.emit("proposals", message=f"proposals for {len(predictions)} videos")
         runs.write_predictions(run_dir / "predictions.h5", predictions,
                                {v.video_id: v.fps for v in videos}, preset=spotting_preset, fold_of={
-                                   v.video_id: f for f, _, pv in plan for v in pv}, motion=motion)
+                                   v.video_id: f for f, _, pv in plan for v in pv}, motion=motion, head=head)
         metrics = {"folds": fold_metrics, "device": dev.type, "n_videos_predicted": len(predictions),
                    "parent_run": config.warm_start}
         runs.write_json(run_dir / "metrics.json", metrics)

@@ -54,6 +54,24 @@ def test_class_gate_uses_peak_frame():
     assert len(propose(a, q, PRESETS["casme2"])) == 1
 
 
+
+def test_run_class_evidence_reads_the_best_apex_score_in_the_run():
+    T = 200
+    a = bump(T, 80, 5)  # 75..85, peak at 80
+    q = np.zeros((T, 2))
+    q[84, 1] = 0.8  # the apex branch fires late in the run, not at the intensity peak
+    q[90, 1] = 0.99  # outside the run: never counts
+    run = preset_from_settings("casme2", {"class_evidence": "run"})
+    assert propose(a, q, PRESETS["casme2"]) == []
+    out = propose(a, q, run)
+    assert [(iv.cls, iv.onset, iv.apex, iv.offset) for iv in out] == [("ME", 75, 80, 85)]
+    inside = (0.9 * 10 + 0.95) / 11
+    assert out[0].score == pytest.approx(inside - 0.02 + 0.2 * 0.8)
+    q[84, 1] = 0.0
+    assert propose(a, q, run) == []
+    with pytest.raises(PfesError, match="class_evidence"):
+        preset_from_settings("default", {"class_evidence": "apex"})
+
 def test_two_bumps_two_intervals_sorted():
     T = 400
     a = np.maximum(bump(T, 100, 15), bump(T, 300, 20))

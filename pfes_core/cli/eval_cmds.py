@@ -101,7 +101,7 @@ def spot_project(project_path, run_id: str | None = None, preset_name: str | Non
     from .. import runs
     from ..engine.shards import select_videos, update_predictions
     from ..feature_stream import open_features
-    from ..features import read_roi_motion
+    from ..features import read_head_track, read_roi_motion
     from ..inference import pick_device, predict_members
     from ..project import Project
     from ..spotting import for_mode      # faithful runs propose with the published rules
@@ -160,11 +160,12 @@ def spot_project(project_path, run_id: str | None = None, preset_name: str | Non
     fold_of = {v: f for v, f in fold_of.items() if v in outputs}
     path = Path(info.path) / "predictions.h5"
     motion = functools.partial(read_roi_motion, root)
+    head = functools.partial(read_head_track, root)
     if partial:
-        preds = update_predictions(path, outputs, all_fps, preset, fold_of, motion=motion)
+        preds = update_predictions(path, outputs, all_fps, preset, fold_of, motion=motion, head=head)
         preds = {v: preds[v] for v in outputs}
     else:
-        preds = runs.write_predictions(path, outputs, fps, preset, fold_of, motion=motion)
+        preds = runs.write_predictions(path, outputs, fps, preset, fold_of, motion=motion, head=head)
     n = sum(len(p.proposals) for p in preds.values())
     reporter.emit("done", run_id=info.run_id, videos=len(preds), proposals=n, skipped=skipped,
                   message=f"{n} proposals in {len(preds)} videos (run {info.run_id})")

@@ -81,10 +81,11 @@ def exclusive(path: Path):
         os.close(fd)
 
 
-def update_predictions(path: Path, outputs: dict, fps: dict, preset, fold_of: dict, motion=None) -> dict:
+def update_predictions(path: Path, outputs: dict, fps: dict, preset, fold_of: dict, motion=None,
+                       head=None) -> dict:
     """Write `outputs` (video -> (intensity, apex)) into the run's predictions file, keeping the
     other videos already there (their proposals are re-made with `preset`, so the whole file
-    uses one preset; `motion` as for `runs.write_predictions`). Returns `runs.write_predictions`'
+    uses one preset; `motion` and `head` as for `runs.write_predictions`). Returns `runs.write_predictions`'
     result for every video in the file."""
     from .. import runs
 
@@ -98,4 +99,4 @@ def update_predictions(path: Path, outputs: dict, fps: dict, preset, fold_of: di
                     folds[vid] = p.fold
         merged.update(outputs)
         folds.update(fold_of)
-        return runs.write_predictions(path, merged, fps, preset, folds, motion=motion)
+        return runs.write_predictions(path, merged, fps, preset, folds, motion=motion, head=head)
