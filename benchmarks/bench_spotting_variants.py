@@ -29,28 +29,27 @@ from pfes_core.spotting import PRESETS, interval_iou, preset_for_fps, propose
 from pfes_core.types import CLASSES, MAE, Interval
 
 DEFAULT = PRESETS["default"]
-#: Release pairing alone (the default preset without its ME rules).
-PAIRING = replace(DEFAULT, me_min_peak=None, me_max_openness=None)
+#: The default preset's ME rules before the head-motion rule and ME lengths before soft-NMS.
+ME_RETURN = replace(DEFAULT, me_max_head_motion=None, lengths_first=(False, False))
+#: Release pairing alone (the default preset without any of its ME rules).
+PAIRING = replace(ME_RETURN, me_min_peak=None, me_max_openness=None)
 #: Named presets to compare; "default" is the app's, "off" the project's rules before release
 #: pairing and the ME rules.
 VARIANTS = {
     "off": replace(PAIRING, release_gap=None),
     "pairing": PAIRING,
+    "me_return": ME_RETURN,
     "default": DEFAULT,
     "release_th0.2": replace(PAIRING, release_threshold=0.2),
     "release_gap30": replace(PAIRING, release_gap=30),
     "mae_score0.4": replace(PAIRING, score_threshold=(0.4, DEFAULT.score_threshold[1])),
     "me_score0.4": replace(PAIRING, score_threshold=(DEFAULT.score_threshold[0], 0.4)),
-    "me_peak_only": replace(DEFAULT, me_max_openness=None),
-    "me_return_only": replace(DEFAULT, me_min_peak=None),
-    "run_evidence": replace(DEFAULT, class_evidence="run"),
-    "me_lengths_first": replace(DEFAULT, lengths_first=(False, True)),
+    "me_peak_only": replace(ME_RETURN, me_max_openness=None),
+    "me_return_only": replace(ME_RETURN, me_min_peak=None),
+    "head": replace(ME_RETURN, me_max_head_motion=DEFAULT.me_max_head_motion),
+    "me_lengths_first": replace(ME_RETURN, lengths_first=DEFAULT.lengths_first),
     "lengths_first": replace(DEFAULT, lengths_first=(True, True)),
-    "me_lengths_first_pairing": replace(PAIRING, lengths_first=(False, True)),
-    "head": replace(DEFAULT, me_max_head_motion=0.01),
-    "head_me_lengths_first": replace(DEFAULT, me_max_head_motion=0.01, lengths_first=(False, True)),
-    "head_run_evidence": replace(DEFAULT, me_max_head_motion=0.01, class_evidence="run"),
-    "head_all": replace(DEFAULT, me_max_head_motion=0.01, class_evidence="run", lengths_first=(False, True)),
+    "run_evidence": replace(DEFAULT, class_evidence="run"),
 }
 
 

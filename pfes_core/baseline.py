@@ -92,8 +92,10 @@ def baseline_predict(roi_vectors, preset: SpottingPreset | None = None, video: s
     """(intensity (T,), apex (T, 2), proposals) for one video, using the spotting pipeline (with
     the same ROI motion to join MaE onsets to their releases). The ME rules of `me_return` are
     left out: they judge the network's curve, which spans a whole ME, while this curve is the
-    speed of the face, on which an ME's onset and return are two one-way bumps."""
-    preset = replace(preset or PRESETS["default"], me_min_peak=None, me_max_openness=None)
+    speed of the face, on which an ME's onset and return are two one-way bumps. ME lengths keep the
+    reference's order (the floor stays as measured), and no head track is given."""
+    preset = replace(preset or PRESETS["default"], me_min_peak=None, me_max_openness=None,
+                     me_max_head_motion=None, lengths_first=(False, False))
     a = motion_intensity(roi_vectors, fps)
     q = duration_apex(a, preset)
     return a, q, propose(a, q, preset, video=video, fps=fps, motion=spotting_motion(roi_vectors))

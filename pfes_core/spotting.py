@@ -70,6 +70,9 @@ class SpottingPreset:
     net displacement may be at most this share of their path (`pfes_core.me_return`); None: off.
     ``me_max_head_motion``: eye distances the head may move over an ME proposal
     (`pfes_core.head_motion`); None: off.
+    ``lengths_first``: per class (MaE, ME), drop candidates outside the class's length range before
+    soft-NMS instead of after it, so a run too long (or short) for the class cannot suppress one
+    that fits; (False, False) is the reference's order.
     ``class_evidence``: where a run's apex score is read for its class gate and score: "peak" (the
     reference: at the intensity peak) or "run" (the best apex score anywhere in the run; a long
     MaE's intensity peaks at its onset, not at the apex the branch learned).
@@ -125,9 +128,11 @@ class SpottingPreset:
 # 20-second clip and a 10-minute recording, and the score thresholds are those of the
 # lower-intensity datasets (0.3/0.3). Its MaE proposals are joined to their releases within 20
 # frames (0.7 s), and its ME proposals must peak at 0.5 and return (net ROI displacement at most
-# 0.7 of the path): chosen on the synthetic benchmark (RESULTS.md, "Onset and release", "ME
-# proposals that do not return"); the reference's dataset presets keep the published rules and can
-# opt in from the settings (`pfes spotting`).
+# 0.7 of the path), and not over a head movement of more than 0.01 eye distances; ME candidates of
+# the wrong length are set aside before soft-NMS, so a run too long for an ME no longer suppresses
+# the one that fits: chosen on the synthetic benchmark (RESULTS.md, "Onset and release", "ME
+# proposals that do not return", "ME proposals on a head turn"); the reference's dataset presets
+# keep the published rules and can opt in from the settings (`pfes spotting`).
 PRESETS: dict[str, SpottingPreset] = {
     "casme2": SpottingPreset(name="casme2", score_threshold=(0.5, 0.5), budget=(8, 2), ref_fps=30.0),
     "samm_lv": SpottingPreset(name="samm_lv", score_threshold=(0.4, 0.3), budget=(8, 8),
@@ -135,7 +140,8 @@ PRESETS: dict[str, SpottingPreset] = {
     "casme3": SpottingPreset(name="casme3", score_threshold=(0.3, 0.3), budget=(8, 4), ref_fps=30.0),
     "default": SpottingPreset(name="default", mae_length=(12, 240), me_length=(6, 16),
                               score_threshold=(0.3, 0.3), budget=(6, 4), budget_period_s=60.0,
-                              ref_fps=27.5, release_gap=20, me_min_peak=0.5, me_max_openness=0.7),
+                              ref_fps=27.5, release_gap=20, me_min_peak=0.5, me_max_openness=0.7,
+                              me_max_head_motion=0.01, lengths_first=(False, True)),
 }
 
 

@@ -1,6 +1,7 @@
 """Proposal pipeline on hand-made intensity/apex curves."""
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -71,6 +72,21 @@ def test_run_class_evidence_reads_the_best_apex_score_in_the_run():
     assert propose(a, q, run) == []
     with pytest.raises(PfesError, match="class_evidence"):
         preset_from_settings("default", {"class_evidence": "apex"})
+
+
+def test_a_run_too_long_for_an_me_does_not_suppress_the_me_inside_it():
+    T = 200
+    a = np.full(T, 0.02)
+    a[60:100] = 0.7          # 40 frames: only a MaE could be this long
+    a[75:87] = 0.9           # the ME on top of it: 12 frames
+    q = np.zeros((T, 2))
+    q[:, 1] = 0.9
+    reference_order = replace(PRESETS["default"], lengths_first=(False, False))
+    assert propose(a, q, reference_order) == []     # soft-NMS under the long run took it below 0.3
+    assert PRESETS["default"].lengths_first == (False, True)
+    assert [(p.cls, p.onset, p.offset) for p in propose(a, q, PRESETS["default"])] == [("ME", 75, 86)]
+    with pytest.raises(PfesError, match="lengths_first"):
+        preset_from_settings("default", {"lengths_first": [True]})
 
 def test_two_bumps_two_intervals_sorted():
     T = 400
