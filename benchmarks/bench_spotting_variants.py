@@ -6,6 +6,9 @@ intensity and apex curves of every never-labelled video, with its ground truth).
 that release pairing reads comes from the project the outputs were made on (recorded in the file;
 `FILE=PROJECT` names it for files saved without).
 
+`--landmark-jitter S` adds Gaussian noise of S eye distances to every landmark coordinate before
+the head track is made (a shakier tracker than the synthetic faces get, as on real recordings).
+
 Besides F1 per variant (pooled over files, and per file), it counts how each variant's MaE
 proposals miss: a MaE ground truth with a same-class proposal at IoU < 0.5 is a boundary miss,
 and the proposal there is too short when it covers less than half the expression.
@@ -23,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pfes_core.features import read_head_track, read_roi_motion
+from pfes_core.features import current_features_file, read_head_track, read_roi_motion
+from pfes_core.head_motion import head_track
 from pfes_core.metrics import evaluate
 from pfes_core.spotting import PRESETS, interval_iou, preset_for_fps, propose
 from pfes_core.types import CLASSES, MAE, Interval
@@ -95,13 +99,29 @@ def boundary_misses(pred: dict, truth: dict) -> tuple[int, int]:
     return misses, short
 
 
-def score_variant(preset, loaded) -> dict:
+def jittered_head_track(project: Path, video: str, jitter: float, seed: int = 0):
+    """The video's head track from its landmarks plus Gaussian noise of `jitter` eye distances."""
+    import h5py
+
+    with h5py.File(current_features_file(project, video)[0], "r") as h5:
+        lm = h5["landmarks"][()].astype(np.float64)
+    eyes = float(np.median(np.linalg.norm(lm[:, 45] - lm[:, 36], axis=1)))
+    return head_track(lm + np.random.default_rng(seed).normal(0.0, jitter * eyes, lm.shape))
+
+
+def score_variant(preset, loaded, jitter: float = 0.0) -> dict:
     per_file, totals = [], {k: np.zeros(3, int) for k in ("all", MAE, "ME")}
     misses = short = 0
+
+    def head(project, v):
+        if preset.me_max_head_motion is None:
+            return None
+        return jittered_head_track(project, v, jitter) if jitter else read_head_track(project, v)
+
     for name, project, data in loaded:
         pred = {v: propose(a, q, preset_for_fps(preset, fps), v, fps,
                            read_roi_motion(project, v) if preset.release_gap or preset.me_max_openness else None,
-                           read_head_track(project, v) if preset.me_max_head_motion is not None else None)
+                           head(project, v))
                 for v, (a, q, _, fps) in data.items()}
         truth = {v: t for v, (_, _, t, _) in data.items()}
         row = {}
@@ -133,6 +153,8 @@ def main(argv=None) -> int:
     ap.add_argument("outputs", nargs="+", metavar="FILE[=PROJECT]", help="saved outputs (bench_first_training --save-outputs)")
     ap.add_argument("--variants", default="off,default", help=f"comma-separated, of: {', '.join(VARIANTS)}")
     ap.add_argument("--title", default="Spotting variants on saved outputs")
+    ap.add_argument("--landmark-jitter", type=float, default=0.0, metavar="S",
+                    help="add noise of S eye distances to the landmarks the head track is made from")
     ap.add_argument("--no-append", action="store_true")
     args = ap.parse_args(argv)
     names = [n for n in args.variants.split(",") if n]
@@ -140,7 +162,7 @@ def main(argv=None) -> int:
     if unknown:
         ap.error(f"unknown variant(s) {', '.join(unknown)} (choose from {', '.join(VARIANTS)})")
     loaded = [load_outputs(spec) for spec in args.outputs]
-    results = {n: score_variant(VARIANTS[n], loaded) for n in names}
+    results = {n: score_variant(VARIANTS[n], loaded, args.landmark_jitter) for n in names}
     text = table(results)
     print(text)
     if not args.no_append:

@@ -67,9 +67,14 @@ def test_a_turn_just_before_the_onset_counts_one_that_settled_does_not():
     assert drop_me_on_head_motion([me(108, 119)], track, HEADED) == [me(108, 119)]    # settled at 105
 
 
-def test_landmark_jitter_of_a_still_face_keeps_the_proposal():
-    track = head_track(face_landmarks(shift_px=0.0, noise_px=0.1))
-    assert drop_me_on_head_motion([me(60, 72)], track, HEADED) == [me(60, 72)]
+def test_landmark_jitter_of_a_still_face_keeps_the_proposals_and_a_turn_still_counts():
+    spread = [me(on, on + 12) for on in range(5, 180, 15)]
+    jitter = 0.02 * EYES             # per point and frame: a shaky tracker on a real recording
+    still = head_track(face_landmarks(shift_px=0.0, noise_px=jitter))
+    assert drop_me_on_head_motion(spread, still, HEADED) == spread
+    turned = head_track(face_landmarks(shift_px=0.1 * EYES, noise_px=jitter))
+    kept = drop_me_on_head_motion(spread, turned, HEADED)
+    assert [p.onset for p in spread if p not in kept] == [95]       # the one on frames 100-105
 
 
 def test_propose_drops_only_with_a_head_track_and_checks_its_length():
