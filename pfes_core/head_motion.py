@@ -34,7 +34,8 @@ PAD = 2
 #: there, which averaging keeps, while frame-to-frame landmark jitter shrinks.
 SMOOTH = 5
 #: The head must move at least this many times the median frame-to-frame step of the smoothed
-#: track (about 8 standard deviations of a still face's jitter) before a proposal is dropped.
+#: track (for a still face's Gaussian jitter, about 8 standard deviations of that step) before a
+#: proposal is dropped.
 JITTER_MARGIN = 12.0
 
 
