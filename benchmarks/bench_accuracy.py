@@ -38,8 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from pfes_core.baseline import baseline_predict
-from pfes_core.features import spotting_motion
-from pfes_core.head_motion import head_track
+from pfes_core.features import spotting_signals
 from pfes_core.metrics import BEST_EPOCH, FIXED_EPOCH, MetricsReport, evaluate, pool
 from pfes_core.model import ModelConfig
 from pfes_core.training import TrainConfig
@@ -114,7 +113,7 @@ def load(root: Path):
         for v in videos:
             feats = load_features(project, v.video_id)
             rois[v.video_id] = np.asarray(feats.roi_vectors)
-            signals[v.video_id] = {"motion": spotting_motion(feats.roi_vectors), "head": head_track(feats.landmarks)}
+            signals[v.video_id] = spotting_signals(feats)
     return videos, rois, truth, signals
 
 

@@ -39,8 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pfes_core.features import spotting_motion
-from pfes_core.head_motion import head_track
+from pfes_core.features import spotting_signals
 from pfes_core.metrics import evaluate
 from pfes_core.spotting import preset_for_fps, preset_from_settings, propose
 from pfes_core.types import CLASSES, Interval
@@ -103,7 +102,7 @@ def load(root: Path, review_videos: int = 1):
         truth = {v: list(project.reference.get(v, [])) for v in project.videos}
         feats = {v.video_id: load_features(project, v.video_id) for v in videos}
     rois = {v: np.asarray(f.roi_vectors) for v, f in feats.items()}
-    SIGNALS.update({v: {"motion": spotting_motion(f.roi_vectors), "head": head_track(f.landmarks)} for v, f in feats.items()})
+    SIGNALS.update({v: spotting_signals(f) for v, f in feats.items()})
     by_subject: dict[str, list] = {}
     for v in sorted(videos, key=lambda v: v.video_id):
         by_subject.setdefault(v.subject, []).append(v)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from pfes_core.features import current_features_file, read_head_track, read_roi_motion
-from pfes_core.head_motion import head_track
+from pfes_core.head_motion import eye_distance, head_track
 from pfes_core.metrics import evaluate
 from pfes_core.spotting import PRESETS, interval_iou, preset_for_fps, propose
 from pfes_core.types import CLASSES, MAE, Interval
@@ -105,8 +105,7 @@ def jittered_head_track(project: Path, video: str, jitter: float, seed: int = 0)
 
     with h5py.File(current_features_file(project, video)[0], "r") as h5:
         lm = h5["landmarks"][()].astype(np.float64)
-    eyes = float(np.median(np.linalg.norm(lm[:, 45] - lm[:, 36], axis=1)))
-    return head_track(lm + np.random.default_rng(seed).normal(0.0, jitter * eyes, lm.shape))
+    return head_track(lm + np.random.default_rng(seed).normal(0.0, jitter * eye_distance(lm), lm.shape))
 
 
 def score_variant(preset, loaded, jitter: float = 0.0) -> dict:

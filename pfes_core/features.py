@@ -429,6 +429,14 @@ def spotting_motion(roi_vectors) -> np.ndarray:
     return np.asarray(roi_vectors)[:, list(NON_NOSE_ROIS)]
 
 
+def spotting_signals(features: Features) -> dict[str, np.ndarray]:
+    """`spotting.propose`'s per-frame inputs besides the curves, from one video's features: the ROI
+    motion and the head track (what `read_roi_motion` and `read_head_track` read from the file)."""
+    from .head_motion import head_track
+
+    return {"motion": spotting_motion(features.roi_vectors), "head": head_track(features.landmarks)}
+
+
 def read_roi_motion(project_or_root, video_id: str) -> np.ndarray | None:
     """`spotting_motion` of `video_id`'s up-to-date features (the rules of `load_features`), or
     None when there are none. Reads that dataset only."""

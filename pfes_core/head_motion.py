@@ -39,12 +39,19 @@ SMOOTH = 5
 JITTER_MARGIN = 12.0
 
 
+def eye_distance(landmarks) -> float:
+    """The video's median distance between the outer eye corners (36, 45), in landmark units; 0
+    when there is none to measure."""
+    lm = np.asarray(landmarks, dtype=np.float64)
+    scale = float(np.median(np.linalg.norm(lm[:, 45] - lm[:, 36], axis=1))) if len(lm) else 0.0
+    return scale if np.isfinite(scale) and scale > 0 else 0.0
+
+
 def head_track(landmarks) -> np.ndarray:
     """(T, 2) mean rigid-landmark position per frame, in eye distances, from (T, 68, 2) landmarks."""
     lm = np.asarray(landmarks, dtype=np.float64)
-    eyes = np.linalg.norm(lm[:, 45] - lm[:, 36], axis=1)
-    scale = float(np.median(eyes)) if eyes.size else 0.0
-    if not np.isfinite(scale) or scale <= 0:
+    scale = eye_distance(lm)
+    if scale == 0.0:
         return np.zeros((len(lm), 2))
     return lm[:, list(RIGID_LANDMARKS)].mean(axis=1) / scale
 
@@ -86,5 +93,5 @@ def drop_me_on_head_motion(proposals: list[Interval], track, preset) -> list[Int
     return [p for p in proposals if p.cls == MAE or head_displacement(t, p.onset, p.offset) <= limit]
 
 
-__all__ = ["RIGID_LANDMARKS", "PAD", "SMOOTH", "JITTER_MARGIN", "head_track", "smoothed", "jitter_floor",
+__all__ = ["RIGID_LANDMARKS", "PAD", "SMOOTH", "JITTER_MARGIN", "eye_distance", "head_track", "smoothed", "jitter_floor",
            "head_displacement", "drop_me_on_head_motion"]

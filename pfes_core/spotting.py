@@ -437,14 +437,12 @@ def propose(intensity, apex, preset: SpottingPreset | None = None, video: str = 
         return []
     a = np.nan_to_num(a, nan=0.0)
     q = np.nan_to_num(q, nan=0.0)
-    if motion is not None:
-        if len(motion) != a.size:
-            raise PfesError(f"ROI motion has {len(motion)} frames, the model output {a.size}: "
+    for what, signal in (("ROI motion", motion), ("head track", head)):
+        if signal is not None and len(signal) != a.size:
+            raise PfesError(f"{what} has {len(signal)} frames, the model output {a.size}: "
                             "the features and the predictions are of different extractions")
+    if motion is not None:
         motion = np.nan_to_num(np.asarray(motion, dtype=np.float64).reshape(a.size, -1))
-    if head is not None and len(head) != a.size:
-        raise PfesError(f"head track has {len(head)} frames, the model output {a.size}: "
-                        "the features and the predictions are of different extractions")
     if preset.faithful:
         from . import spotting_faithful
 
