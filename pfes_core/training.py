@@ -20,6 +20,10 @@ little more compute. Why: with one step per video, a leave-one-subject-out fold 
 benchmark (4 training videos x 45 s) got 48 updates in 12 epochs; pseudo-labels, the apex branch
 and ME (the rarest, weakest class) were still far from trained, F1 rose every epoch and ME
 intensity at held-out ME stayed below the lowest proposal threshold (0.2).
+
+The other way round, the cpu preset caps an epoch at 12 updates (`max_steps_per_epoch`,
+`epoch_steps`): its schedule was tuned on first trainings of about that many, and a project with
+three times the labelled videos, given every step, overtrained in the same 15 epochs.
 """
 
 from __future__ import annotations
@@ -133,7 +137,32 @@ def _trainable(v: "VideoData", config: TrainConfig) -> bool:
 
 
 def steps_per_epoch(videos: list["VideoData"], config: TrainConfig) -> int:
-    return sum(len(point_groups(v, config)) for v in videos if _trainable(v, config))
+    return _capped(sum(len(point_groups(v, config)) for v in videos if _trainable(v, config)), config)
+
+
+def _capped(n_jobs: int, config: TrainConfig) -> int:
+    """Updates per epoch for `n_jobs` point groups: all of them, or the config's cap."""
+    return n_jobs if config.step_cap is None else min(n_jobs, config.step_cap)
+
+
+def epoch_steps(n_jobs: int, epoch: int, config: TrainConfig, rng: np.random.Generator) -> np.ndarray:
+    """Indices of the point groups this epoch trains on, in order.
+
+    Every group in a fresh shuffle, unless there are more than `config.step_cap`: then the epoch
+    takes the next `step_cap` of a cycle through shuffled passes (pass k shuffled by seed and k),
+    so every group is used in turn and a resumed run repeats the same steps. Why a cap: the
+    schedule is tuned in epochs of about 12 updates, and more updates per epoch overtrained."""
+    cap = config.step_cap
+    if cap is None or n_jobs <= cap:
+        return rng.permutation(n_jobs)
+    passes: dict[int, np.ndarray] = {}
+    out = []
+    for i in range(epoch * cap, (epoch + 1) * cap):
+        k, pos = divmod(i, n_jobs)
+        if k not in passes:
+            passes[k] = np.random.default_rng([config.seed, k, n_jobs]).permutation(n_jobs)
+        out.append(passes[k][pos])
+    return np.asarray(out, dtype=np.int64)
 
 
 def _seed_epoch(seed: int, epoch: int) -> np.random.Generator:
@@ -243,7 +272,7 @@ def train_on_arrays(videos: list[VideoData], config: TrainConfig, reporter: Prog
     reporter = reporter or ProgressReporter("none")
     groups = [point_groups(v, config) for v in videos]
     pad_to = (pad_length or max(len(v.model_input) for v in videos)) if config.pads_videos else None
-    per_epoch = sum(len(g) for g in groups)
+    per_epoch = _capped(sum(len(g) for g in groups), config)
     total_steps = total_steps or (config.epochs - config.start_epoch) * per_epoch
     t_start = time.monotonic()
     steps_done_here = 0
@@ -252,7 +281,7 @@ def train_on_arrays(videos: list[VideoData], config: TrainConfig, reporter: Prog
         epoch = state.epoch
         rng = _seed_epoch(config.seed, epoch)
         jobs = [(vi, gi) for vi, g in enumerate(groups) for gi in range(len(g))]
-        order = rng.permutation(len(jobs))
+        order = epoch_steps(len(jobs), epoch, config, rng)
         sums: dict[str, float] = {}
         t_epoch = time.monotonic()
         for i, ji in enumerate(order):
@@ -611,5 +640,5 @@ def run_training(run_dir: Path, run_id: str, videos: list[VideoData], config: Tr
 
 
 __all__ = ["TrainConfig", "VideoData", "TrainState", "train", "train_on_arrays", "run_training", "train_fold",
-           "build_state", "select_frames", "dataset_from_settings", "DATASET_SPOTTING", "point_groups", "steps_per_epoch", "label_snapshot", "predict_video", "PRESETS", "MODES",
+           "build_state", "select_frames", "dataset_from_settings", "DATASET_SPOTTING", "point_groups", "steps_per_epoch", "epoch_steps", "label_snapshot", "predict_video", "PRESETS", "MODES",
            "ABLATIONS"]

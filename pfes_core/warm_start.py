@@ -45,7 +45,9 @@ def resolve_parent(project_root, spec: str) -> str:
 
 def child_config(project_root, request):
     """The config of a warm-started run: the parent's network, mode and losses, the request's
-    seed, device and review switch, `request.epochs` more epochs from the parent's last one."""
+    seed, device, review switch and updates per epoch, `request.epochs` more epochs from the
+    parent's last one. (A round's update count is the round's: a parent trained before the cap
+    existed must not give its child uncapped epochs, which overtrained.)"""
     from . import runs
     from .training import TrainConfig
 
@@ -56,7 +58,8 @@ def child_config(project_root, request):
     parent = TrainConfig.from_dict(runs.read_json(parent_dir / "config.json"))
     done = int(runs.read_checkpoint(runs.checkpoint_path(parent_dir))["epoch"])
     return fine_tune_config(parent, done, request.epochs, parent_id, seed=request.seed,
-                            device=request.device, reviews=request.reviews)
+                            device=request.device, reviews=request.reviews,
+                            max_steps_per_epoch=request.max_steps_per_epoch)
 
 
 def fine_tune_config(parent, parent_epochs: int, epochs: int, parent_id: str, **overrides):

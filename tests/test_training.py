@@ -21,8 +21,8 @@ from pfes_core.gim import GimConstants
 from pfes_core.inference import predict_video
 from pfes_core.model import ModelConfig
 from pfes_core.progress import ProgressReporter
-from pfes_core.training import (TrainConfig, VideoData, _padding_frames, dataset_from_settings, point_groups,
-                                select_frames, steps_per_epoch, train, train_on_arrays)
+from pfes_core.training import (TrainConfig, VideoData, _padding_frames, dataset_from_settings, epoch_steps,
+                                point_groups, select_frames, steps_per_epoch, train, train_on_arrays)
 
 torch.set_num_threads(1)
 
@@ -251,6 +251,42 @@ def test_grouped_steps_train_and_count_progress():
     assert st.history[-1]["steps"] == n_steps and np.isfinite(st.history[-1]["loss"])
 
 
+def test_capped_epochs_cycle_through_every_group_in_turn():
+    cfg = tiny_config(max_steps_per_epoch=4)
+    rng = np.random.default_rng(0)
+    # under the cap: every group once, in a shuffle
+    assert sorted(epoch_steps(3, 0, cfg, rng).tolist()) == [0, 1, 2]
+    # over it: 4 steps per epoch; 5 epochs are two whole passes over 10 groups, each group twice
+    epochs = [epoch_steps(10, e, cfg, rng).tolist() for e in range(5)]
+    assert all(len(e) == 4 for e in epochs)
+    flat = sum(epochs, [])
+    assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:]) == list(range(10))
+    # the same seed and epoch give the same steps whatever the rng (a resumed run repeats them)
+    assert epoch_steps(10, 3, cfg, np.random.default_rng(99)).tolist() == epochs[3]
+    assert epoch_steps(10, 3, replace(cfg, seed=1), rng).tolist() != epochs[3]
+    # faithful mode, the published method, takes every step whatever the config says
+    assert len(epoch_steps(10, 0, replace(cfg, mode="faithful"), rng)) == 10
+
+
+def test_capped_training_counts_its_steps_and_resumes_exactly():
+    rng = np.random.default_rng(4)
+    videos = []
+    for i in range(3):
+        x, pts, _ = make_motion(rng, 900, n_events=8)
+        videos.append(VideoData(f"v{i}", x, pts, fps=25.0))
+    cfg = tiny_config(epochs=3, points_per_step=2, max_steps_per_epoch=3)
+    assert steps_per_epoch(videos, replace(cfg, max_steps_per_epoch=None)) > 3
+    assert steps_per_epoch(videos, cfg) == 3
+    events = []
+    whole = train_on_arrays(videos, cfg, ProgressReporter("none", callback=events.append))
+    train_events = [e for e in events if e["stage"] == "train"]
+    assert len(train_events) == 9 and train_events[-1]["step"] == train_events[-1]["total"] == 9
+    assert [h["steps"] for h in whole.history] == [3, 3, 3]
+    first = train_on_arrays(videos, replace(cfg, epochs=2))
+    resumed = train_on_arrays(videos, cfg, state=first).model.state_dict()
+    assert all(torch.equal(resumed[k], v) for k, v in whole.model.state_dict().items())
+
+
 def test_lr_decays_hold_the_lr_and_leave_the_earlier_epochs_alone():
     videos = make_videos(seed=3, n=2, n_frames=200)
     at_epoch_4 = {}
@@ -284,6 +320,22 @@ def test_cpu_preset_holds_its_lr_in_default_mode_only():
     assert TrainConfig.from_preset("cpu", mode="faithful", epochs=5).epochs == 5
     assert TrainConfig.from_preset("cpu", epochs=30).lr_decays == 2
     assert TrainConfig.from_preset("paper").lr_decays is None
+
+
+def test_cpu_preset_caps_its_updates_per_epoch_in_default_mode_only():
+    from pfes_core.train_config import CPU_STEPS_PER_EPOCH
+
+    cpu = TrainConfig.from_preset("cpu")
+    assert cpu.max_steps_per_epoch == cpu.step_cap == CPU_STEPS_PER_EPOCH
+    assert TrainConfig.from_preset("cpu", mode="faithful").max_steps_per_epoch is None
+    assert replace(cpu, mode="faithful").step_cap is None
+    assert TrainConfig.from_preset("paper").step_cap is None
+    assert TrainConfig.from_dict(json.loads(json.dumps(cpu.to_dict()))) == cpu
+    # a run recorded before the cap existed reads back uncapped, so it resumes as it began
+    old = {k: v for k, v in cpu.to_dict().items() if k != "max_steps_per_epoch"}
+    assert TrainConfig.from_dict(old).step_cap is None
+    with pytest.raises(TrainingError, match="max_steps_per_epoch"):
+        replace(cpu, max_steps_per_epoch=0).validate()
 
 
 def test_unlabelled_input_and_bad_config_are_refused():
@@ -474,7 +526,8 @@ def test_cli_train_jsonl_and_runs(project_dir, capsys):
     from pfes_core.cli import main
 
     rc = main(["train", str(project_dir), "--epochs", "1", "--device", "cpu", "--progress", "jsonl",
-               "--ablation", "gim-no-iac", "--seed", "3", "--dataset", "samm-lv", "--neutral-mining", "hardest"])
+               "--ablation", "gim-no-iac", "--seed", "3", "--dataset", "samm-lv", "--neutral-mining", "hardest",
+               "--steps-per-epoch", "1"])
     out = capsys.readouterr().out.strip().splitlines()
     assert rc == 0
     events = [json.loads(line) for line in out]
@@ -484,6 +537,12 @@ def test_cli_train_jsonl_and_runs(project_dir, capsys):
     assert (cfg["epochs"], cfg["ablation"], cfg["seed"]) == (1, "gim-no-iac", 3)
     assert (cfg["dataset"], cfg["losses"]["sparsity"], cfg["losses"]["lambda_c"]) == ("samm-lv", 0.3, 2e-6)
     assert cfg["gim"]["neutral_mining"] == "hardest"
+    assert cfg["max_steps_per_epoch"] == 1
+    steps = [e for e in events if e["stage"] == "train" and e.get("step")]
+    assert steps and all(e["total"] == len(steps) == cfg["members"] for e in steps)   # one update per model
+    assert json.loads((project_dir / "runs" / run_id / "log.jsonl").read_text().splitlines()[0])["steps"] == 1
+    assert main(["train", str(project_dir), "--steps-per-epoch", "-2", "--progress", "none"]) == 1
+    assert "--steps-per-epoch must be 0" in capsys.readouterr().err
     assert main(["runs", str(project_dir)]) == 0
     listing = capsys.readouterr().out
     assert run_id in listing and "done" in listing

@@ -58,6 +58,21 @@ def test_warm_start_loads_the_parent_weights_only_and_records_it(trained, monkey
     assert torch.load(d / "checkpoint.pt", weights_only=True)["epoch"] == 3
 
 
+def test_a_warm_round_takes_the_requests_update_cap_not_its_parents(trained):
+    from dataclasses import replace
+
+    from pfes_core.warm_start import child_config
+
+    root, parent = trained
+    cfg = json.loads((root / "runs" / parent / "config.json").read_text())
+    cfg.pop("max_steps_per_epoch")                      # a parent trained before the cap existed
+    (root / "runs" / parent / "config.json").write_text(json.dumps(cfg))
+    child = child_config(root, replace(tiny_config(epochs=1, warm_start=parent), max_steps_per_epoch=5))
+    assert child.step_cap == 5 and child.warm_start == parent
+    assert child_config(root, replace(tiny_config(epochs=1, warm_start=parent),
+                                      max_steps_per_epoch=None)).step_cap is None
+
+
 def test_warm_start_continues_from_the_parent_not_from_scratch(trained):
     """One fine-tuning epoch from the parent stays close to the parent; one epoch from scratch does not."""
     root, parent = trained

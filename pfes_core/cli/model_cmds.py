@@ -49,6 +49,10 @@ def register(subparsers) -> None:
                         "lowest-intensity frames; hardest: the highest-intensity frames beyond every point's "
                         "reach, which assumes every expression of a labelled video carries a point (fewer false "
                         "proposals, but lower recall on one of two benchmark sets: benchmarks/RESULTS.md)")
+    p.add_argument("--steps-per-epoch", type=int, default=None, metavar="N",
+                   help="at most N updates per epoch, cycling through the point groups so every label is "
+                        "used in turn (default: 12 with the cpu preset, whose schedule is tuned in epochs of "
+                        "about 12 updates; 0: one update per point group; faithful mode always takes every one)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--members", type=int, default=None, metavar="N",
                    help="train N models (seeds SEED, SEED+1, ...) and average their intensity and apex "
@@ -114,6 +118,10 @@ def cmd_train(args) -> int:
                                          members=args.members)
         if args.neutral_mining:
             config = replace(config, gim=replace(config.gim, neutral_mining=args.neutral_mining))
+        if args.steps_per_epoch is not None:
+            if args.steps_per_epoch < 0:
+                raise PfesError(f"--steps-per-epoch must be 0 (no cap) or more, got {args.steps_per_epoch}")
+            config = replace(config, max_steps_per_epoch=args.steps_per_epoch or None)
         engine = ray_engine_for(args)
         run_id = train(args.project, config, reporter, cancel=cancel, resume=args.resume,
                        fold_runner=engine.run_folds if engine is not None else None, labels=args.labels)
