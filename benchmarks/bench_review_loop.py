@@ -148,16 +148,18 @@ def train_members(videos, cfg, n: int, parents=None, on_epoch_end=None) -> list:
 
 def first_training(labelled, cfg, n: int, args) -> tuple[list, float]:
     """Round 0's members, read from --round0-cache when an earlier run of the same project, seed,
-    members and epochs left them there (so workflows compared in several runs share one round 0);
+    members, epochs and update cap left them there (so workflows compared in several runs share one round 0);
     returns the states and the seconds their training took."""
     import torch
 
     from pfes_core.atomic import atomic_target
+    from pfes_core.train_config import CPU_STEPS_PER_EPOCH
     from pfes_core.training import build_state
 
     cache = None
     if args.round0_cache:
-        cache = Path(args.round0_cache) / f"{Path(args.project).name}-s{cfg.seed}-m{n}-e{cfg.epochs}.pt"
+        cap = "" if cfg.max_steps_per_epoch == CPU_STEPS_PER_EPOCH else f"-c{cfg.max_steps_per_epoch or 0}"
+        cache = Path(args.round0_cache) / f"{Path(args.project).name}-s{cfg.seed}-m{n}-e{cfg.epochs}{cap}.pt"
         if cache.exists():
             saved = torch.load(cache, map_location="cpu", weights_only=True)
             states = []
@@ -226,6 +228,8 @@ def run_seed(args, labelled, review, test, truth, seed: int, candidates=None) ->
     base = TrainConfig.from_preset("cpu", device="cpu", seed=seed)
     if args.epochs:
         base = replace(base, epochs=args.epochs)
+    if args.steps_per_epoch is not None:
+        base = replace(base, max_steps_per_epoch=args.steps_per_epoch or None)
     n = args.members
     test_ids = [v.video_id for v in test]
     n_clicks = sum(len(v.points) for v in labelled)
@@ -389,6 +393,9 @@ def main(argv=None) -> int:
     ap.add_argument("--warm-lr", type=float, default=0.0,
                     help="fine-tuning lr of a warm round (default: the app's, parent lr x WARM_LR_FACTOR)")
     ap.add_argument("--epochs", type=int, default=0, help="override the cpu preset's epochs (first training)")
+    ap.add_argument("--steps-per-epoch", type=int, default=None, metavar="N",
+                    help="updates per epoch at most in every training (pfes train --steps-per-epoch; 0: one "
+                         "per point group; default: the cpu preset's 12)")
     ap.add_argument("--members", type=int, default=1,
                     help="models per training, seeds SEED..SEED+N-1, outputs averaged (pfes train --members)")
     ap.add_argument("--variants", default=",".join(VARIANTS))
