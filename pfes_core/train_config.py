@@ -30,9 +30,9 @@ CPU_MEMBERS = 3
 CPU_EPOCHS = 15
 CPU_LR_DECAYS = 2
 #: The cpu preset's updates per epoch at most. Its schedule (GIM phases, lr cuts, 15 epochs) was
-#: tuned on first trainings of about 12 steps per epoch; with three times the labelled videos and
-#: every step taken, the same 15 epochs drove test F1 from 0.80 to 0.58 on a fresh set, with the
-#: review videos fully labelled, and 12 steps per epoch kept it at 0.79 (benchmarks/RESULTS.md,
+#: tuned on first trainings of about 12 steps per epoch. With three times the labelled videos (all
+#: fully labelled) and every step taken, the same 15 epochs overtrained: test F1 on three
+#: synthetic sets 0.582, 0.613, 0.550; capped at 12, 0.787, 0.727, 0.711 (benchmarks/RESULTS.md,
 #: "Updates, not passes"). Beyond the cap, each epoch takes the next steps of a shuffled cycle
 #: through the point groups, so every label is still used in turn.
 CPU_STEPS_PER_EPOCH = 12
