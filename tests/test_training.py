@@ -235,12 +235,18 @@ def test_points_split_into_steps_keep_neighbours_together():
     assert own <= set(frames.tolist()) and not (others & set(frames.tolist()))
 
 
-def test_grouped_steps_train_and_count_progress():
+def busy_videos(n: int) -> list[VideoData]:
+    """`n` 900-frame videos with 8 events each: several point groups per video."""
     rng = np.random.default_rng(4)
     videos = []
-    for i in range(2):
+    for i in range(n):
         x, pts, _ = make_motion(rng, 900, n_events=8)
         videos.append(VideoData(f"v{i}", x, pts, fps=25.0))
+    return videos
+
+
+def test_grouped_steps_train_and_count_progress():
+    videos = busy_videos(2)
     cfg = tiny_config(epochs=2, points_per_step=2)
     n_steps = steps_per_epoch(videos, cfg)
     assert n_steps > len(videos)
@@ -269,11 +275,7 @@ def test_capped_epochs_cycle_through_every_group_in_turn():
 
 
 def test_capped_training_counts_its_steps_and_resumes_exactly():
-    rng = np.random.default_rng(4)
-    videos = []
-    for i in range(3):
-        x, pts, _ = make_motion(rng, 900, n_events=8)
-        videos.append(VideoData(f"v{i}", x, pts, fps=25.0))
+    videos = busy_videos(3)
     cfg = tiny_config(epochs=3, points_per_step=2, max_steps_per_epoch=3)
     assert steps_per_epoch(videos, replace(cfg, max_steps_per_epoch=None)) > 3
     assert steps_per_epoch(videos, cfg) == 3
