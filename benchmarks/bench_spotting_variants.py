@@ -54,6 +54,7 @@ VARIANTS = {
     "me_lengths_first": replace(ME_RETURN, lengths_first=DEFAULT.lengths_first),
     "lengths_first": replace(DEFAULT, lengths_first=(True, True)),
     "run_evidence": replace(DEFAULT, class_evidence="run"),
+    **{f"me_covers_mae{x}": replace(DEFAULT, me_covers_mae=x) for x in (0.3, 0.5, 0.7, 0.9)},
 }
 
 

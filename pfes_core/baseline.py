@@ -95,7 +95,8 @@ def baseline_predict(roi_vectors, preset: SpottingPreset | None = None, video: s
     speed of the face, on which an ME's onset and return are two one-way bumps. ME lengths keep the
     reference's order (the floor stays as measured), and no head track is given."""
     preset = replace(preset or PRESETS["default"], me_min_peak=None, me_max_openness=None,
-                     me_max_head_motion=None, lengths_first=(False, False))
+                     me_max_head_motion=None, me_covers_mae=None,
+                     lengths_first=(False, False))
     a = motion_intensity(roi_vectors, fps)
     q = duration_apex(a, preset)
     return a, q, propose(a, q, preset, video=video, fps=fps, motion=spotting_motion(roi_vectors))

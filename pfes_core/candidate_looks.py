@@ -34,7 +34,7 @@ def loose_preset(preset: SpottingPreset) -> SpottingPreset:
     budget. What remains are the model's candidate runs, scored and de-duplicated as proposals are."""
     return replace(preset, score_threshold=(-1.0, -1.0), class_gate=0.0, budget=(None, None),
                    budget_period_s=None, faithful=False, me_min_peak=None, me_max_openness=None,
-                   me_max_head_motion=None, lengths_first=(False, False))
+                   me_max_head_motion=None, me_covers_mae=None, lengths_first=(False, False))
 
 
 def model_candidates(intensity, apex, preset: SpottingPreset, video: str,

@@ -63,6 +63,10 @@ class SpottingPreset:
     ``cross_class_overlap``: when set, an ME proposal and a MaE proposal that share at least this
     share of the ME proposal's frames do not both survive; the lower-scored one goes (an ME
     proposal on a MaE's peak is the same movement claimed twice). None keeps both (the reference).
+    ``me_covers_mae``: when set, a MaE proposal of which an ME proposal that passed every ME check
+    covers at least this share of frames goes, whatever the scores: a movement so short that an
+    ME's extent spans most of it is an ME (`suppress_short_mae`). Long MaE proposals with an ME
+    proposal on one part are untouched. None keeps both.
     ``release_gap``: frames (at ``ref_fps``) after a MaE proposal within which its release may
     start; None turns the joining of onset and release off (`pfes_core.release_pairing`, which
     also explains ``release_threshold``, ``release_max_cos`` and ``release_min_openness``).
@@ -95,6 +99,7 @@ class SpottingPreset:
     ref_fps: float = 30.0
     exclusive_classes: bool = False
     cross_class_overlap: float | None = None
+    me_covers_mae: float | None = None
     release_gap: int | None = None
     release_threshold: float = 0.3
     release_max_cos: float = -0.5
@@ -161,7 +166,7 @@ def for_mode(preset: SpottingPreset, mode: str | None) -> SpottingPreset:
     from .spotting_faithful import REFERENCE_THRESHOLDS
 
     changes: dict = {"faithful": True, "exclusive_classes": False, "release_gap": None, "me_min_peak": None,
-                     "me_max_openness": None, "me_max_head_motion": None, "class_evidence": "peak",
+                     "me_max_openness": None, "me_max_head_motion": None, "me_covers_mae": None, "class_evidence": "peak",
                      "lengths_first": (False, False)}
     if preset.name in REFERENCE_BUDGETS:
         changes["thresholds"] = REFERENCE_THRESHOLDS
@@ -232,8 +237,10 @@ def preset_from_settings(name: str | None = None, overrides: dict | None = None)
             raise PfesError(f"spotting setting {key!r} must be in [0, 1] or null, got {value}")
     if not -1.0 <= out.release_max_cos <= 1.0 or not 0.0 <= out.release_min_openness <= 1.0:
         raise PfesError("spotting settings 'release_max_cos' must be in [-1, 1] and 'release_min_openness' in [0, 1]")
-    if out.cross_class_overlap is not None and not 0.0 < out.cross_class_overlap <= 1.0:
-        raise PfesError(f"spotting setting 'cross_class_overlap' must be in (0, 1], got {out.cross_class_overlap}")
+    for key in ("cross_class_overlap", "me_covers_mae"):
+        value = getattr(out, key)
+        if value is not None and not 0.0 < value <= 1.0:
+            raise PfesError(f"spotting setting {key!r} must be in (0, 1] or null, got {value}")
     return out
 
 
@@ -495,6 +502,8 @@ def propose(intensity, apex, preset: SpottingPreset | None = None, video: str = 
         from .head_motion import drop_me_on_head_motion
 
         out = drop_me_on_head_motion(out, head, preset)
+    if preset.me_covers_mae is not None:
+        out = suppress_short_mae(out, preset.me_covers_mae)
     if preset.cross_class_overlap is not None:
         out = suppress_cross_class(out, preset.cross_class_overlap)
     out.sort(key=lambda iv: (iv.onset, iv.offset, iv.cls))
@@ -520,5 +529,22 @@ def suppress_cross_class(proposals: list[Interval], min_share: float) -> list[In
     return kept
 
 
+def suppress_short_mae(proposals: list[Interval], min_cover: float) -> list[Interval]:
+    """Drop each MaE proposal of which one ME proposal covers at least `min_cover` of the frames.
+
+    Run after the ME checks (peak, return, head motion), so only an ME that survived them can
+    claim a movement. On the synthetic benchmark most false positives of a first training were a
+    short MaE proposal on a true ME that was also proposed as an ME (RESULTS.md, "A MaE proposal
+    on every spotted ME")."""
+    mes = [p for p in proposals if p.cls != MAE]
+    kept = []
+    for iv in proposals:
+        if iv.cls == MAE and any(min(iv.offset, me.offset) - max(iv.onset, me.onset) + 1 >= min_cover * iv.length
+                                 for me in mes):
+            continue
+        kept.append(iv)
+    return kept
+
+
 __all__ = ["SpottingPreset", "PRESETS", "REFERENCE_BUDGETS", "for_mode", "FPS_TOLERANCE", "preset_from_settings", "project_preset", "scale_lengths",
-           "preset_for_fps", "propose", "suppress_cross_class", "iou_1d", "interval_iou", "soft_nms", "greedy_nms"]
+           "preset_for_fps", "propose", "suppress_cross_class", "suppress_short_mae", "iou_1d", "interval_iou", "soft_nms", "greedy_nms"]

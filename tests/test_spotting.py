@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pfes_core.errors import PfesError
-from pfes_core.spotting import (PRESETS, SpottingPreset, greedy_nms, iou_1d, preset_for_fps,
+from pfes_core.spotting import (PRESETS, for_mode, SpottingPreset, greedy_nms, iou_1d, preset_for_fps,
                                 preset_from_settings, propose, scale_lengths, soft_nms)
 
 
@@ -312,3 +312,37 @@ def test_cross_class_overlap_in_propose_and_settings():
         assert not any(x.cls == "MaE" and x.onset <= m.onset and m.offset <= x.offset for x in one)
     with pytest.raises(PfesError, match="cross_class_overlap"):
         preset_from_settings("default", {"cross_class_overlap": 1.5})
+
+
+# ---- a short MaE proposal on an ME proposal (me_covers_mae) ---------------------------------------
+def test_short_mae_under_an_me_goes_whatever_the_scores():
+    from pfes_core.spotting import suppress_short_mae
+    from pfes_core.types import Interval
+
+    def iv(cls, on, off, score):
+        return Interval(video="v", cls=cls, onset=on, apex=on, offset=off, score=score)
+
+    me = iv("ME", 100, 112, 0.5)
+    short_mae = iv("MaE", 98, 115, 0.9)                 # 18 frames, 13 of them the ME's: 0.72
+    long_mae = iv("MaE", 80, 160, 0.9)                  # 81 frames, 13 shared: an ME on its rise
+    far_mae = iv("MaE", 300, 318, 0.9)
+    assert suppress_short_mae([short_mae, me, long_mae, far_mae], 0.5) == [me, long_mae, far_mae]
+    assert suppress_short_mae([short_mae, me], 0.75) == [short_mae, me]      # 0.72 < 0.75: kept
+    # an ME is never dropped by the rule, and MaE proposals do not suppress one another
+    assert suppress_short_mae([me], 0.5) == [me]
+    assert suppress_short_mae([short_mae, iv("MaE", 100, 110, 0.3)], 0.5) == [short_mae, iv("MaE", 100, 110, 0.3)]
+
+
+def test_me_covers_mae_in_propose_settings_and_faithful_mode():
+    t = np.arange(400)
+    a = 0.35 * np.exp(-0.5 * ((t - 200) / 6.0) ** 2) + 0.6 * np.exp(-0.5 * ((t - 200) / 3.0) ** 2)
+    q = np.zeros((400, 2))
+    q[:, 0] = q[:, 1] = 0.9                             # both classes claim the short movement
+    both = propose(a, q, PRESETS["default"], "v", 25.0)
+    assert {p.cls for p in both} == {"MaE", "ME"}
+    one = propose(a, q, preset_from_settings("default", {"me_covers_mae": 0.5}), "v", 25.0)
+    assert [p.cls for p in one] == ["ME"]
+    assert [p for p in both if p.cls == "ME"] == one
+    with pytest.raises(PfesError, match="me_covers_mae"):
+        preset_from_settings("default", {"me_covers_mae": 0})
+    assert for_mode(preset_from_settings("default", {"me_covers_mae": 0.5}), "faithful").me_covers_mae is None
