@@ -65,8 +65,8 @@ class SpottingPreset:
     proposal on a MaE's peak is the same movement claimed twice). None keeps both (the reference).
     ``me_covers_mae``: when set, a MaE proposal of which an ME proposal that passed every ME check
     covers at least this share of frames goes, whatever the scores: a movement so short that an
-    ME's extent spans most of it is an ME (`suppress_short_mae`). Long MaE proposals with an ME
-    proposal on one part are untouched. None keeps both.
+    ME's extent spans that much of it is taken for the ME (`suppress_short_mae`). Long MaE
+    proposals with an ME proposal on one part are untouched. None keeps both.
     ``release_gap``: frames (at ``ref_fps``) after a MaE proposal within which its release may
     start; None turns the joining of onset and release off (`pfes_core.release_pairing`, which
     also explains ``release_threshold``, ``release_max_cos`` and ``release_min_openness``).
@@ -166,8 +166,8 @@ def for_mode(preset: SpottingPreset, mode: str | None) -> SpottingPreset:
     from .spotting_faithful import REFERENCE_THRESHOLDS
 
     changes: dict = {"faithful": True, "exclusive_classes": False, "release_gap": None, "me_min_peak": None,
-                     "me_max_openness": None, "me_max_head_motion": None, "me_covers_mae": None, "class_evidence": "peak",
-                     "lengths_first": (False, False)}
+                     "me_max_openness": None, "me_max_head_motion": None, "me_covers_mae": None,
+                     "class_evidence": "peak", "lengths_first": (False, False)}
     if preset.name in REFERENCE_BUDGETS:
         changes["thresholds"] = REFERENCE_THRESHOLDS
         if preset.budget == PRESETS[preset.name].budget and preset.budget_period_s is None:
