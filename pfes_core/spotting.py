@@ -298,10 +298,15 @@ def iou_1d(a_on, a_off, b_on, b_off):
     return inter / np.maximum(union, 1)
 
 
+def shared_frames(a: Interval, b: Interval) -> int:
+    """Frames two Intervals have in common (inclusive ends); zero or negative when apart."""
+    return min(a.offset, b.offset) - max(a.onset, b.onset) + 1
+
+
 def interval_iou(a: Interval, b: Interval) -> float:
     """IoU of two Intervals (inclusive frames), ignoring class and video. Plain arithmetic, not
     `iou_1d`: the review desk asks this per proposal and decision on every edit."""
-    inter = min(a.offset, b.offset) - max(a.onset, b.onset) + 1
+    inter = shared_frames(a, b)
     if inter <= 0:
         return 0.0
     return inter / max((a.offset - a.onset + 1) + (b.offset - b.onset + 1) - inter, 1)
@@ -520,7 +525,7 @@ def suppress_cross_class(proposals: list[Interval], min_share: float) -> list[In
             if other.cls == iv.cls:
                 continue
             me = iv if iv.cls != MAE else other
-            shared = min(iv.offset, other.offset) - max(iv.onset, other.onset) + 1
+            shared = shared_frames(iv, other)
             if shared > 0 and shared >= min_share * (me.offset - me.onset + 1):
                 clash = True
                 break
@@ -539,12 +544,11 @@ def suppress_short_mae(proposals: list[Interval], min_cover: float) -> list[Inte
     mes = [p for p in proposals if p.cls != MAE]
     kept = []
     for iv in proposals:
-        if iv.cls == MAE and any(min(iv.offset, me.offset) - max(iv.onset, me.onset) + 1 >= min_cover * iv.length
-                                 for me in mes):
+        if iv.cls == MAE and any(shared_frames(iv, me) >= min_cover * iv.length for me in mes):
             continue
         kept.append(iv)
     return kept
 
 
 __all__ = ["SpottingPreset", "PRESETS", "REFERENCE_BUDGETS", "for_mode", "FPS_TOLERANCE", "preset_from_settings", "project_preset", "scale_lengths",
-           "preset_for_fps", "propose", "suppress_cross_class", "suppress_short_mae", "iou_1d", "interval_iou", "soft_nms", "greedy_nms"]
+           "preset_for_fps", "propose", "suppress_cross_class", "suppress_short_mae", "iou_1d", "shared_frames", "interval_iou", "soft_nms", "greedy_nms"]
