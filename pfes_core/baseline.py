@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import FeatureError
 from .features import spotting_motion
-from .spotting import PRESETS, SpottingPreset, _runs, preset_for_fps, project_preset, propose
+from .spotting import ME_RULES_OFF, PRESETS, SpottingPreset, _runs, preset_for_fps, project_preset, propose
 from .types import Interval
 
 #: Run id under which review decisions on the motion proposals are stored (no run folder).
@@ -94,9 +94,7 @@ def baseline_predict(roi_vectors, preset: SpottingPreset | None = None, video: s
     left out: they judge the network's curve, which spans a whole ME, while this curve is the
     speed of the face, on which an ME's onset and return are two one-way bumps. ME lengths keep the
     reference's order (the floor stays as measured), and no head track is given."""
-    preset = replace(preset or PRESETS["default"], me_min_peak=None, me_max_openness=None,
-                     me_max_head_motion=None, me_covers_mae=None,
-                     lengths_first=(False, False))
+    preset = replace(preset or PRESETS["default"], **ME_RULES_OFF)
     a = motion_intensity(roi_vectors, fps)
     q = duration_apex(a, preset)
     return a, q, propose(a, q, preset, video=video, fps=fps, motion=spotting_motion(roi_vectors))

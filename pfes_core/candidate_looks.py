@@ -20,7 +20,7 @@ from dataclasses import replace
 from itertools import accumulate
 from typing import Iterable
 
-from .spotting import SpottingPreset, interval_iou, preset_for_fps, propose
+from .spotting import ME_RULES_OFF, SpottingPreset, interval_iou, preset_for_fps, propose
 from .types import Interval
 
 #: Frames either side of a candidate where a label still means "someone looked here".
@@ -33,8 +33,7 @@ def loose_preset(preset: SpottingPreset) -> SpottingPreset:
     """The project's spotting rules with every cut removed: no score threshold, no class gate, no
     budget. What remains are the model's candidate runs, scored and de-duplicated as proposals are."""
     return replace(preset, score_threshold=(-1.0, -1.0), class_gate=0.0, budget=(None, None),
-                   budget_period_s=None, faithful=False, me_min_peak=None, me_max_openness=None,
-                   me_max_head_motion=None, me_covers_mae=None, lengths_first=(False, False))
+                   budget_period_s=None, faithful=False, **ME_RULES_OFF)
 
 
 def model_candidates(intensity, apex, preset: SpottingPreset, video: str,

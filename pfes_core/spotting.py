@@ -150,6 +150,12 @@ PRESETS: dict[str, SpottingPreset] = {
 }
 
 
+#: The project's ME rules (peak, return, head motion, a short MaE under an ME) and its length
+#: ordering, switched off: faithful mode, the motion baseline and the look queue's loose candidates
+#: all leave these out, so a new rule of this kind is switched off here once.
+ME_RULES_OFF: dict = {"me_min_peak": None, "me_max_openness": None, "me_max_head_motion": None,
+                      "me_covers_mae": None, "lengths_first": (False, False)}
+
 #: Where the published code's dataset settings differ from the project's presets of the same name.
 #: casme3: the published ME budget is 2 per video (as CAS(ME)^2); the project's preset allows 4
 #: (see the comment above PRESETS). Faithful mode uses the published value.
@@ -165,9 +171,8 @@ def for_mode(preset: SpottingPreset, mode: str | None) -> SpottingPreset:
         return preset
     from .spotting_faithful import REFERENCE_THRESHOLDS
 
-    changes: dict = {"faithful": True, "exclusive_classes": False, "release_gap": None, "me_min_peak": None,
-                     "me_max_openness": None, "me_max_head_motion": None, "me_covers_mae": None,
-                     "class_evidence": "peak", "lengths_first": (False, False)}
+    changes: dict = {"faithful": True, "exclusive_classes": False, "release_gap": None, "class_evidence": "peak",
+                     **ME_RULES_OFF}
     if preset.name in REFERENCE_BUDGETS:
         changes["thresholds"] = REFERENCE_THRESHOLDS
         if preset.budget == PRESETS[preset.name].budget and preset.budget_period_s is None:
@@ -550,5 +555,5 @@ def suppress_short_mae(proposals: list[Interval], min_cover: float) -> list[Inte
     return kept
 
 
-__all__ = ["SpottingPreset", "PRESETS", "REFERENCE_BUDGETS", "for_mode", "FPS_TOLERANCE", "preset_from_settings", "project_preset", "scale_lengths",
+__all__ = ["SpottingPreset", "PRESETS", "ME_RULES_OFF", "REFERENCE_BUDGETS", "for_mode", "FPS_TOLERANCE", "preset_from_settings", "project_preset", "scale_lengths",
            "preset_for_fps", "propose", "suppress_cross_class", "suppress_short_mae", "iou_1d", "shared_frames", "interval_iou", "soft_nms", "greedy_nms"]
