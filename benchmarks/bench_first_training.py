@@ -49,7 +49,8 @@ def run_seed(args, labelled, review, test, truth, seed: int) -> dict:
     from pfes_core.training import TrainConfig
 
     preset = preset_from_settings()
-    cfg = TrainConfig.from_preset("cpu", device="cpu", seed=seed, epochs=args.epochs, lr_decays=args.lr_decays)
+    cfg = TrainConfig.from_preset("cpu", device="cpu", seed=seed, epochs=args.epochs, lr_decays=args.lr_decays,
+                                  me_step_repeats=args.me_repeats)
     kept, seconds = snapshots(labelled, cfg, args.members, args.eval_epochs)
     out = {"seed": seed, "seconds": seconds, "epochs": {}}
     for epoch, models in kept.items():
@@ -136,6 +137,8 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=21)
     ap.add_argument("--lr-decays", type=int, default=None, help="cut the lr at most this many times, then hold it")
     ap.add_argument("--eval-epochs", default="12,15,18,21")
+    ap.add_argument("--me-repeats", type=int, default=None,
+                    help="passes over each ME point group per pass (pfes train --me-repeats; default: the preset's)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--from-json", nargs="+", metavar="FILE", help="pool earlier runs into one table")

@@ -153,12 +153,13 @@ def first_training(labelled, cfg, n: int, args) -> tuple[list, float]:
     import torch
 
     from pfes_core.atomic import atomic_target
-    from pfes_core.train_config import CPU_STEPS_PER_EPOCH
+    from pfes_core.train_config import CPU_ME_STEP_REPEATS, CPU_STEPS_PER_EPOCH
     from pfes_core.training import build_state
 
     cache = None
     if args.round0_cache:
         cap = "" if cfg.max_steps_per_epoch == CPU_STEPS_PER_EPOCH else f"-c{cfg.max_steps_per_epoch or 0}"
+        cap += "" if cfg.me_step_repeats == CPU_ME_STEP_REPEATS else f"-r{cfg.me_step_repeats}"
         cache = Path(args.round0_cache) / f"{Path(args.project).name}-s{cfg.seed}-m{n}-e{cfg.epochs}{cap}.pt"
         if cache.exists():
             saved = torch.load(cache, map_location="cpu", weights_only=True)
@@ -230,6 +231,8 @@ def run_seed(args, labelled, review, test, truth, seed: int, candidates=None) ->
         base = replace(base, epochs=args.epochs)
     if args.steps_per_epoch is not None:
         base = replace(base, max_steps_per_epoch=args.steps_per_epoch or None)
+    if args.me_repeats is not None:
+        base = replace(base, me_step_repeats=args.me_repeats)
     n = args.members
     test_ids = [v.video_id for v in test]
     n_clicks = sum(len(v.points) for v in labelled)
@@ -396,6 +399,8 @@ def main(argv=None) -> int:
     ap.add_argument("--steps-per-epoch", type=int, default=None, metavar="N",
                     help="updates per epoch at most in every training (pfes train --steps-per-epoch; 0: one "
                          "per point group; default: the cpu preset's 12)")
+    ap.add_argument("--me-repeats", type=int, default=None, metavar="N",
+                    help="passes over each ME point group per pass in every training (pfes train --me-repeats)")
     ap.add_argument("--members", type=int, default=1,
                     help="models per training, seeds SEED..SEED+N-1, outputs averaged (pfes train --members)")
     ap.add_argument("--variants", default=",".join(VARIANTS))

@@ -37,6 +37,9 @@ CPU_LR_DECAYS = 2
 #: through the point groups, so every label is still used in turn.
 CPU_STEPS_PER_EPOCH = 12
 FAITHFUL_CPU_EPOCHS = 12
+#: Passes over a point group holding an ME point per pass over the others (cpu preset, default mode).
+CPU_ME_STEP_REPEATS = 1
+MAX_ME_STEP_REPEATS = 4
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ class TrainConfig:
     select_epoch: str = "last"            # "validation": best epoch on a training subject (epoch_selection)
     members: int = 1                      # models trained with seeds seed, seed+1, ...; their outputs averaged
     max_steps_per_epoch: int | None = None  # updates per epoch at most (None: one per point group); never in faithful mode
+    me_step_repeats: int = 1              # a point group holding an ME point is taken this often per pass; never in faithful mode
 
     @classmethod
     def from_preset(cls, name: str = "cpu", **overrides) -> "TrainConfig":
@@ -117,7 +121,7 @@ class TrainConfig:
         `dataset=` also sets that dataset's loss weights."""
         if name == "cpu":
             base = cls(preset="cpu", members=CPU_MEMBERS, epochs=CPU_EPOCHS, lr_decays=CPU_LR_DECAYS,
-                       max_steps_per_epoch=CPU_STEPS_PER_EPOCH)
+                       max_steps_per_epoch=CPU_STEPS_PER_EPOCH, me_step_repeats=CPU_ME_STEP_REPEATS)
         elif name == "paper":
             base = cls(preset="paper", epochs=100, lr=2e-5, weight_decay=0.1, lr_step=30,
                        model=ModelConfig(width=256, heads=4, ffn_mult=1, arch="reference", emb_dropout=0.1),
@@ -132,6 +136,7 @@ class TrainConfig:
                 overrides.setdefault("epochs", FAITHFUL_CPU_EPOCHS)
                 overrides.setdefault("lr_decays", None)
                 overrides.setdefault("max_steps_per_epoch", None)   # and passes over every video
+                overrides.setdefault("me_step_repeats", 1)          # once each
         cfg = replace(base, **overrides)
         if dataset is not None:
             cfg = cfg.with_dataset(dataset)
@@ -162,6 +167,9 @@ class TrainConfig:
                                 f"(expected {' or '.join(NEUTRAL_MININGS)})")
         if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
             raise TrainingError(f"max_steps_per_epoch must be at least 1 (or unset), got {self.max_steps_per_epoch}")
+        if not 1 <= self.me_step_repeats <= MAX_ME_STEP_REPEATS:
+            raise TrainingError(f"me_step_repeats must be 1..{MAX_ME_STEP_REPEATS} (passes over each ME point "
+                                f"group per pass over the others), got {self.me_step_repeats}")
         if self.select_epoch not in SELECTIONS:
             raise TrainingError(f"unknown epoch selection {self.select_epoch!r} (expected {' or '.join(SELECTIONS)})")
         if self.dataset is not None and self.dataset not in DATASET_WEIGHTS:
@@ -191,6 +199,11 @@ class TrainConfig:
     def step_cap(self) -> int | None:
         """Updates per epoch at most; faithful mode, the published method, takes every step."""
         return None if self.mode == "faithful" else self.max_steps_per_epoch
+
+    @property
+    def me_repeats(self) -> int:
+        """Passes over an ME point group per pass; faithful mode, the published method, takes each once."""
+        return 1 if self.mode == "faithful" else self.me_step_repeats
 
     @property
     def pads_videos(self) -> bool:

@@ -51,7 +51,7 @@ from .progress import ProgressReporter
 from .review_supervision import apex_targets_with_rejections, review_frames, step_negative_weights
 from .spotting import for_mode
 from .train_config import ABLATIONS, MODES, PRESETS, TrainConfig  # noqa: F401 (re-exported)
-from .types import CLASSES
+from .types import CLASSES, ME
 
 
 
@@ -136,8 +136,21 @@ def _trainable(v: "VideoData", config: TrainConfig) -> bool:
     return bool(v.points) or (config.uses_reviews and v.negatives is not None)
 
 
+def step_jobs(groups: list[list[list[tuple[int, int]]]], config: TrainConfig) -> list[tuple[int, int]]:
+    """One pass as (video, group) pairs: every group once, a group holding an ME point
+    `config.me_repeats` times. Why: ME, the rarest class, is a fifth of a first training's points,
+    and its apex branch learnt almost no class signal from them (benchmarks/RESULTS.md)."""
+    jobs = []
+    for vi, video_groups in enumerate(groups):
+        for gi, group in enumerate(video_groups):
+            holds_me = any(cls == CLASSES.index(ME) for _, cls in group)
+            jobs.extend([(vi, gi)] * (config.me_repeats if holds_me else 1))
+    return jobs
+
+
 def steps_per_epoch(videos: list["VideoData"], config: TrainConfig) -> int:
-    return _capped(sum(len(point_groups(v, config)) for v in videos if _trainable(v, config)), config)
+    groups = [point_groups(v, config) for v in videos if _trainable(v, config)]
+    return _capped(len(step_jobs(groups, config)), config)
 
 
 def _capped(n_jobs: int, config: TrainConfig) -> int:
@@ -272,7 +285,8 @@ def train_on_arrays(videos: list[VideoData], config: TrainConfig, reporter: Prog
     reporter = reporter or ProgressReporter("none")
     groups = [point_groups(v, config) for v in videos]
     pad_to = (pad_length or max(len(v.model_input) for v in videos)) if config.pads_videos else None
-    per_epoch = _capped(sum(len(g) for g in groups), config)
+    jobs = step_jobs(groups, config)
+    per_epoch = _capped(len(jobs), config)
     total_steps = total_steps or (config.epochs - config.start_epoch) * per_epoch
     t_start = time.monotonic()
     steps_done_here = 0
@@ -280,7 +294,6 @@ def train_on_arrays(videos: list[VideoData], config: TrainConfig, reporter: Prog
     while state.epoch < config.epochs:
         epoch = state.epoch
         rng = _seed_epoch(config.seed, epoch)
-        jobs = [(vi, gi) for vi, g in enumerate(groups) for gi in range(len(g))]
         order = epoch_steps(len(jobs), epoch, config, rng)
         sums: dict[str, float] = {}
         t_epoch = time.monotonic()

@@ -45,7 +45,7 @@ def resolve_parent(project_root, spec: str) -> str:
 
 def child_config(project_root, request):
     """The config of a warm-started run: the parent's network, mode and losses, the request's
-    seed, device, review switch and updates per epoch, `request.epochs` more epochs from the
+    seed, device, review switch, updates per epoch and ME repeats, `request.epochs` more epochs from the
     parent's last one. (A round's update count is the round's: a parent trained before the cap
     existed must not give its child uncapped epochs, which overtrained.)"""
     from . import runs
@@ -59,7 +59,8 @@ def child_config(project_root, request):
     done = int(runs.read_checkpoint(runs.checkpoint_path(parent_dir))["epoch"])
     return fine_tune_config(parent, done, request.epochs, parent_id, seed=request.seed,
                             device=request.device, reviews=request.reviews,
-                            max_steps_per_epoch=request.max_steps_per_epoch)
+                            max_steps_per_epoch=request.max_steps_per_epoch,
+                            me_step_repeats=request.me_step_repeats)
 
 
 def fine_tune_config(parent, parent_epochs: int, epochs: int, parent_id: str, **overrides):

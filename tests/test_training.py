@@ -22,7 +22,7 @@ from pfes_core.inference import predict_video
 from pfes_core.model import ModelConfig
 from pfes_core.progress import ProgressReporter
 from pfes_core.training import (TrainConfig, VideoData, _padding_frames, dataset_from_settings, epoch_steps,
-                                point_groups, select_frames, steps_per_epoch, train, train_on_arrays)
+                                point_groups, select_frames, step_jobs, steps_per_epoch, train, train_on_arrays)
 
 torch.set_num_threads(1)
 
@@ -272,6 +272,42 @@ def test_capped_epochs_cycle_through_every_group_in_turn():
     assert epoch_steps(10, 3, replace(cfg, seed=1), rng).tolist() != epochs[3]
     # faithful mode, the published method, takes every step whatever the config says
     assert len(epoch_steps(10, 0, replace(cfg, mode="faithful"), rng)) == 10
+
+
+def test_point_groups_holding_an_me_are_taken_more_often_per_pass():
+    mae, me = 0, 1
+    groups = [[[(100, mae)], [(300, me), (310, mae)]], [[(50, mae)]], [[(80, me)]]]
+    cfg = tiny_config(me_step_repeats=2)
+    jobs = step_jobs(groups, cfg)
+    assert sorted(jobs) == [(0, 0), (0, 1), (0, 1), (1, 0), (2, 0), (2, 0)]
+    assert step_jobs(groups, replace(cfg, me_step_repeats=1)) == [(0, 0), (0, 1), (1, 0), (2, 0)]
+    # faithful mode, the published method, takes each group once whatever the config says
+    assert len(step_jobs(groups, replace(cfg, mode="faithful"))) == 4
+    for bad in (0, 5):
+        with pytest.raises(TrainingError, match="me_step_repeats"):
+            replace(cfg, me_step_repeats=bad).validate()
+    # a run's config keeps the setting; one saved before it existed reads as 1 (no repeats)
+    assert TrainConfig.from_dict(cfg.to_dict()).me_repeats == 2
+    old = cfg.to_dict()
+    old.pop("me_step_repeats")
+    assert TrainConfig.from_dict(old).me_repeats == 1
+
+
+def test_repeated_me_groups_are_trained_counted_and_resumed_exactly():
+    videos = busy_videos(2)
+    cfg = tiny_config(epochs=3, points_per_step=2, max_steps_per_epoch=None, me_step_repeats=2)
+    plain = steps_per_epoch(videos, replace(cfg, me_step_repeats=1))
+    with_me = sum(1 for v in videos for g in point_groups(v, cfg) if any(c == 1 for _, c in g))
+    assert with_me and steps_per_epoch(videos, cfg) == plain + with_me
+    seen = []
+    whole = train_on_arrays(videos, cfg, ProgressReporter("none", callback=seen.append))
+    assert [h["steps"] for h in whole.history] == [plain + with_me] * 3
+    assert len([e for e in seen if e["stage"] == "train"]) == 3 * (plain + with_me)
+    first = train_on_arrays(videos, replace(cfg, epochs=2))
+    resumed = train_on_arrays(videos, cfg, state=first).model.state_dict()
+    assert all(torch.equal(resumed[k], v) for k, v in whole.model.state_dict().items())
+    # with the cap, the repeats share the epoch's updates with the other groups
+    assert steps_per_epoch(videos, replace(cfg, max_steps_per_epoch=plain)) == plain
 
 
 def test_capped_training_counts_its_steps_and_resumes_exactly():
@@ -529,7 +565,7 @@ def test_cli_train_jsonl_and_runs(project_dir, capsys):
 
     rc = main(["train", str(project_dir), "--epochs", "1", "--device", "cpu", "--progress", "jsonl",
                "--ablation", "gim-no-iac", "--seed", "3", "--dataset", "samm-lv", "--neutral-mining", "hardest",
-               "--steps-per-epoch", "1"])
+               "--steps-per-epoch", "1", "--me-repeats", "2"])
     out = capsys.readouterr().out.strip().splitlines()
     assert rc == 0
     events = [json.loads(line) for line in out]
@@ -539,12 +575,14 @@ def test_cli_train_jsonl_and_runs(project_dir, capsys):
     assert (cfg["epochs"], cfg["ablation"], cfg["seed"]) == (1, "gim-no-iac", 3)
     assert (cfg["dataset"], cfg["losses"]["sparsity"], cfg["losses"]["lambda_c"]) == ("samm-lv", 0.3, 2e-6)
     assert cfg["gim"]["neutral_mining"] == "hardest"
-    assert cfg["max_steps_per_epoch"] == 1
+    assert cfg["max_steps_per_epoch"] == 1 and cfg["me_step_repeats"] == 2
     steps = [e for e in events if e["stage"] == "train" and e.get("step")]
     assert steps and all(e["total"] == len(steps) == cfg["members"] for e in steps)   # one update per model
     assert json.loads((project_dir / "runs" / run_id / "log.jsonl").read_text().splitlines()[0])["steps"] == 1
     assert main(["train", str(project_dir), "--steps-per-epoch", "-2", "--progress", "none"]) == 1
     assert "--steps-per-epoch must be 0" in capsys.readouterr().err
+    assert main(["train", str(project_dir), "--me-repeats", "9", "--progress", "none"]) == 1
+    assert "me_step_repeats must be 1..4" in capsys.readouterr().err
     assert main(["runs", str(project_dir)]) == 0
     listing = capsys.readouterr().out
     assert run_id in listing and "done" in listing

@@ -66,9 +66,11 @@ def test_a_warm_round_takes_the_requests_update_cap_not_its_parents(trained):
     root, parent = trained
     cfg = json.loads((root / "runs" / parent / "config.json").read_text())
     cfg.pop("max_steps_per_epoch")                      # a parent trained before the cap existed
+    cfg.pop("me_step_repeats")                          # and before ME groups were repeated
     (root / "runs" / parent / "config.json").write_text(json.dumps(cfg))
-    child = child_config(root, replace(tiny_config(epochs=1, warm_start=parent), max_steps_per_epoch=5))
-    assert child.step_cap == 5 and child.warm_start == parent
+    child = child_config(root, replace(tiny_config(epochs=1, warm_start=parent), max_steps_per_epoch=5,
+                                       me_step_repeats=2))
+    assert child.step_cap == 5 and child.warm_start == parent and child.me_repeats == 2
     assert child_config(root, replace(tiny_config(epochs=1, warm_start=parent),
                                       max_steps_per_epoch=None)).step_cap is None
 

@@ -53,6 +53,10 @@ def register(subparsers) -> None:
                    help="at most N updates per epoch, cycling through the point groups so every label is "
                         "used in turn (default: 12 with the cpu preset, whose schedule is tuned in epochs of "
                         "about 12 updates; 0: one update per point group; faithful mode always takes every one)")
+    p.add_argument("--me-repeats", type=int, default=None, metavar="N",
+                   help="take each point group that holds an ME point N times per pass over the others "
+                        "(1..4; default: the preset's). More updates on the rarest class lifted ME F1 on "
+                        "fresh benchmark sets (benchmarks/RESULTS.md); faithful mode always takes each once")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--members", type=int, default=None, metavar="N",
                    help="train N models (seeds SEED, SEED+1, ...) and average their intensity and apex "
@@ -122,6 +126,9 @@ def cmd_train(args) -> int:
             if args.steps_per_epoch < 0:
                 raise PfesError(f"--steps-per-epoch must be 0 (no cap) or more, got {args.steps_per_epoch}")
             config = replace(config, max_steps_per_epoch=args.steps_per_epoch or None)
+        if args.me_repeats is not None:
+            config = replace(config, me_step_repeats=args.me_repeats)
+            config.validate()
         engine = ray_engine_for(args)
         run_id = train(args.project, config, reporter, cancel=cancel, resume=args.resume,
                        fold_runner=engine.run_folds if engine is not None else None, labels=args.labels)
