@@ -153,13 +153,13 @@ def first_training(labelled, cfg, n: int, args) -> tuple[list, float]:
     import torch
 
     from pfes_core.atomic import atomic_target
-    from pfes_core.train_config import CPU_ME_STEP_REPEATS, CPU_STEPS_PER_EPOCH
+    from pfes_core.train_config import CPU_STEPS_PER_EPOCH
     from pfes_core.training import build_state
 
     cache = None
     if args.round0_cache:
         cap = "" if cfg.max_steps_per_epoch == CPU_STEPS_PER_EPOCH else f"-c{cfg.max_steps_per_epoch or 0}"
-        cap += "" if cfg.me_step_repeats == CPU_ME_STEP_REPEATS else f"-r{cfg.me_step_repeats}"
+        cap += "" if cfg.me_step_repeats == 1 else f"-r{cfg.me_step_repeats}"   # caches made before repeats: 1
         cache = Path(args.round0_cache) / f"{Path(args.project).name}-s{cfg.seed}-m{n}-e{cfg.epochs}{cap}.pt"
         if cache.exists():
             saved = torch.load(cache, map_location="cpu", weights_only=True)

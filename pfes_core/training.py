@@ -24,6 +24,8 @@ intensity at held-out ME stayed below the lowest proposal threshold (0.2).
 The other way round, the cpu preset caps an epoch at 12 updates (`max_steps_per_epoch`,
 `epoch_steps`): its schedule was tuned on first trainings of about that many, and a project with
 three times the labelled videos, given every step, overtrained in the same 15 epochs.
+Within that cap, a group holding an ME point is taken twice per pass (`me_step_repeats`,
+`step_jobs`): ME is the rarest class, and taken once its apex branch often learnt no class signal.
 """
 
 from __future__ import annotations

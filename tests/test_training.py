@@ -226,7 +226,9 @@ def test_points_split_into_steps_keep_neighbours_together():
     groups = point_groups(video, cfg)
     assert groups == [pts[:2], pts[2:4], pts[4:]]
     assert point_groups(video, replace(cfg, points_per_step=None)) == [sorted(pts)]
-    assert steps_per_epoch([video, VideoData("u", video.model_input, [])], cfg) == 3
+    unlabelled = VideoData("u", video.model_input, [])
+    assert steps_per_epoch([video, unlabelled], replace(cfg, me_step_repeats=1)) == 3
+    assert steps_per_epoch([video, unlabelled], cfg) == 5       # the cpu preset takes ME groups twice
     # a group's background never comes near another group's points
     frames = select_frames(2000, groups[1], cfg, np.random.default_rng(0), all_points=pts)
     r = cfg.gim.context_radius
@@ -283,6 +285,9 @@ def test_point_groups_holding_an_me_are_taken_more_often_per_pass():
     assert step_jobs(groups, replace(cfg, me_step_repeats=1)) == [(0, 0), (0, 1), (1, 0), (2, 0)]
     # faithful mode, the published method, takes each group once whatever the config says
     assert len(step_jobs(groups, replace(cfg, mode="faithful"))) == 4
+    assert TrainConfig.from_preset("cpu").me_repeats == 2
+    assert TrainConfig.from_preset("cpu", mode="faithful").me_step_repeats == 1
+    assert TrainConfig.from_preset("paper").me_repeats == 1
     for bad in (0, 5):
         with pytest.raises(TrainingError, match="me_step_repeats"):
             replace(cfg, me_step_repeats=bad).validate()
@@ -565,7 +570,7 @@ def test_cli_train_jsonl_and_runs(project_dir, capsys):
 
     rc = main(["train", str(project_dir), "--epochs", "1", "--device", "cpu", "--progress", "jsonl",
                "--ablation", "gim-no-iac", "--seed", "3", "--dataset", "samm-lv", "--neutral-mining", "hardest",
-               "--steps-per-epoch", "1", "--me-repeats", "2"])
+               "--steps-per-epoch", "1", "--me-repeats", "3"])
     out = capsys.readouterr().out.strip().splitlines()
     assert rc == 0
     events = [json.loads(line) for line in out]
@@ -575,7 +580,7 @@ def test_cli_train_jsonl_and_runs(project_dir, capsys):
     assert (cfg["epochs"], cfg["ablation"], cfg["seed"]) == (1, "gim-no-iac", 3)
     assert (cfg["dataset"], cfg["losses"]["sparsity"], cfg["losses"]["lambda_c"]) == ("samm-lv", 0.3, 2e-6)
     assert cfg["gim"]["neutral_mining"] == "hardest"
-    assert cfg["max_steps_per_epoch"] == 1 and cfg["me_step_repeats"] == 2
+    assert cfg["max_steps_per_epoch"] == 1 and cfg["me_step_repeats"] == 3
     steps = [e for e in events if e["stage"] == "train" and e.get("step")]
     assert steps and all(e["total"] == len(steps) == cfg["members"] for e in steps)   # one update per model
     assert json.loads((project_dir / "runs" / run_id / "log.jsonl").read_text().splitlines()[0])["steps"] == 1
