@@ -99,7 +99,8 @@ def test_training_lowers_loss_and_intensity_peaks_at_events():
     assert at_events.min() > np.percentile(a[far], 90)
     assert at_events.mean() > 2 * a[far].mean()
     train_events = [e for e in events if e["stage"] == "train"]
-    assert len(train_events) == 6 * 6 and train_events[-1]["step"] == train_events[-1]["total"] == 36
+    n_steps = 6 * steps_per_epoch(videos, cfg)
+    assert len(train_events) == n_steps and train_events[-1]["step"] == train_events[-1]["total"] == n_steps
     assert train_events[0]["device"] == "cpu" and "eta" in train_events[0]
     assert set(train_events[-1]["loss"]) >= {"total", "mse", "apex"}
 
@@ -509,9 +510,9 @@ def test_imported_dataset_declares_its_dataset_preset(tmp_path):
 
 
 def test_cancel_then_resume_equals_uninterrupted(project_dir):
-    cfg = tiny_config(epochs=3)
+    cfg = tiny_config(epochs=3, me_step_repeats=1)
     with pytest.raises(CancelledError, match="resume"):
-        train(project_dir, cfg, cancel=CancelAfter(3))      # 2 videos per epoch: stops in epoch 2
+        train(project_dir, cfg, cancel=CancelAfter(3))      # 2 videos per epoch, once each: stops in epoch 2
     cancelled = sorted((project_dir / "runs").iterdir())[-1]
     assert json.loads((cancelled / "status.json").read_text())["status"] == "cancelled"
     assert torch.load(cancelled / "checkpoint.pt", weights_only=True)["epoch"] == 1
@@ -533,7 +534,7 @@ def test_loso_stores_fold_checkpoints_and_fold_predictions(project_dir):
     steps = [(e["step"], e["total"], e.get("fold")) for e in events if e["stage"] == "train" and e.get("epoch")]
     cfg = tiny_config()
     v0, v1 = make_videos(seed=5, n=2, subjects=2)          # the fixture's videos; fold s0 trains on v1
-    n1, n0 = len(point_groups(v1, cfg)), len(point_groups(v0, cfg))
+    n1, n0 = (len(step_jobs([point_groups(v, cfg)], cfg)) for v in (v1, v0))
     total = n1 + n0
     expected = [(i, total, "s0") for i in range(1, n1 + 1)] + [(n1 + i, total, "s1") for i in range(1, n0 + 1)]
     assert steps == expected                                # one bar across folds
