@@ -142,10 +142,10 @@ def step_jobs(groups: list[list[list[tuple[int, int]]]], config: TrainConfig) ->
     """One pass as (video, group) pairs: every group once, a group holding an ME point
     `config.me_repeats` times. Why: ME, the rarest class, is a fifth of a first training's points,
     and its apex branch learnt almost no class signal from them (benchmarks/RESULTS.md)."""
-    jobs = []
+    me, jobs = CLASSES.index(ME), []
     for vi, video_groups in enumerate(groups):
         for gi, group in enumerate(video_groups):
-            holds_me = any(cls == CLASSES.index(ME) for _, cls in group)
+            holds_me = any(cls == me for _, cls in group)
             jobs.extend([(vi, gi)] * (config.me_repeats if holds_me else 1))
     return jobs
 
