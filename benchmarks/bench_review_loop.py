@@ -2,7 +2,9 @@
 
 Split per subject (videos in id order): the first video carries its point labels (what the
 annotator clicked); the next --review-videos (1) are the review pool (spotted and reviewed); the
-rest are test videos never shown to the annotator. Round 0 trains from scratch on the labelled videos. Each review
+rest are test videos never shown to the annotator. With --labelled-subjects K only the first K
+subjects have a labelled video; the others' first video joins the review pool, as when a lab
+labels its first participants and reviews its way into the next ones. Round 0 trains from scratch on the labelled videos. Each review
 round then: spots the review pool, lets an oracle judge up to K proposals, highest score first
 (accept: IoU >= 0.5 with a ground truth of the same class, which adds a point label at the
 proposal's apex unless one is already inside, as the app's Accept does; with --adjust, a
@@ -92,7 +94,7 @@ def build_project(args) -> Path:
 SIGNALS: dict[str, dict] = {}
 
 
-def load(root: Path, review_videos: int = 1):
+def load(root: Path, review_videos: int = 1, labelled_subjects: int = 0):
     from pfes_core.features import load_features
     from pfes_core.project import Project
     from pfes_core.training import load_project_videos
@@ -107,8 +109,9 @@ def load(root: Path, review_videos: int = 1):
     for v in sorted(videos, key=lambda v: v.video_id):
         by_subject.setdefault(v.subject, []).append(v)
     labelled, review, test = [], [], []
-    for vs in by_subject.values():
-        labelled.append(vs[0])
+    for i, vs in enumerate(by_subject.values()):
+        clicked = not labelled_subjects or i < labelled_subjects
+        (labelled if clicked else review).append(vs[0])
         review.extend(vs[1:1 + review_videos])
         test.extend(vs[1 + review_videos:])
     for v in review + test:
@@ -160,6 +163,7 @@ def first_training(labelled, cfg, n: int, args) -> tuple[list, float]:
     if args.round0_cache:
         cap = "" if cfg.max_steps_per_epoch == CPU_STEPS_PER_EPOCH else f"-c{cfg.max_steps_per_epoch or 0}"
         cap += "" if cfg.me_step_repeats == 1 else f"-r{cfg.me_step_repeats}"   # caches made before repeats: 1
+        cap += f"-l{args.labelled_subjects}" if args.labelled_subjects else ""
         cache = Path(args.round0_cache) / f"{Path(args.project).name}-s{cfg.seed}-m{n}-e{cfg.epochs}{cap}.pt"
         if cache.exists():
             saved = torch.load(cache, map_location="cpu", weights_only=True)
@@ -342,7 +346,9 @@ def tables(doc: dict) -> str:
         return float(np.mean([r[k] for r in rows]))
 
     r0 = list({s["seed"]: s["round0"] for s in seeds}.values())    # one per training seed
-    lines.append(f"| first training (labels of 1 video/subject) | 0 | {pooled_f1(r0):.3f} | {mean(r0, 'mae'):.3f} | "
+    k = doc["meta"].get("labelled_subjects")
+    whose = f"1 video of each of the first {k} subjects" if k else "1 video/subject"
+    lines.append(f"| first training (labels of {whose}) | 0 | {pooled_f1(r0):.3f} | {mean(r0, 'mae'):.3f} | "
                  f"{mean(r0, 'me'):.3f} | 0 / {n_review_gt} | 0 | - | {whole(0, 0)} | {mean(r0, 'seconds'):.0f} |")
     variants = list(dict.fromkeys(k for s in seeds for k in s["variants"]))
     for key in variants:
@@ -387,6 +393,8 @@ def main(argv=None) -> int:
     ap.add_argument("--videos", type=int, default=3, help="videos per subject (>= 3: labelled, review, test)")
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--labelled-subjects", type=int, default=0, metavar="K",
+                    help="only the first K subjects have a labelled video (0: every subject)")
     ap.add_argument("--review-videos", type=int, default=1,
                     help="videos per subject in the review pool (after the labelled one)")
     ap.add_argument("--train-seeds", default="1")
@@ -443,7 +451,7 @@ def main(argv=None) -> int:
 
         torch.set_num_threads(args.threads)
         root = build_project(args)
-        labelled, review, test, truth, rois = load(root, args.review_videos)
+        labelled, review, test, truth, rois = load(root, args.review_videos, args.labelled_subjects)
         review_gt = sum(len(truth[v.video_id]) for v in review)
         candidates = baseline_proposals(review, rois) if args.misses and args.miss_source == "motion" else None
         t0 = time.monotonic()
@@ -462,6 +470,7 @@ def main(argv=None) -> int:
                         "test_gt": sum(len(truth[v.video_id]) for v in test),
                         "clicks": sum(len(v.points) for v in labelled), "seconds": args.seconds,
                         "review_videos_per_subject": args.review_videos,
+                        "labelled_subjects": args.labelled_subjects,
                         "data_seed": args.seed, "minutes": (time.monotonic() - t0) / 60}}
         if args.json:
             Path(args.json).write_text(json.dumps(doc, indent=1))
@@ -476,7 +485,9 @@ def main(argv=None) -> int:
         text = (machine_line(f", torch {torch.__version__}, 1 torch thread per process")
                 + "".join(f"- command: `{c}`\n" for c in doc["commands"])
                 + f"- data: data seed {m['data_seed']} (fresh), {m['videos']} videos x {m['seconds']:.0f} s at 25 fps; "
-                f"per subject 1 labelled ({m['clicks']} point labels in all), "
+                + (f"1 labelled video for each of the first {m['labelled_subjects']} subjects (the others' "
+                   "first video joins the review pool)" if m.get("labelled_subjects") else "per subject 1 labelled")
+                + f" ({m['clicks']} point labels in all), "
                 f"{m.get('review_videos_per_subject', 1)} review, the rest test "
                 f"({m['test_gt']} GT in test videos, {m['review_gt']} in the review pool); budget "
                 f"{doc['budget']} proposals per round, {doc['rounds']} rounds; training seeds "
