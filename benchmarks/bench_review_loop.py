@@ -439,6 +439,8 @@ def main(argv=None) -> int:
     ap.add_argument("--from-json", nargs="+", metavar="FILE", help="pool the seeds of earlier runs into one table")
     ap.add_argument("--no-append", action="store_true")
     args = ap.parse_args(argv)
+    if not 0 <= args.labelled_subjects <= args.subjects:
+        ap.error(f"--labelled-subjects must be 0..{args.subjects} (0: every subject)")
     args.variants = [v for v in args.variants.split(",") if v]
     command = "python benchmarks/bench_review_loop.py " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.from_json:
