@@ -128,7 +128,7 @@ def cmd_train(args) -> int:
             config = replace(config, max_steps_per_epoch=args.steps_per_epoch or None)
         if args.me_repeats is not None:
             config = replace(config, me_step_repeats=args.me_repeats)
-            config.validate()
+            config.validate()       # train() checks again; this refuses before a Ray engine starts
         engine = ray_engine_for(args)
         run_id = train(args.project, config, reporter, cancel=cancel, resume=args.resume,
                        fold_runner=engine.run_folds if engine is not None else None, labels=args.labels)
