@@ -210,6 +210,36 @@ def fully_labelled(review, truth) -> list:
                       v.subject, v.fps) for v in review]
 
 
+def pool_sample(review, truth, keys) -> list:
+    """The review pool with a point at the true apex of each expression in `keys` ((video, class,
+    onset, offset), as `Oracle.found`) and nothing else: what those expressions teach, with neither
+    the accepted proposals' apex offsets nor any decision."""
+    from pfes_core.training import VideoData
+
+    return [VideoData(v.video_id, v.model_input,
+                      sorted((t.apex, CLASSES.index(t.cls)) for t in truth[v.video_id]
+                             if (t.video, t.cls, t.onset, t.offset) in keys), v.subject, v.fps)
+            for v in review]
+
+
+def sample_check(labelled, review, truth, found: set, base, n: int, seed: int, test, preset, test_ids) -> dict:
+    """Full retrains (no decisions) on the expressions review found and on as many expressions of
+    the pool drawn at random, both at their true apexes: whether the loop's labels teach less
+    because of which expressions they are."""
+    pool = [(t.video, t.cls, t.onset, t.offset) for v in review for t in truth[v.video_id]]
+    rng = np.random.default_rng(seed)
+    drawn = {pool[i] for i in rng.choice(len(pool), size=min(len(found), len(pool)), replace=False)}
+    out = {}
+    for name, keys in (("found", found), ("random", drawn)):
+        t = time.monotonic()
+        states = train_members(labelled + pool_sample(review, truth, keys), base, n)
+        out[name] = {**report(spot([st.model for st in states], test, preset, base.predict_chunk), truth,
+                              test_ids),
+                     "seconds": time.monotonic() - t, "labels": len(keys),
+                     "me_labels": sum(1 for k in keys if k[1] == "ME")}
+    return out
+
+
 def pooled_f1(rows) -> float:
     """Overall F1 of several reports (seeds, sets) from their summed TP, FP and GT counts."""
     tp, fp, gt = (sum(r[k] for r in rows) for k in ("tp", "fp", "n_gt"))
@@ -303,6 +333,12 @@ def run_seed(args, labelled, review, test, truth, seed: int, candidates=None) ->
             out.setdefault("final_full", {})[key] = {**res, "seconds": time.monotonic() - t}
             print(f"seed {seed} {name}, then a full retrain: F1 {res['f1']:.3f} (MaE {res['mae']:.3f}, "
                   f"ME {res['me']:.3f})", flush=True)
+        if args.sample_check and reviewing and oracle.found:
+            check = sample_check(labelled, review, truth, set(oracle.found), base, n, seed, test, preset, test_ids)
+            out.setdefault("sample_check", {})[key] = check
+            print(f"seed {seed} {name}: the {check['found']['labels']} found ({check['found']['me_labels']} ME) at "
+                  f"true apexes F1 {check['found']['f1']:.3f}; as many at random ({check['random']['me_labels']} "
+                  f"ME) {check['random']['f1']:.3f}", flush=True)
     return out
 
 
@@ -366,6 +402,13 @@ def tables(doc: dict) -> str:
             lines.append(f"| then a full retrain on everything the rounds gathered | - | {pooled_f1(finals):.3f} | "
                          f"{mean(finals, 'mae'):.3f} | {mean(finals, 'me'):.3f} | - | - | - | - | "
                          f"{mean(finals, 'seconds'):.0f} |")
+        for sample, what in (("found", "the expressions review found, at their true apexes"),
+                             ("random", "as many expressions of the pool drawn at random, at their true apexes")):
+            rows = [s["sample_check"][key][sample] for s in having if key in s.get("sample_check", {})]
+            if rows:
+                lines.append(f"| full retrain on {what} ({mean(rows, 'labels'):.1f} labels, "
+                             f"{mean(rows, 'me_labels'):.1f} ME) | - | {pooled_f1(rows):.3f} | {mean(rows, 'mae'):.3f} | "
+                             f"{mean(rows, 'me'):.3f} | - | - | - | - | {mean(rows, 'seconds'):.0f} |")
     ceiling = [s["ceiling"] for s in seeds if "ceiling" in s]
     if ceiling:
         # one click per expression, as the first labels are counted
@@ -430,6 +473,9 @@ def main(argv=None) -> int:
     ap.add_argument("--round0-cache", metavar="DIR",
                     help="keep round 0's models here and reuse them in later runs of the same project, "
                          "seed, members and epochs (workflows compared in separate runs share round 0)")
+    ap.add_argument("--sample-check", action="store_true",
+                    help="after a reviewing variant's rounds, also train from scratch on the expressions review "
+                         "found and on as many pool expressions drawn at random, both at their true apexes")
     ap.add_argument("--ceiling", action="store_true",
                     help="also train from scratch with every review expression labelled (the loop's upper bound)")
     ap.add_argument("--adjust", action="store_true",
