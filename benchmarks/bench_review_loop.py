@@ -23,7 +23,8 @@ Per round: F1 on the test videos, ground truths found in the review pool, review
 labelling every expression by hand (3 actions: onset, apex, offset) and reviewing the non-learned
 motion baseline's proposals with the same budget. --ceiling adds the loop's upper bound: a
 training from scratch with every expression of the review pool labelled, what no review order or
-training trick can beat with these videos.
+training trick can beat with these videos. --sample-check compares, after the rounds, what the
+expressions review found teach with what as many pool expressions drawn at random teach.
 
 Run: python benchmarks/bench_review_loop.py --project /tmp/loop/bench.pfes --seed 11 --subjects 6
      --videos 3 --seconds 30 --train-seeds 1 --json /tmp/loop/s1.json --no-append
