@@ -205,10 +205,7 @@ def training_set(labelled, review, oracle: Oracle, use_reviews: bool, intensity_
 def fully_labelled(review, truth) -> list:
     """The review pool as if the annotator had clicked every expression (a point at each true apex):
     what no number of review rounds can add to, the loop's ceiling."""
-    from pfes_core.training import VideoData
-
-    return [VideoData(v.video_id, v.model_input, sorted((t.apex, CLASSES.index(t.cls)) for t in truth[v.video_id]),
-                      v.subject, v.fps) for v in review]
+    return pool_sample(review, truth, {(t.video, t.cls, t.onset, t.offset) for v in review for t in truth[v.video_id]})
 
 
 def pool_sample(review, truth, keys) -> list:
