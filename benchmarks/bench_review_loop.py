@@ -45,9 +45,9 @@ import numpy as np
 from pfes_core.features import spotting_signals
 from pfes_core.metrics import evaluate
 from pfes_core.spotting import preset_for_fps, preset_from_settings, propose
-from pfes_core.types import CLASSES, Interval
+from pfes_core.types import CLASSES, ME, Interval
 
-from loop_oracle import Oracle  # noqa: E402  (benchmarks/ is the script's folder)
+from loop_oracle import Oracle, expression_key  # noqa: E402  (benchmarks/ is the script's folder)
 
 HAND_ACTIONS = 3
 
@@ -205,7 +205,12 @@ def training_set(labelled, review, oracle: Oracle, use_reviews: bool, intensity_
 def fully_labelled(review, truth) -> list:
     """The review pool as if the annotator had clicked every expression (a point at each true apex):
     what no number of review rounds can add to, the loop's ceiling."""
-    return pool_sample(review, truth, {(t.video, t.cls, t.onset, t.offset) for v in review for t in truth[v.video_id]})
+    return pool_sample(review, truth, set(pool_keys(review, truth)))
+
+
+def pool_keys(review, truth) -> list[tuple]:
+    """Every expression of the review pool, named as `Oracle.found` names them."""
+    return [expression_key(t) for v in review for t in truth[v.video_id]]
 
 
 def pool_sample(review, truth, keys) -> list:
@@ -216,7 +221,7 @@ def pool_sample(review, truth, keys) -> list:
 
     return [VideoData(v.video_id, v.model_input,
                       sorted((t.apex, CLASSES.index(t.cls)) for t in truth[v.video_id]
-                             if (t.video, t.cls, t.onset, t.offset) in keys), v.subject, v.fps)
+                             if expression_key(t) in keys), v.subject, v.fps)
             for v in review]
 
 
@@ -224,7 +229,7 @@ def sample_check(labelled, review, truth, found: set, base, n: int, seed: int, t
     """Full retrains (no decisions) on the expressions review found and on as many expressions of
     the pool drawn at random, both at their true apexes: whether the loop's labels teach less
     because of which expressions they are."""
-    pool = [(t.video, t.cls, t.onset, t.offset) for v in review for t in truth[v.video_id]]
+    pool = pool_keys(review, truth)
     rng = np.random.default_rng(seed)
     drawn = {pool[i] for i in rng.choice(len(pool), size=min(len(found), len(pool)), replace=False)}
     out = {}
@@ -234,7 +239,7 @@ def sample_check(labelled, review, truth, found: set, base, n: int, seed: int, t
         out[name] = {**report(spot([st.model for st in states], test, preset, base.predict_chunk), truth,
                               test_ids),
                      "seconds": time.monotonic() - t, "labels": len(keys),
-                     "me_labels": sum(1 for k in keys if k[1] == "ME")}
+                     "me_labels": sum(1 for k in keys if k[1] == ME)}
     return out
 
 
@@ -332,7 +337,7 @@ def run_seed(args, labelled, review, test, truth, seed: int, candidates=None) ->
             print(f"seed {seed} {name}, then a full retrain: F1 {res['f1']:.3f} (MaE {res['mae']:.3f}, "
                   f"ME {res['me']:.3f})", flush=True)
         if args.sample_check and reviewing and oracle.found:
-            check = sample_check(labelled, review, truth, set(oracle.found), base, n, seed, test, preset, test_ids)
+            check = sample_check(labelled, review, truth, oracle.found, base, n, seed, test, preset, test_ids)
             out.setdefault("sample_check", {})[key] = check
             print(f"seed {seed} {name}: the {check['found']['labels']} found ({check['found']['me_labels']} ME) at "
                   f"true apexes F1 {check['found']['f1']:.3f}; as many at random ({check['random']['me_labels']} "

@@ -14,6 +14,11 @@ from pfes_core.types import CLASSES, Interval
 ADJUST_ACTIONS = 2          # an adjusted proposal: drag its onset and offset to the true ones
 
 
+def expression_key(t: Interval) -> tuple:
+    """How the oracle names a ground-truth expression in `Oracle.found`: (video, class, onset, offset)."""
+    return (t.video, t.cls, t.onset, t.offset)
+
+
 def _holds_label(points: list[tuple[int, int]], p: Interval) -> bool:
     """A point label (frame, class index) of p's class lies inside p (the app's `linked_label`)."""
     c = CLASSES.index(p.cls)
@@ -78,7 +83,7 @@ class Oracle:
             if self._seen(p):
                 continue
             t = self._match(p)
-            key = None if t is None else (t.video, t.cls, t.onset, t.offset)
+            key = None if t is None else expression_key(t)
             if key is not None:
                 # a proposal on an expression already found is the same expression again: the
                 # annotator accepts it (linked to the existing label), never rejects a true one
@@ -88,7 +93,7 @@ class Oracle:
                 continue
             near = self._match(p, min_iou=0.0) if self.adjust else None
             if near is not None:
-                self.found.add((near.video, near.cls, near.onset, near.offset))
+                self.found.add(expression_key(near))
                 self.decided.append(("adjusted", Interval(p.video, p.cls, near.onset, near.apex, near.offset,
                                                           p.score)))
                 adj += 1
@@ -121,11 +126,11 @@ class Oracle:
             seen += 1
             lo, hi = p.onset - LOOK_SLACK, p.offset + LOOK_SLACK
             hit = next((t for t in self.truth.get(p.video, [])
-                        if lo <= t.apex <= hi and (t.video, t.cls, t.onset, t.offset) not in self.found), None)
+                        if lo <= t.apex <= hi and expression_key(t) not in self.found), None)
             if hit is None:
                 self.looked.setdefault(p.video, []).append(p)
                 continue
-            self.found.add((hit.video, hit.cls, hit.onset, hit.offset))
+            self.found.add(expression_key(hit))
             self.clicked.append((p.video, hit.apex, CLASSES.index(hit.cls)))
             clicks += 1
         self.actions += seen
@@ -145,7 +150,7 @@ class Oracle:
         stretches = stretches_needed(videos, self.looked, labels)[:n]
         for s in stretches:
             for t in self.truth.get(s.video, []):
-                key = (t.video, t.cls, t.onset, t.offset)
+                key = expression_key(t)
                 if t.offset >= s.onset and t.onset <= s.offset and key not in self.found:
                     self.found.add(key)
                     self.clicked.append((s.video, t.apex, CLASSES.index(t.cls)))
