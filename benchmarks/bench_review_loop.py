@@ -290,7 +290,7 @@ def run_seed(args, labelled, review, test, truth, seed: int, candidates=None) ->
         print(f"seed {seed} ceiling: F1 {out['ceiling']['f1']:.3f}", flush=True)
     for key in args.variants:
         name, opts = VARIANTS[key]
-        oracle = Oracle(truth, adjust=args.adjust)
+        oracle = Oracle(truth, adjust=args.adjust, reclass=args.reclass)
         states, cfg = states0, base
         rows = []
         reviewing = opts.get("review", True)
@@ -353,8 +353,9 @@ def baseline_proposals(videos, rois) -> dict[str, list[Interval]]:
             for v in videos}
 
 
-def baseline_review(review, truth, rois, budget_total: int, adjust: bool = False) -> dict:
-    oracle = Oracle(truth, adjust=adjust)
+def baseline_review(review, truth, rois, budget_total: int, adjust: bool = False,
+                    reclass: bool = False) -> dict:
+    oracle = Oracle(truth, adjust=adjust, reclass=reclass)
     oracle.review(baseline_proposals(review, rois), budget_total)
     return {"found": len(oracle.found), "actions": oracle.actions}
 
@@ -483,6 +484,9 @@ def main(argv=None) -> int:
                     help="also train from scratch with every review expression labelled (the loop's upper bound)")
     ap.add_argument("--adjust", action="store_true",
                     help="the oracle adjusts same-class near misses (IoU < 0.5) instead of rejecting them")
+    ap.add_argument("--reclass", action="store_true",
+                    help="the oracle accepts a proposal on an expression of the other class as that class "
+                         "(the desk's 'accept as the other class') instead of rejecting it")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--from-json", nargs="+", metavar="FILE", help="pool the seeds of earlier runs into one table")
@@ -513,8 +517,9 @@ def main(argv=None) -> int:
                "names": {k: VARIANTS[k][0] for k in args.variants},
                "budget": args.budget, "order": args.order, "misses": args.misses, "miss_source": args.miss_source,
                "scans": args.scans, "seeds": seeds, "members": args.members, "warm_lr": args.warm_lr,
-               "baseline_review": baseline_review(review, truth, rois, args.budget * args.rounds, args.adjust),
-               "adjust": args.adjust,
+               "baseline_review": baseline_review(review, truth, rois, args.budget * args.rounds, args.adjust,
+                                                  args.reclass),
+               "adjust": args.adjust, "reclass": args.reclass,
                "baseline_test": baseline_test(test, truth, rois),
                "meta": {"videos": len(labelled) + len(review) + len(test), "labelled": len(labelled),
                         "review": len(review), "test": len(test), "review_gt": review_gt,

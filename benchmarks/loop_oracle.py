@@ -48,14 +48,19 @@ class Oracle:
     expression was found before (the annotator accepts it again, linked to the existing label; it
     costs an action and finds nothing new). adjust=True: a proposal of the right class that
     overlaps an expression but misses IoU 0.5 is adjusted to the true span (ADJUST_ACTIONS
-    actions), as the review panel allows, instead of rejected. Everything else is rejected."""
+    actions), as the review panel allows, instead of rejected. reclass=True: a proposal whose apex
+    lies inside an expression of the other class not yet found is accepted as that class (one
+    action, the desk's "accept as the other class": a rejection of the proposal's class and a point
+    of the other class at its apex). Everything else is rejected."""
 
-    def __init__(self, truth: dict[str, list[Interval]], adjust: bool = False):
+    def __init__(self, truth: dict[str, list[Interval]], adjust: bool = False, reclass: bool = False):
         self.truth = truth
         self.adjust = adjust
+        self.reclass = reclass
         self.found: set[tuple] = set()
         self.decided: list[tuple[str, Interval]] = []    # (status, proposal or adjusted span)
         self.clicked: list[tuple[str, int, int]] = []    # (video, frame, class index): misses clicked
+                                                         # and proposals accepted as the other class
         self.looked: dict[str, list[Interval]] = {}      # spans looked at and found empty
         self.actions = 0
 
@@ -67,6 +72,13 @@ class Oracle:
                 best, best_iou = t, iou
         return best
 
+    def _other_class(self, p: Interval):
+        """An expression of the other class, not yet found, with p's apex inside: what a person who
+        sees a MaE proposal on an ME (or the reverse) would accept as the other class."""
+        return next((t for t in self.truth.get(p.video, [])
+                     if t.cls != p.cls and t.onset <= p.apex <= t.offset
+                     and expression_key(t) not in self.found), None)
+
     def _seen(self, p: Interval) -> bool:
         """A proposal the desk steps over (pfes_gui.review_commands.review_state): the annotator
         judged it (same class, IoU >= 0.5 with a decided span) or a label of its class is inside."""
@@ -76,9 +88,9 @@ class Oracle:
 
     def review(self, proposals: dict[str, list[Interval]], budget: int, order: str = "score") -> dict:
         ranked = review_order([p for ps in proposals.values() for p in ps], order)
-        acc = rej = adj = 0
+        acc = rej = adj = other = 0
         for p in ranked:
-            if acc + rej + adj >= budget:
+            if acc + rej + adj + other >= budget:
                 break
             if self._seen(p):
                 continue
@@ -97,11 +109,17 @@ class Oracle:
                 self.decided.append(("adjusted", Interval(p.video, p.cls, near.onset, near.apex, near.offset,
                                                           p.score)))
                 adj += 1
+                continue
+            flipped = self._other_class(p) if self.reclass else None
+            self.decided.append(("rejected", p))
+            if flipped is not None:
+                self.found.add(expression_key(flipped))
+                self.clicked.append((p.video, p.apex, CLASSES.index(flipped.cls)))
+                other += 1
             else:
-                self.decided.append(("rejected", p))
                 rej += 1
-        self.actions += acc + rej + ADJUST_ACTIONS * adj
-        return {"accepted": acc, "rejected": rej, "adjusted": adj}
+        self.actions += acc + rej + other + ADJUST_ACTIONS * adj
+        return {"accepted": acc, "rejected": rej, "adjusted": adj, "other_class": other}
 
     def visit_misses(self, candidates: dict[str, list[Interval]], shown: dict[str, list[Interval]],
                      budget: int) -> int:

@@ -11,6 +11,11 @@ ME = "ME"
 CLASSES: tuple[str, str] = (MAE, ME)
 
 
+def other_class(cls: str) -> str:
+    """MaE for ME and ME for MaE: a retyped label, a proposal accepted as the other class."""
+    return next(c for c in CLASSES if c != cls)
+
+
 # The one class-word table: every importer (label files, dataset workbooks, ELAN, BORIS, tables)
 # maps expression-type words through it. Keys are normalised by `class_key` (lower case, spaces,
 # hyphens and underscores removed), so "Macro", "macro-expression", "Macro-expression",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QPoint
 from PySide6.QtWidgets import QMenu
 
-from pfes_core.types import CLASSES
+from pfes_core.types import CLASSES, other_class
 
 from . import shortcuts
 
@@ -178,10 +178,6 @@ class LabelController(QObject):
         w.display.update_frame_label()
         w.saver.mark_dirty()
         w.labels_changed.emit()
-
-
-def other_class(cls: str) -> str:
-    return next(c for c in CLASSES if c != cls)
 
 
 def install(window) -> LabelController:

@@ -56,6 +56,8 @@ _ROWS = (
     ("model.cancel", "", "Cancel the background job", "Model"),
     ("review.accept", "A", "Accept the proposal under the playhead (label at its apex)", "Review"),
     ("review.reject", "R", "Reject the proposal under the playhead", "Review"),
+    ("review.other_class", "C", "Accept the proposal under the playhead as the other class (MaE <-> ME): "
+     "rejects its class, labels the other at its apex", "Review"),
     ("review.next", "Shift+U", "Next unreviewed proposal (review table, all videos)", "Review"),
     ("review.next_stretch", "S", "Scan whole: jump to the next 6 s stretch to play through, clicking "
      "every expression in it", "Review"),
@@ -164,6 +166,8 @@ class ModelController(QObject):
             "review.accept", self.review.accept_current, review_menu)
         self.actions["review.reject"] = main_window.register_action(
             "review.reject", self.review.reject_current, review_menu)
+        self.actions["review.other_class"] = main_window.register_action(
+            "review.other_class", self.review.other_class_current, review_menu)
         self.actions["review.next"] = main_window.register_action(
             "review.next", self.review.next_unreviewed, review_menu)
         review_menu.addSeparator()
@@ -229,7 +233,7 @@ class ModelController(QObject):
         self.actions["model.spot"].setEnabled(has)
         self.actions["model.evaluate"].setEnabled(has and bool(self.predictions))
         self.actions["model.cancel"].setEnabled(bool(self.jobs.jobs))
-        for aid in ("review.accept", "review.reject"):
+        for aid in ("review.accept", "review.reject", "review.other_class"):
             self.actions[aid].setEnabled(self._writable() and bool(self.predictions))
         for name, enabled in self.review.look_keys(self._writable()).items():
             self.actions[f"review.{name}"].setEnabled(enabled)

@@ -12,13 +12,13 @@ them without widgets (SLEAP's ask/do split).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from pfes_core.labels import AddLabel, validate_label
 from pfes_core.reviews import SetReview
-from pfes_core.types import Interval
+from pfes_core.types import Interval, other_class
 
 ACCEPTED = "accepted"
 REJECTED = "rejected"
@@ -141,9 +141,32 @@ def review_edits(project, run_id: str, proposal: Interval, status: str | None,
     return edits
 
 
-def describe(status: str | None, proposal: Interval, adjusted=None) -> str:
-    """Undo-menu text: 'Accept ME proposal 120-131 (v01)'."""
+def as_other_class(proposal: Interval) -> Interval:
+    """The proposal's span with the other class: what "accept as the other class" labels."""
+    return replace(proposal, cls=other_class(proposal.cls))
+
+
+def other_class_edits(project, run_id: str, proposal: Interval, annotator: str = "") -> list:
+    """"Accept as the other class": the movement is real, the class is wrong (a MaE proposal on an
+    ME, or the reverse). A point label of the other class at the apex, unless one of that class
+    already lies inside (`linked_label`), then a rejection of the proposal's own class, so the next
+    run learns both "an expression of the other class here" and "not this class here"
+    (review_supervision: the label guards the intensity, not the rejected class's score)."""
+    flipped = as_other_class(proposal)
+    validate_label(project, proposal.video, proposal.apex, flipped.cls)
+    edits: list = []
+    if linked_label(project, flipped) is None:
+        edits.append(AddLabel(proposal.video, proposal.apex, flipped.cls, annotator))
+    edits.append(SetReview.for_proposal(run_id, proposal, REJECTED, annotator=annotator))
+    return edits
+
+
+def describe(status: str | None, proposal: Interval, adjusted=None, as_other: bool = False) -> str:
+    """Undo-menu text: 'Accept ME proposal 120-131 (v01)', 'Accept MaE proposal 120-131 as ME (v01)'."""
     verb = {ACCEPTED: "Accept", REJECTED: "Reject", ADJUSTED: "Adjust", None: "Clear review of"}
+    if as_other:
+        return (f"Accept {proposal.cls} proposal {proposal.onset}-{proposal.offset} as "
+                f"{other_class(proposal.cls)} ({proposal.video})")
     text = f"{verb.get(status, status)} {proposal.cls} proposal {proposal.onset}-{proposal.offset}"
     if status == ADJUSTED and adjusted is not None:
         text += f" to {adjusted[0]}-{adjusted[2]}"
@@ -151,8 +174,9 @@ def describe(status: str | None, proposal: Interval, adjusted=None) -> str:
 
 
 def apply_review(main_window, run_id: str, proposal: Interval, status: str | None,
-                 adjusted: tuple[int, int, int] | None = None) -> bool:
+                 adjusted: tuple[int, int, int] | None = None, as_other: bool = False) -> bool:
     """Push the decision's edits through the shell as one undo step; False when refused.
+    as_other=True: "accept as the other class" (`other_class_edits`; status is ignored).
 
     A refused edit is reported by ``main_window.push_edit`` in the status bar; if the second edit
     of a pair is refused, the first is rolled back so no half decision stays in the project.
@@ -163,16 +187,20 @@ def apply_review(main_window, run_id: str, proposal: Interval, status: str | Non
     if project is None or getattr(project, "readonly", False) or run_id is None:
         return False
     linked = None
-    if status in KEPT:
+    annotator = getattr(main_window, "annotator", "")
+    if as_other:
+        linked = linked_label(project, as_other_class(proposal))
+    elif status in KEPT:
         linked = linked_label(project, proposal, adjusted if status == ADJUSTED else None)
     try:
-        edits = review_edits(project, run_id, proposal, status,
-                             getattr(main_window, "annotator", ""), adjusted)
+        edits = (other_class_edits(project, run_id, proposal, annotator) if as_other
+                 else review_edits(project, run_id, proposal, status, annotator, adjusted))
     except PfesError as exc:
         main_window.show_status(str(exc), 6000)
         return False
+    text = describe(status, proposal, adjusted, as_other)
     stack = main_window.undo_stack
-    stack.beginMacro(describe(status, proposal, adjusted))
+    stack.beginMacro(text)
     pushed = 0
     for edit in edits:
         if not main_window.push_edit(edit):
@@ -184,7 +212,7 @@ def apply_review(main_window, run_id: str, proposal: Interval, status: str | Non
         return False
     if linked is not None:
         main_window.show_status(
-            f"{describe(status, proposal, adjusted).split(' (')[0]}: linked to the {linked.cls} "
+            f"{text.split(' (')[0]}: linked to the {linked.cls} "
             f"label at frame {linked.frame} inside it (no new label added)", 8000)
     return True
 

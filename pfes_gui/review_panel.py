@@ -28,7 +28,8 @@ from pfes_core.types import Interval
 from . import class_color
 from .look_queue import LookQueue
 from .review_commands import (ACCEPTED, ADJUSTED, KEPT, REJECTED, SETTLED, apply_review,
-                              likely_misses, linked_label, review_state, suspicious_labels)
+                              as_other_class, likely_misses, linked_label, review_state,
+                              suspicious_labels)
 
 COLUMNS = ("Video", "Class", "Onset", "Apex", "Offset", "Score", "Status")
 COL_VIDEO, COL_CLASS, COL_ONSET, COL_APEX, COL_OFFSET, COL_SCORE, COL_STATUS = range(len(COLUMNS))
@@ -132,13 +133,18 @@ class ReviewPanel(QDockWidget):
         buttons = QHBoxLayout()
         self.accept_button = QPushButton("Accept (A)")
         self.reject_button = QPushButton("Reject (R)")
+        self.other_button = QPushButton("Other class (C)")
+        self.other_button.setToolTip("The movement is real, the class is wrong: reject the proposal's "
+                                     "class and label the other class at its apex")
         self.clear_button = QPushButton("Clear")
         self.next_button = QPushButton("Next unreviewed")
         self.accept_button.clicked.connect(self.accept_current)
         self.reject_button.clicked.connect(self.reject_current)
+        self.other_button.clicked.connect(self.other_class_current)
         self.clear_button.clicked.connect(self.clear_current)
         self.next_button.clicked.connect(self.next_unreviewed)
-        for b in (self.accept_button, self.reject_button, self.clear_button, self.next_button):
+        for b in (self.accept_button, self.reject_button, self.other_button, self.clear_button,
+                  self.next_button):
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             buttons.addWidget(b)
         layout.addLayout(buttons)
@@ -481,7 +487,8 @@ class ReviewPanel(QDockWidget):
     def _update_buttons(self) -> None:
         writable = self.mw.project is not None and not getattr(self.mw.project, "readonly", False)
         has = writable and self.run_id is not None and self.model.rowCount() > 0
-        for b in (self.accept_button, self.reject_button, self.clear_button, self.adjust_button):
+        for b in (self.accept_button, self.reject_button, self.other_button, self.clear_button,
+                  self.adjust_button):
             b.setEnabled(has)
         self.next_button.setEnabled(self.model.rowCount() > 0)
         keys = self.look_keys(writable)
@@ -497,19 +504,22 @@ class ReviewPanel(QDockWidget):
 
     # ------------------------------------------------------------------------ actions
     def _decide(self, status: str | None, proposal: Interval | None = None,
-                adjusted=None, advance: bool = True) -> bool:
+                adjusted=None, advance: bool = True, as_other: bool = False) -> bool:
         proposal = proposal or self.current()
         if proposal is None:
             self.mw.show_status("No proposal selected or under the playhead")
             return False
         linked = None
-        if status in KEPT and self.mw.project is not None:
+        if self.mw.project is not None and as_other:
+            linked = linked_label(self.mw.project, as_other_class(proposal))
+        elif status in KEPT and self.mw.project is not None:
             linked = linked_label(self.mw.project, proposal,
                                   adjusted if status == ADJUSTED else None)
-        ok = apply_review(self.mw, self.run_id, proposal, status, adjusted)
+        ok = apply_review(self.mw, self.run_id, proposal, status, adjusted, as_other)
         if ok:
+            verb = f"Accepted as {as_other_class(proposal).cls}:" if as_other else status.capitalize()
             self.note_label.setText(
-                f"{status.capitalize()} {proposal.cls} proposal {proposal.onset}-"
+                f"{verb} {proposal.cls} proposal {proposal.onset}-"
                 f"{proposal.offset} ({proposal.video}): linked to the {linked.cls} label at "
                 f"frame {linked.frame} already inside it; no new label added."
                 if linked is not None else "")
@@ -524,6 +534,11 @@ class ReviewPanel(QDockWidget):
 
     def reject_current(self) -> bool:
         return self._decide(REJECTED)
+
+    def other_class_current(self) -> bool:
+        """Accept the proposal as the other class: a rejection of its class, a label of the other
+        class at its apex (the review decision stored is the rejection)."""
+        return self._decide(REJECTED, as_other=True)
 
     def clear_current(self) -> bool:
         return self._decide(None, advance=False)

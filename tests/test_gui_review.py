@@ -200,6 +200,56 @@ def test_adjust_boundaries_is_an_accept_with_new_bounds(window):
     assert mw.project.labels.get("v1", p.apex + 1, "ME") is None
 
 
+def test_accept_as_the_other_class_labels_it_and_rejects_the_proposals_class(window, qtbot):
+    """C on an ME proposal that is really a MaE: one undo step holding a MaE label at the apex and
+    a rejection of the ME proposal, which the next run reads as "MaE here, not ME"."""
+    from pfes_core.review_supervision import MAE_SCORE, ME_SCORE, review_targets
+    from pfes_core.types import CLASSES
+    from pfes_gui import shortcuts
+
+    mw, c = window
+    assert shortcuts.get("review.other_class").key == "C"
+    mw.show()
+    qtbot.waitExposed(mw)
+    mw.activateWindow()
+    mw.go_to_frame("v1", 110)
+    p = _proposal(c, "v1", 110)
+    n_labels, depth = len(mw.project.labels), mw.undo_stack.count()
+    qtbot.keyClick(mw, Qt.Key.Key_C)
+    if mw.project.reviews.status_of(RUN_ID, p) is None:   # no active window on this platform
+        c.actions["review.other_class"].trigger()
+    assert mw.project.reviews.status_of(RUN_ID, p) == "rejected"
+    assert mw.project.labels.get("v1", 110, "MaE") is not None
+    assert mw.project.labels.get("v1", 110, "ME") is None
+    assert len(mw.project.labels) == n_labels + 1
+    assert mw.undo_stack.count() == depth + 1
+    assert mw.undo_stack.undoText() == f"Accept ME proposal {p.onset}-{p.offset} as MaE (v1)"
+    points = [(lab.frame, CLASSES.index(lab.cls)) for lab in mw.project.labels.for_video("v1")]
+    neg = review_targets(list(mw.project.reviews), points, N_FRAMES).negatives
+    assert neg[p.onset:p.offset + 1, ME_SCORE].all() and not neg[:, MAE_SCORE].any()
+    # the desk steps on: the proposal is decided, the table moved to the next unreviewed one
+    assert c.review.selected() != p
+    mw.undo_stack.undo()
+    assert mw.project.reviews.status_of(RUN_ID, p) is None
+    assert mw.project.labels.get("v1", 110, "MaE") is None
+    mw.undo_stack.redo()
+    assert mw.project.reviews.status_of(RUN_ID, p) == "rejected"
+    assert mw.project.labels.get("v1", 110, "MaE") is not None
+
+
+def test_accept_as_the_other_class_links_to_a_label_already_there(window):
+    mw, c = window
+    assert mw.push_edit(AddLabel("v1", 158, "MaE", "reviewer"))
+    p = _proposal(c, "v1", 160)
+    c.review.select(p)
+    n_labels = len(mw.project.labels)
+    assert c.review.other_class_current() is True
+    assert len(mw.project.labels) == n_labels            # the MaE at 158 stands for it
+    assert mw.project.labels.get("v1", 160, "MaE") is None
+    assert mw.project.reviews.status_of(RUN_ID, p) == "rejected"
+    assert "linked to the MaE label at frame 158" in c.review.note_label.text()
+
+
 def test_next_unreviewed_walks_the_table_across_videos(window):
     mw, c = window
     seen = []
