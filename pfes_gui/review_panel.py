@@ -44,11 +44,14 @@ NO_RUN_TEXT = ("No proposals yet. Model -> Spot: before any model is trained it 
 STATUS_COLORS = {ACCEPTED: "#59a14f", ADJUSTED: "#59a14f", REJECTED: "#e15759"}
 
 
-def status_text(state: str | None, note: str) -> str:
+def status_text(state: str | None, note: str, other: str | None = None) -> str:
     """The Status cell: this run's decision as is; one carried from an earlier run or a label
-    inside ("labelled") marked so, since 'Next unreviewed' and U step over them."""
+    inside ("labelled") marked so, since 'Next unreviewed' and U step over them. `other`: a
+    rejection with a label of the other class inside reads "as MaE" (accepted as the other class)."""
     if state == SETTLED:
         return "labelled"
+    if state == REJECTED and other:
+        state = f"as {other}"
     if state is not None and note:
         return f"{state} (earlier run)"
     return state or ""
@@ -248,7 +251,7 @@ class ReviewPanel(QDockWidget):
                item("", "")]
         row[COL_CLASS].setForeground(QBrush(QColor(class_color(p.cls))))
         row[0].setData(p, ROLE_PROPOSAL)
-        self._style_status(row[COL_STATUS], status, note)
+        self._style_status(row[COL_STATUS], status, note, self._other_label(p, status))
         return row
 
     def _show_bounds(self, row: int, p: Interval, adjusted: tuple[int, int, int] | None) -> None:
@@ -265,12 +268,20 @@ class ReviewPanel(QDockWidget):
                 item.setToolTip(f"proposed {value}, adjusted in review to {now}"
                                 if now != value else "")
 
-    def _style_status(self, item: QStandardItem, status: str | None, note: str = "") -> None:
-        text = status_text(status, note)
+    def _other_label(self, p: Interval, status: str | None) -> str | None:
+        """The class of the label a rejection stands with when the annotator accepted the proposal
+        as the other class (a label of that class inside it); None otherwise."""
+        if status != REJECTED or self.mw.project is None:
+            return None
+        return None if linked_label(self.mw.project, as_other_class(p)) is None else as_other_class(p).cls
+
+    def _style_status(self, item: QStandardItem, status: str | None, note: str = "",
+                      other: str | None = None) -> None:
+        text = status_text(status, note, other)
         item.setText(text)
         item.setData(text, Qt.ItemDataRole.UserRole)
         item.setToolTip(note)
-        color = QColor(STATUS_COLORS.get(status, "#aaaaaa"))
+        color = QColor(STATUS_COLORS.get(ACCEPTED if other else status, "#aaaaaa"))
         if note:                       # carried or settled: not this run's decision
             color = color.darker(140)
         item.setForeground(QBrush(color))
@@ -282,8 +293,9 @@ class ReviewPanel(QDockWidget):
             p = self.model.item(row, 0).data(ROLE_PROPOSAL)
             status, adjusted, note = review_state(project, self.run_id, p)
             item = self.model.item(row, COL_STATUS)
-            if item.text() != status_text(status, note):
-                self._style_status(item, status, note)
+            other = self._other_label(p, status)
+            if item.text() != status_text(status, note, other):
+                self._style_status(item, status, note, other)
             self._show_bounds(row, p, adjusted)
         self.proxy.invalidate()
         self.refresh_queue()

@@ -229,9 +229,12 @@ def test_accept_as_the_other_class_labels_it_and_rejects_the_proposals_class(win
     assert neg[p.onset:p.offset + 1, ME_SCORE].all() and not neg[:, MAE_SCORE].any()
     # the desk steps on: the proposal is decided, the table moved to the next unreviewed one
     assert c.review.selected() != p
+    row = c.review._rows[("v1", "ME", p.onset, p.offset)]
+    assert c.review.model.item(row, 6).text() == "as MaE"
     mw.undo_stack.undo()
     assert mw.project.reviews.status_of(RUN_ID, p) is None
     assert mw.project.labels.get("v1", 110, "MaE") is None
+    assert c.review.model.item(row, 6).text() == ""
     mw.undo_stack.redo()
     assert mw.project.reviews.status_of(RUN_ID, p) == "rejected"
     assert mw.project.labels.get("v1", 110, "MaE") is not None
