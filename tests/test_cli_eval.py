@@ -9,6 +9,7 @@ import pytest
 from pfes_core import runs
 from pfes_core.cli import main
 from pfes_core.exports import read_intervals
+from pfes_core.labels import AddLabel
 from pfes_core.project import Project
 from pfes_core.reviews import SetReview
 from pfes_core.types import Interval
@@ -86,11 +87,23 @@ def test_export_applies_reviews(project_with_run, tmp_path, capsys):
     assert spans == [("a", 100, 130), ("a", 300, 310), ("b", 198, 226), ("c", 50, 80)]
     assert prov["run_id"] == run_id and prov["label_snapshot"] == "abc123"
     assert prov["reviews"] == {"accepted": 1, "rejected": 1, "adjusted": 1, "unreviewed": 2,
-                               "from_earlier_runs": 0}
+                               "from_earlier_runs": 0, "as_other_class": 0}
 
     assert main(["export", str(root), str(tmp_path / "r.json"), "--format", "json", "--reviewed-only"]) == 0
     ivs, _ = read_intervals(tmp_path / "r.json")
     assert sorted((i.video, i.onset, i.offset) for i in ivs) == [("a", 100, 130), ("b", 198, 226)]
+
+    # a label of the other class inside the rejected proposal: it was accepted as that class
+    rejected = b[1]
+    other = "ME" if rejected.cls == "MaE" else "MaE"
+    with Project.open(root) as p:
+        p.apply(AddLabel("b", rejected.apex, other, "tester"))
+        p.save()
+    assert main(["export", str(root), str(tmp_path / "o.json"), "--format", "json", "--reviewed-only"]) == 0
+    ivs, prov = read_intervals(tmp_path / "o.json")
+    assert sorted((i.video, i.cls, i.onset, i.offset) for i in ivs if i.video == "b") == sorted(
+        [("b", b[0].cls, 198, 226), ("b", other, rejected.onset, rejected.offset)])
+    assert prov["reviews"]["as_other_class"] == 1
 
     assert main(["export", str(root), str(tmp_path / "s.eaf"), "--format", "eaf", "--run", run_id]) == 0
     doc = ET.parse(tmp_path / "s.a.eaf").getroot()
@@ -123,7 +136,7 @@ def test_export_follows_decisions_of_earlier_runs(project_with_run, tmp_path):
     assert sorted((i.video, i.onset, i.offset) for i in ivs) == [
         ("a", 100, 130), ("a", 300, 310), ("b", 200, 225), ("c", 45, 85)]
     assert prov["reviews"] == {"accepted": 0, "rejected": 1, "adjusted": 1, "unreviewed": 3,
-                               "from_earlier_runs": 2}
+                               "from_earlier_runs": 2, "as_other_class": 0}
     assert main(["export", str(root), str(tmp_path / "r.csv"), "--format", "csv", "--reviewed-only"]) == 0
     ivs, _ = read_intervals(tmp_path / "r.csv")
     assert [(i.video, i.onset, i.offset) for i in ivs] == [("c", 45, 85)]

@@ -549,7 +549,8 @@ def test_export_applies_review_decisions_like_the_cli(window, qtbot, tmp_path):
     doc = json.loads((tmp_path / "out.json").read_text())
     assert doc["provenance"]["run_id"] == RUN_ID
     assert doc["provenance"]["reviews"] == {"accepted": 1, "rejected": 1, "adjusted": 0,
-                                            "unreviewed": 2, "from_earlier_runs": 0}
+                                            "unreviewed": 2, "from_earlier_runs": 0,
+                                            "as_other_class": 0}
     intervals, _prov = read_intervals(tmp_path / "out.json")
     assert (reject.onset, reject.offset) not in {(iv.onset, iv.offset) for iv in intervals}
     # reviewed-only keeps the accepted one only
@@ -558,6 +559,41 @@ def test_export_applies_review_decisions_like_the_cli(window, qtbot, tmp_path):
     assert task.result()[1] == 1
     megc = (tmp_path / "megc.csv").read_text()
     assert "v1,104,116,me" in megc.replace(" ", "")
+
+
+def test_export_writes_a_proposal_accepted_as_the_other_class_with_that_class(window, qtbot, tmp_path):
+    """C on the ME proposal at 160: the reviewed-only export keeps the expression, as a MaE over
+    the proposal's frames (review "accepted"), not dropped as a rejection."""
+    mw, c = window
+    p = _proposal(c, "v1", 160)
+    c.review.select(p)
+    assert c.review.other_class_current()
+    task = c.spawn(c.export(tmp_path / "reviewed.json", "json", reviewed_only=True))
+    qtbot.waitUntil(task.done, timeout=30000)
+    doc = json.loads((tmp_path / "reviewed.json").read_text())
+    assert [(r["class"], r["onset"], r["offset"], r["review"]) for r in doc["intervals"]] == [
+        ("MaE", p.onset, p.offset, "accepted")]
+    assert doc["provenance"]["reviews"]["as_other_class"] == 1
+
+
+def test_export_does_not_write_an_expression_twice_when_the_other_class_proposed_it_too(window):
+    """Both classes proposed the same movement; the MaE one was accepted as ME: the ME proposal that
+    holds the new ME label is that expression, the flipped MaE span is not written again."""
+    from pfes_core.cli.eval_cmds import _review_rows
+    from pfes_core.reviews import SetReview
+
+    mw, c = window
+    me = _proposal(c, "v1", 110)
+    mae = Interval("v1", "MaE", me.onset - 4, me.apex, me.offset + 4, 0.9)
+    assert mw.push_edit(AddLabel("v1", me.apex, "ME", "reviewer"))
+    assert mw.push_edit(SetReview.for_proposal(RUN_ID, mae, "rejected"))
+    out, states, counts = _review_rows([mae, me], mw.project.reviews, RUN_ID, labels=mw.project.labels)
+    assert [(iv.cls, iv.onset) for iv in out] == [("ME", me.onset)] and states == ["unreviewed"]
+    assert counts["as_other_class"] == 1 and counts["rejected"] == 1
+    # without the ME proposal the flipped span stands for the expression
+    out, states, _ = _review_rows([mae], mw.project.reviews, RUN_ID, labels=mw.project.labels)
+    assert [(iv.cls, iv.onset, iv.offset) for iv in out] == [("ME", mae.onset, mae.offset)]
+    assert states == ["accepted"]
 
 
 def test_export_dialog_reads_its_choices(window, tmp_path):

@@ -14,6 +14,8 @@
   as proposed; ``--reviewed-only`` keeps accepted and adjusted ones only. A proposal not
   reviewed in this run follows the annotator's decision on the same expression in an earlier run
   (``ReviewStore.earlier_decision``): a retrained model does not bring back a rejected expression.
+  A rejected proposal with a label of the other class inside was accepted as the other class (the
+  desk's C): it is written with that class over the proposal's frames, review "accepted".
 - looks: the run's low-scored candidate runs worth a look (`pfes_core.candidate_looks`), the list
   the review queue's "Look here" shows, for a server or a shared annotation plan.
 """
@@ -25,13 +27,14 @@ import functools
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from ..engine import add_engine_options, ray_engine_for
 from ..errors import FeatureError, PfesError
 from ..progress import ProgressReporter
 from .options import add_deprecated_alias
-from ..types import Interval
+from ..types import Interval, other_class
 
 
 def _project_root(path) -> Path:
@@ -247,11 +250,14 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-def _review_rows(proposals: list[Interval], reviews, run_id: str, reviewed_only: bool = False):
-    """(intervals, their review states, counts of decisions); the rule of the module docstring."""
+def _review_rows(proposals: list[Interval], reviews, run_id: str, reviewed_only: bool = False,
+                 labels=None):
+    """(intervals, their review states, counts of decisions); the rule of the module docstring.
+    `labels` (the project's LabelStore) tells a rejection from an accept as the other class."""
     out: list[Interval] = []
     states: list[str] = []
-    counts = {"accepted": 0, "rejected": 0, "adjusted": 0, "unreviewed": 0, "from_earlier_runs": 0}
+    counts = {"accepted": 0, "rejected": 0, "adjusted": 0, "unreviewed": 0, "from_earlier_runs": 0,
+              "as_other_class": 0}
     for p in proposals:
         d = reviews.get(p.video, run_id, p.cls, p.onset, p.offset) if reviews is not None else None
         if d is None and reviews is not None:
@@ -260,6 +266,17 @@ def _review_rows(proposals: list[Interval], reviews, run_id: str, reviewed_only:
         # a "looked" decision marks an empty candidate span, never a proposal (reviews.LOOKED)
         status = d.status if d is not None and d.status != "looked" else "unreviewed"
         counts[status] += 1
+        if status == "rejected" and labels is not None:
+            other = other_class(p.cls)
+            frames = [lab.frame for lab in labels.in_range(p.video, p.onset, p.offset) if lab.cls == other]
+            if frames:
+                counts["as_other_class"] += 1
+                # a proposal of that class on the same label is that expression already
+                if not any(q.video == p.video and q.cls == other and q.onset <= f <= q.offset
+                           for q in proposals for f in frames):
+                    out.append(replace(p, cls=other))
+                    states.append("accepted")
+            continue
         if status == "rejected" or (status == "unreviewed" and reviewed_only):
             continue
         out.append(d.interval() if status == "adjusted" else p)
@@ -288,7 +305,7 @@ def export_run_report(project_path, out_file, fmt: str, run_id: str | None = Non
         preds = _run_predictions(info, project)
         proposals = [iv for v in project.videos if v in preds for iv in preds[v].proposals]
         intervals, states, counts = _review_rows(proposals, project.reviews, info.run_id,
-                                                 reviewed_only)
+                                                 reviewed_only, project.labels)
         fps = {v: _effective_fps(r) for v, r in project.videos.items()}
         subjects = {v: r.subject for v, r in project.videos.items()}
         media = {v: project.video_path(v) for v in project.videos
