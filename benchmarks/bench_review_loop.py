@@ -8,7 +8,8 @@ labels its first participants and reviews its way into the next ones. Round 0 tr
 round then: spots the review pool, lets an oracle judge up to K proposals, highest score first
 (accept: IoU >= 0.5 with a ground truth of the same class, which adds a point label at the
 proposal's apex unless one is already inside, as the app's Accept does; with --adjust, a
-same-class near miss is adjusted to the true span; reject: everything else; see `Oracle`), and
+same-class near miss is adjusted to the true span; with --reclass, a proposal on an expression of
+the other class is accepted as that class, the desk's C; reject: everything else; see `Oracle`), and
 trains again. As in the app's review desk, a proposal that holds a label of its class or that the
 annotator decided in an earlier round (same class, IoU >= 0.5) is stepped over and costs nothing.
 
