@@ -42,6 +42,8 @@ NO_RUN_TEXT = ("No proposals yet. Model -> Spot: before any model is trained it 
                "proposals (features needed: Model -> Extract features) to review; "
                "Model -> Retrain once there are labels.")
 STATUS_COLORS = {ACCEPTED: "#59a14f", ADJUSTED: "#59a14f", REJECTED: "#e15759"}
+#: The Status cell of a proposal accepted as the other class ("as ME"), and of a carried decision.
+AS_OTHER, AS_OTHER_PREFIX, EARLIER = "as other", "as ", " (earlier run)"
 
 
 def status_text(state: str | None, note: str, other: str | None = None) -> str:
@@ -51,9 +53,9 @@ def status_text(state: str | None, note: str, other: str | None = None) -> str:
     if state == SETTLED:
         return "labelled"
     if state == REJECTED and other:
-        state = f"as {other}"
+        state = f"{AS_OTHER_PREFIX}{other}"
     if state is not None and note:
-        return f"{state} (earlier run)"
+        return f"{state}{EARLIER}"
     return state or ""
 
 
@@ -372,13 +374,15 @@ class ReviewPanel(QDockWidget):
         if self.run_id is None:
             self.summary_label.setText(NO_RUN_TEXT)
             return
-        counts = {ACCEPTED: 0, ADJUSTED: 0, REJECTED: 0}
+        counts = {ACCEPTED: 0, ADJUSTED: 0, REJECTED: 0, AS_OTHER: 0}
         settled = 0
         total = self.model.rowCount()
         for row in range(total):
             st = self.model.item(row, COL_STATUS).text()
             if st in counts:
                 counts[st] += 1
+            elif st.startswith(AS_OTHER_PREFIX) and not st.endswith(EARLIER):
+                counts[AS_OTHER] += 1
             elif st:
                 settled += 1
         done = sum(counts.values())
@@ -386,7 +390,8 @@ class ReviewPanel(QDockWidget):
         self.summary_label.setText(
             f"{what}: {total} proposals, {done} reviewed "
             f"({counts[ACCEPTED]} accepted, {counts[ADJUSTED]} adjusted, "
-            f"{counts[REJECTED]} rejected)"
+            f"{counts[REJECTED]} rejected"
+            + (f", {counts[AS_OTHER]} as the other class" if counts[AS_OTHER] else "") + ")"
             + (f", {settled} already decided in an earlier run or labelled" if settled else ""))
 
     # ------------------------------------------------------------------------ selection

@@ -231,6 +231,8 @@ def test_accept_as_the_other_class_labels_it_and_rejects_the_proposals_class(win
     assert c.review.selected() != p
     row = c.review._rows[("v1", "ME", p.onset, p.offset)]
     assert c.review.model.item(row, 6).text() == "as MaE"
+    assert "1 reviewed (0 accepted, 0 adjusted, 0 rejected, 1 as the other class)" in \
+        c.review.summary_label.text()
     mw.undo_stack.undo()
     assert mw.project.reviews.status_of(RUN_ID, p) is None
     assert mw.project.labels.get("v1", 110, "MaE") is None
