@@ -460,9 +460,9 @@ def main(argv=None) -> int:
     ap.add_argument("--members", type=int, default=1,
                     help="models per training, seeds SEED..SEED+N-1, outputs averaged (pfes train --members)")
     ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--order", choices=("score", "time", "classes"), default="score",
-                    help="review order: highest score first, along each video's timeline, or the classes "
-                         "taking turns (review_order)")
+    ap.add_argument("--order", choices=("score", "time", "classes", "quantile"), default="score",
+                    help="review order: highest score first, along each video's timeline, the classes "
+                         "taking turns, or each class by its rank within the class (review_order)")
     ap.add_argument("--misses", type=int, default=0,
                     help="per round, also look at up to N motion candidates the model proposes nothing "
                          "at, clicking the expressions found there (Oracle.visit_misses)")

@@ -28,13 +28,20 @@ def _holds_label(points: list[tuple[int, int]], p: Interval) -> bool:
 def review_order(proposals: list[Interval], order: str = "score") -> list[Interval]:
     """The order the annotator works through: "score", highest score first; "time", video by video
     along the timeline, whatever the score; "classes", each class's proposals by score, the classes
-    taking turns (MaE, ME, MaE, ...), so the rarer, lower-scored class is seen as early as the other."""
+    taking turns (MaE, ME, MaE, ...), so the rarer, lower-scored class is seen as early as the other;
+    "quantile", each proposal placed by its rank within its own class, so a class gets review in
+    proportion to its share of the proposals whatever its scores."""
     by_score = sorted(proposals, key=lambda p: (-(p.score or 0.0), p.video, p.onset))
     if order == "score":
         return by_score
     if order == "time":
         return sorted(proposals, key=lambda p: (p.video, p.onset, p.cls))
     lists = [[p for p in by_score if p.cls == c] for c in CLASSES]
+    if order == "quantile":
+        # each proposal at its rank within its own class (0 best, 1 worst), the classes merged on it
+        ranked = [((i + 0.5) / len(x), -(p.score or 0.0), p.video, p.onset, p) for x in lists
+                  for i, p in enumerate(x)]
+        return [r[-1] for r in sorted(ranked, key=lambda r: r[:4])]
     out = []
     for i in range(max((len(x) for x in lists), default=0)):
         out.extend(x[i] for x in lists if i < len(x))

@@ -63,3 +63,14 @@ def test_an_expression_found_before_is_not_taken_again_as_the_other_class():
 def test_the_budget_counts_every_decision():
     oracle = _oracle_module().Oracle(TRUTH, reclass=True)
     assert sum(oracle.review(PROPOSALS, budget=2).values()) == 2
+
+
+def test_quantile_order_gives_each_class_review_in_its_share_of_the_proposals():
+    mod = _oracle_module()
+    mae = [Interval("v", "MaE", 10 * i, 10 * i + 3, 10 * i + 6, 0.9 - 0.01 * i) for i in range(6)]
+    me = [Interval("v", "ME", 500 + 10 * i, 503 + 10 * i, 506 + 10 * i, 0.4 - 0.01 * i) for i in range(2)]
+    assert mod.review_order(mae + me, "score")[:6] == mae             # every ME scores under every MaE
+    order = mod.review_order(mae + me, "quantile")
+    assert [p.cls for p in order[:4]] == ["MaE", "MaE", "ME", "MaE"]  # the best ME at its rank 1/4, ties by score
+    assert order.index(me[1]) < order.index(mae[-1])
+    assert sorted(order, key=lambda p: (p.cls, p.onset)) == sorted(mae + me, key=lambda p: (p.cls, p.onset))
