@@ -26,13 +26,22 @@ from .errors import LabelError
 from .labels import Edit, register_edit
 from .safe_paths import id_problem
 from .spotting import interval_iou
-from .types import Interval, parse_class
+from .types import Interval, other_class, parse_class
 
 #: A candidate run the model did not propose, looked at and found empty (pfes_core.candidate_looks):
 #: remembered so it is not offered again; no training target, and never carried onto a proposal.
 LOOKED = "looked"
 STATUSES = ("accepted", "rejected", "adjusted", LOOKED)
 CARRY_MIN_IOU = 0.5     # the MEGC match rule: a proposal this close is the same expression
+
+
+def other_class_labels(labels, proposal: Interval) -> list:
+    """The point labels of the other class inside `proposal` (`labels`: a LabelStore). A rejected
+    proposal with one was accepted as the other class (the desk's C): the review table, the export
+    and the desk's link all read it so."""
+    other = other_class(proposal.cls)
+    return [lab for lab in labels.in_range(proposal.video, proposal.onset, proposal.offset)
+            if lab.cls == other]
 
 
 @dataclass(frozen=True)

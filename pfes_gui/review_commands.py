@@ -146,6 +146,17 @@ def as_other_class(proposal: Interval) -> Interval:
     return replace(proposal, cls=other_class(proposal.cls))
 
 
+def decision_link(project, proposal: Interval, status: str | None, adjusted=None,
+                  as_other: bool = False):
+    """The label a decision stands for instead of adding one (`linked_label`): one of the other
+    class for an accept as the other class, of the proposal's class for an accept or adjust."""
+    if as_other:
+        return linked_label(project, as_other_class(proposal))
+    if status in KEPT:
+        return linked_label(project, proposal, adjusted if status == ADJUSTED else None)
+    return None
+
+
 def other_class_edits(project, run_id: str, proposal: Interval, annotator: str = "") -> list:
     """"Accept as the other class": the movement is real, the class is wrong (a MaE proposal on an
     ME, or the reverse). A point label of the other class at the apex, unless one of that class
@@ -186,12 +197,8 @@ def apply_review(main_window, run_id: str, proposal: Interval, status: str | Non
     project = main_window.project
     if project is None or getattr(project, "readonly", False) or run_id is None:
         return False
-    linked = None
+    linked = decision_link(project, proposal, status, adjusted, as_other)
     annotator = getattr(main_window, "annotator", "")
-    if as_other:
-        linked = linked_label(project, as_other_class(proposal))
-    elif status in KEPT:
-        linked = linked_label(project, proposal, adjusted if status == ADJUSTED else None)
     try:
         edits = (other_class_edits(project, run_id, proposal, annotator) if as_other
                  else review_edits(project, run_id, proposal, status, annotator, adjusted))

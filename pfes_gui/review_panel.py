@@ -22,13 +22,14 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDockWidget, QHBoxL
                                QHeaderView, QLabel, QPushButton, QSpinBox, QTableView,
                                QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
+from pfes_core.reviews import other_class_labels
 from pfes_core.scan_stretches import SCAN_SECONDS
 from pfes_core.types import Interval
 
 from . import class_color
 from .look_queue import LookQueue
-from .review_commands import (ACCEPTED, ADJUSTED, KEPT, REJECTED, SETTLED, apply_review,
-                              as_other_class, likely_misses, linked_label, review_state,
+from .review_commands import (ACCEPTED, ADJUSTED, REJECTED, SETTLED, apply_review,
+                              as_other_class, decision_link, likely_misses, review_state,
                               suspicious_labels)
 
 COLUMNS = ("Video", "Class", "Onset", "Apex", "Offset", "Score", "Status")
@@ -275,7 +276,8 @@ class ReviewPanel(QDockWidget):
         as the other class (a label of that class inside it); None otherwise."""
         if status != REJECTED or self.mw.project is None:
             return None
-        return None if linked_label(self.mw.project, as_other_class(p)) is None else as_other_class(p).cls
+        inside = other_class_labels(self.mw.project.labels, p)
+        return inside[0].cls if inside else None
 
     def _style_status(self, item: QStandardItem, status: str | None, note: str = "",
                       other: str | None = None) -> None:
@@ -526,12 +528,8 @@ class ReviewPanel(QDockWidget):
         if proposal is None:
             self.mw.show_status("No proposal selected or under the playhead")
             return False
-        linked = None
-        if self.mw.project is not None and as_other:
-            linked = linked_label(self.mw.project, as_other_class(proposal))
-        elif status in KEPT and self.mw.project is not None:
-            linked = linked_label(self.mw.project, proposal,
-                                  adjusted if status == ADJUSTED else None)
+        linked = (None if self.mw.project is None
+                  else decision_link(self.mw.project, proposal, status, adjusted, as_other))
         ok = apply_review(self.mw, self.run_id, proposal, status, adjusted, as_other)
         if ok:
             verb = f"Accepted as {as_other_class(proposal).cls}:" if as_other else status.capitalize()

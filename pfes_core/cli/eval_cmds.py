@@ -33,6 +33,7 @@ from pathlib import Path
 from ..engine import add_engine_options, ray_engine_for
 from ..errors import FeatureError, PfesError
 from ..progress import ProgressReporter
+from ..reviews import other_class_labels
 from .options import add_deprecated_alias
 from ..types import Interval, other_class
 
@@ -268,7 +269,7 @@ def _review_rows(proposals: list[Interval], reviews, run_id: str, reviewed_only:
         counts[status] += 1
         if status == "rejected" and labels is not None:
             other = other_class(p.cls)
-            frames = [lab.frame for lab in labels.in_range(p.video, p.onset, p.offset) if lab.cls == other]
+            frames = [lab.frame for lab in other_class_labels(labels, p)]
             if frames:
                 counts["as_other_class"] += 1
                 # a proposal of that class on the same label is that expression already
