@@ -29,7 +29,11 @@ class LabelController(QObject):
         w = self.w
         undo = w.undo_stack.createUndoAction(w, "&Undo")
         redo = w.undo_stack.createRedoAction(w, "&Redo")
-        for action, action_id in ((undo, "edit.undo"), (redo, "edit.redo")):
+        for action, action_id, step in ((undo, "edit.undo", self.undo_step), (redo, "edit.redo", self.redo_step)):
+            # the stack's own slot would move silently; ours also says what moved (the status
+            # line would otherwise still read the undone edit's "now ME (was MaE)")
+            action.triggered.disconnect()
+            action.triggered.connect(step)
             action.setShortcuts(shortcuts.key_sequences(action_id))
             action.setObjectName(action_id)
             w.actions[action_id] = action
@@ -43,6 +47,24 @@ class LabelController(QObject):
         lm.addSeparator()
         w.register_action("label.next", lambda: w.nav.jump_label(+1), lm)
         w.register_action("label.prev", lambda: w.nav.jump_label(-1), lm)
+
+    # ---- undo / redo ---------------------------------------------------------------------------
+    def undo_step(self) -> None:
+        stack = self.w.undo_stack
+        self._step(stack.undo, stack.undoText(), "Undone")
+
+    def redo_step(self) -> None:
+        stack = self.w.undo_stack
+        self._step(stack.redo, stack.redoText(), "Redone")
+
+    def _step(self, move, text: str, verb: str) -> None:
+        """Move the undo stack one step and say what moved; a step the project refused drops its
+        command from the stack (count falls) and `MainWindow.edit_failed` says why instead."""
+        stack = self.w.undo_stack
+        count = stack.count()
+        move()
+        if text and stack.count() == count:
+            self.w.show_status(f"{verb}: {text}", 6000)
 
     # ---- edits ---------------------------------------------------------------------------------
     def add_label(self, frame: int, cls: str) -> bool:

@@ -232,6 +232,13 @@ def test_delete_and_retype_agree_on_a_frame_with_both_classes(qtbot, window):
     press(qtbot, window, "T")
     assert labels(window)[-1] == (50, "MaE")
     assert "now MaE (was ME)" in window.statusBar().currentMessage()
+    # Undo and redo say what they moved: the line must not keep claiming "now MaE" after Ctrl+Z
+    press(qtbot, window, "Ctrl+Z")
+    assert labels(window)[-1] == (50, "ME")
+    assert window.statusBar().currentMessage() == "Undone: Change label at frame 50 from ME to MaE"
+    press(qtbot, window, "Ctrl+Shift+Z")
+    assert labels(window)[-1] == (50, "MaE")
+    assert window.statusBar().currentMessage() == "Redone: Change label at frame 50 from ME to MaE"
     press(qtbot, window, "Delete")
     assert (50, "MaE") not in labels(window)
     assert "Deleted the MaE label at frame 50" in window.statusBar().currentMessage()
@@ -299,6 +306,7 @@ def test_disk_full_on_an_edit_or_a_save_is_a_dialog_and_loses_nothing(qtbot, win
     press(qtbot, window, "Ctrl+Z")                             # neither can its undo
     qtbot.waitUntil(lambda: len(errors) == 2, timeout=2000)
     assert labels(window) == [(10, "MaE")]
+    assert not window.statusBar().currentMessage().startswith("Undone")   # it was not
     window.project.save = full                                 # and project.h5 cannot be written
     assert not window.save()
     assert errors[-1][0] == "Save failed" and "No space left" in errors[-1][1]
