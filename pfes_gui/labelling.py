@@ -112,13 +112,20 @@ class LabelController(QObject):
             return False
         return self.w.push_edit(DeleteLabel(label.video, label.frame, label.cls, label.annotator))
 
-    def labels_at_playhead(self) -> list:
+    def _shown_at_playhead(self) -> list:
+        """The labels drawn at the playhead, whoever made them (hidden layers left out)."""
         w = self.w
         if w.project is None or w.current_video_id is None:
             return []
         here = w.project.labels.at(w.current_video_id, w.current_frame)
-        layers = getattr(w, "layers", None)   # only labels one may change: Del/T never touch a colleague's
-        return here if layers is None else layers.editable(here)
+        layers = getattr(w, "layers", None)
+        return here if layers is None else layers.visible(here)
+
+    def labels_at_playhead(self) -> list:
+        """The labels at the playhead one may change: Del/T never touch a colleague's."""
+        layers = getattr(self.w, "layers", None)
+        here = self._shown_at_playhead()
+        return here if layers is None else [lb for lb in here if layers.may_edit(lb)]
 
     def _single_at_playhead(self, verb: str):
         """The one label at the playhead, or None after saying why the key did nothing.
@@ -127,7 +134,11 @@ class LabelController(QObject):
         guesses which one is meant; the marker's right-click menu picks one."""
         here = self.labels_at_playhead()
         if not here:
-            self.w.show_status(f"No label at frame {self.w.current_frame} to {verb}", 4000)
+            shown = self._shown_at_playhead()
+            if shown:              # a colleague's marker is drawn here: say whose, not "no label"
+                self._may_edit(shown[0])
+            else:
+                self.w.show_status(f"No label at frame {self.w.current_frame} to {verb}", 4000)
             return None
         if len(here) > 1:
             self.w.show_status(f"Frame {self.w.current_frame} holds both an MaE and an ME label; "

@@ -68,6 +68,11 @@ def test_two_annotators_layers_agreement_and_adjudication(window, qtbot, monkeyp
     # Del at the playhead acts on the user's own label only, even where a colleague's sits too.
     w.seek(second.frame)
     assert w.labelling.labels_at_playhead() == []
+    # ... and says whose label is drawn there, never "no label" under a visible marker
+    w.actions["label.delete"].trigger()
+    assert w.project.labels.get(second.video, second.frame, second.cls, "demo") is not None
+    message = w.statusBar().currentMessage()
+    assert "demo" in message and "Edit other annotators' labels" in message and "No label" not in message
 
     # Agreement dock, tolerance 3 frames, A = demo, B = ann. By hand: A n labels, B n - 1; matched
     # same-class pairs n - 2 (first missing, second retyped); F1 = 2(n-2) / (2n-1); one MaE/ME.
