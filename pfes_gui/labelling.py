@@ -96,6 +96,8 @@ class LabelController(QObject):
         ok = w.push_edit(MoveLabel(label.video, label.frame, label.cls, int(new_frame), annotator=label.annotator))
         if not ok:   # put the marker back where the store says it is
             w.timeline.set_labels(w.project.labels.for_video(label.video))
+        elif int(new_frame) != label.frame:   # at 2 px a frame, the marker alone does not say where it landed
+            w.show_status(f"Moved the {label.cls} label from frame {label.frame} to {int(new_frame)}", 4000)
         return ok
 
     def retype_label(self, label, new_cls: str) -> bool:

@@ -131,8 +131,10 @@ def test_drag_marker_moves_label(qtbot, window):
     QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
     qtbot.waitUntil(lambda: labels(window) == [(33, "MaE")], timeout=3000)
     assert window.timeline.view_range() == pytest.approx((-0.5, 99.5))   # no pan
+    assert window.statusBar().currentMessage() == "Moved the MaE label from frame 20 to 33"
     press(qtbot, window, "Ctrl+Z")
     assert labels(window) == [(20, "MaE")]
+    assert window.statusBar().currentMessage() == "Undone: Move MaE label from frame 20 to 33"
     # Dragging empty space pans the view instead.
     QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      timeline_point(window, 60, "ME"))
