@@ -172,11 +172,14 @@ def other_class_edits(project, run_id: str, proposal: Interval, annotator: str =
     return edits
 
 
-def describe(status: str | None, proposal: Interval, adjusted=None, as_other: bool = False) -> str:
-    """Undo-menu text: 'Accept ME proposal 120-131 (v01)', 'Accept MaE proposal 120-131 as ME (v01)'."""
-    verb = {ACCEPTED: "Accept", REJECTED: "Reject", ADJUSTED: "Adjust", None: "Clear review of"}
+def describe(status: str | None, proposal: Interval, adjusted=None, as_other: bool = False,
+             done: bool = False) -> str:
+    """Undo-menu text: 'Accept ME proposal 120-131 (v01)', 'Accept MaE proposal 120-131 as ME (v01)';
+    done=True: what the status line confirms afterwards, 'Accepted ME proposal 120-131 (v01)'."""
+    verb = ({ACCEPTED: "Accepted", REJECTED: "Rejected", ADJUSTED: "Adjusted", None: "Cleared the review of"}
+            if done else {ACCEPTED: "Accept", REJECTED: "Reject", ADJUSTED: "Adjust", None: "Clear review of"})
     if as_other:
-        return (f"Accept {proposal.cls} proposal {proposal.onset}-{proposal.offset} as "
+        return (f"{verb[ACCEPTED]} {proposal.cls} proposal {proposal.onset}-{proposal.offset} as "
                 f"{other_class(proposal.cls)} ({proposal.video})")
     text = f"{verb.get(status, status)} {proposal.cls} proposal {proposal.onset}-{proposal.offset}"
     if status == ADJUSTED and adjusted is not None:
@@ -217,10 +220,15 @@ def apply_review(main_window, run_id: str, proposal: Interval, status: str | Non
     if pushed < len(edits):
         stack.undo()   # rolls back what the macro applied (nothing, or the label)
         return False
+    # say what the key did: the desk moves on to the next proposal at once
+    done = describe(status, proposal, adjusted, as_other, done=True)
+    added = next((e for e in edits if isinstance(e, AddLabel)), None)
     if linked is not None:
-        main_window.show_status(
-            f"{text.split(' (')[0]}: linked to the {linked.cls} "
-            f"label at frame {linked.frame} inside it (no new label added)", 8000)
+        main_window.show_status(f"{done}: linked to the {linked.cls} label at frame {linked.frame} "
+                                f"inside it (no new label added)", 8000)
+    else:
+        main_window.show_status(done if added is None
+                                else f"{done}: {added.cls} label at frame {added.frame}", 6000)
     return True
 
 

@@ -29,7 +29,7 @@ from pfes_core.types import Interval
 from . import class_color
 from .look_queue import LookQueue
 from .review_commands import (ACCEPTED, ADJUSTED, REJECTED, SETTLED, apply_review,
-                              as_other_class, decision_link, likely_misses, review_state,
+                              decision_link, describe, likely_misses, review_state,
                               suspicious_labels)
 
 COLUMNS = ("Video", "Class", "Onset", "Apex", "Offset", "Score", "Status")
@@ -532,11 +532,9 @@ class ReviewPanel(QDockWidget):
                   else decision_link(self.mw.project, proposal, status, adjusted, as_other))
         ok = apply_review(self.mw, self.run_id, proposal, status, adjusted, as_other)
         if ok:
-            verb = f"Accepted as {as_other_class(proposal).cls}:" if as_other else status.capitalize()
             self.note_label.setText(
-                f"{verb} {proposal.cls} proposal {proposal.onset}-"
-                f"{proposal.offset} ({proposal.video}): linked to the {linked.cls} label at "
-                f"frame {linked.frame} already inside it; no new label added."
+                f"{describe(status, proposal, adjusted, as_other, done=True)}: linked to the {linked.cls} "
+                f"label at frame {linked.frame} already inside it; no new label added."
                 if linked is not None else "")
             self.decision_made.emit()
             self.select(proposal, jump=False)

@@ -106,11 +106,24 @@ def test_accept_links_to_a_same_class_label_inside_instead_of_adding_one(window,
     assert mw.project.labels.get("v1", 115, "MaE") is None
     assert mw.project.reviews.status_of(RUN_ID, mae) == "accepted"
     assert "linked to the MaE label at frame 118" in c.review.note_label.text()
-    assert "no new label" in mw.statusBar().currentMessage()
+    assert mw.statusBar().currentMessage() == ("Accepted MaE proposal 100-130 (v1): linked to the MaE label "
+                                               "at frame 118 inside it (no new label added)")
     # a label of the other class does not count: accepting the ME proposal adds its label
     assert c.review._decide("accepted", me, advance=False)
     assert mw.project.labels.get("v1", 156, "ME") is not None
     assert c.review.note_label.text() == ""
+    # the status line confirms each key's decision, the desk having moved on to the next proposal
+    assert mw.statusBar().currentMessage() == "Accepted ME proposal 150-162 (v1): ME label at frame 156"
+    assert c.review._decide("rejected", mae, advance=False)
+    assert mw.statusBar().currentMessage() == "Rejected MaE proposal 100-130 (v1)"
+    assert c.review._decide("adjusted", mae, adjusted=(102, 112, 128), advance=False)
+    assert mw.statusBar().currentMessage().startswith("Adjusted MaE proposal 100-130 to 102-128 (v1): linked")
+    assert c.review._decide(None, me, advance=False)
+    assert mw.statusBar().currentMessage() == "Cleared the review of ME proposal 150-162 (v1)"
+    assert c.review._decide("rejected", me, advance=False)
+    c.review.select(me, jump=False)
+    c.review.clear_button.click()                   # the button, as a person uses it
+    assert mw.project.reviews.status_of(RUN_ID, me) is None
 
 
 # ---- item 5: adding a video keeps the Prop and Rev columns -------------------------------------------
