@@ -285,8 +285,9 @@ class ProjectController(QObject):
 
         from .import_dialog import add_point_labels
 
+        frames = {v: r.n_frames for v, r in self.w.project.videos.items()}   # errors then name the line
         try:
-            labels = read_points(path)
+            labels = read_points(path, n_frames=frames)
         except (PfesError, OSError) as exc:
             dialogs.error(self.w, "Cannot import labels", str(exc))
             return False

@@ -554,6 +554,11 @@ def test_import_labels_and_reference(qtbot, window, project_path, tmp_path, call
     bad.write_text("video,frame,class\nclip,notanumber,MaE\n")
     assert not window.import_labels(bad)
     assert calls["error"][-1][0] == "Cannot import labels" and "bad.csv" in calls["error"][-1][1]
+    far = tmp_path / "far.csv"                     # a frame past the video's end: which line says so
+    far.write_text("video,frame,class\nclip,4,MaE\nclip,99999,ME\n")
+    assert not window.import_labels(far)
+    assert "far.csv, line 3" in calls["error"][-1][1] and "99999" in calls["error"][-1][1]
+    assert len(window.project.labels) == 0         # nothing of the file lands
     ref = tmp_path / "ref.csv"
     ref.write_text("video,class,onset,apex,offset\nclip,ME,10,14,20\n")
     assert window.import_reference(ref)
