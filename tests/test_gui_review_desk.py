@@ -112,7 +112,18 @@ def test_accept_links_to_a_same_class_label_inside_instead_of_adding_one(window,
     assert c.review._decide("accepted", me, advance=False)
     assert mw.project.labels.get("v1", 156, "ME") is not None
     assert c.review.note_label.text() == ""
-    # the status line confirms each key's decision, the desk having moved on to the next proposal
+    assert mw.statusBar().currentMessage() == "Accepted ME proposal 150-162 (v1): ME label at frame 156"
+
+
+def test_each_decision_says_what_it_did_and_the_clear_button_clears(window, qtbot):
+    """The desk moves on to the next proposal at once: the status line is where the annotator
+    sees what the key did. Clear (status None) once raised in its slot."""
+    mw, c = window
+    mae = Interval("v1", "MaE", 100, 115, 130, 0.8)
+    me = Interval("v1", "ME", 150, 156, 162, 0.6)
+    c.set_predictions(RUN_ID, _predictions(mae, me))
+    assert mw.add_label(118, "MaE")
+    assert c.review._decide("accepted", me, advance=False)
     assert mw.statusBar().currentMessage() == "Accepted ME proposal 150-162 (v1): ME label at frame 156"
     assert c.review._decide("rejected", mae, advance=False)
     assert mw.statusBar().currentMessage() == "Rejected MaE proposal 100-130 (v1)"
