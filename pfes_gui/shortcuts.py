@@ -56,8 +56,8 @@ _DEFAULTS: tuple[tuple[str, str, str, str], ...] = (
     ("file.export", "Ctrl+E", "Export spotted intervals", "File"),
     ("file.quit", "Ctrl+Q", "Quit", "File"),
     # Edit
-    ("edit.undo", "Ctrl+Z", "Undo the last label edit", "Edit"),
-    ("edit.redo", "Ctrl+Shift+Z", "Redo", "Edit"),
+    ("edit.undo", "Ctrl+Z", "Undo the last edit (labels and review decisions alike)", "Edit"),
+    ("edit.redo", "Ctrl+Shift+Z", "Redo the last undone edit", "Edit"),
     ("edit.preferences", "Ctrl+,", "Preferences: keys and annotator name", "Edit"),
     # Labels
     ("label.add_mae", "M", "Add a macro-expression (MaE) label at the playhead", "Labels"),
