@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left, bisect_right
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Iterable
 
 from .errors import LabelError
@@ -33,6 +33,12 @@ from .types import Interval, other_class, parse_class
 LOOKED = "looked"
 STATUSES = ("accepted", "rejected", "adjusted", LOOKED)
 CARRY_MIN_IOU = 0.5     # the MEGC match rule: a proposal this close is the same expression
+
+
+def as_other_class(proposal: Interval) -> Interval:
+    """The proposal's span with the other class: what "accept as the other class" labels, and what
+    the export writes for it."""
+    return replace(proposal, cls=other_class(proposal.cls))
 
 
 def other_class_labels(labels, proposal: Interval) -> list:

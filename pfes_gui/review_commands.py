@@ -12,12 +12,12 @@ them without widgets (SLEAP's ask/do split).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from pfes_core.labels import AddLabel, validate_label
-from pfes_core.reviews import SetReview
+from pfes_core.reviews import SetReview, as_other_class
 from pfes_core.types import Interval, other_class
 
 ACCEPTED = "accepted"
@@ -139,11 +139,6 @@ def review_edits(project, run_id: str, proposal: Interval, status: str | None,
                                         adjusted=adjusted if status == ADJUSTED else None,
                                         annotator=annotator))
     return edits
-
-
-def as_other_class(proposal: Interval) -> Interval:
-    """The proposal's span with the other class: what "accept as the other class" labels."""
-    return replace(proposal, cls=other_class(proposal.cls))
 
 
 def decision_link(project, proposal: Interval, status: str | None, adjusted=None,

@@ -27,15 +27,14 @@ import functools
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from ..engine import add_engine_options, ray_engine_for
 from ..errors import FeatureError, PfesError
 from ..progress import ProgressReporter
-from ..reviews import other_class_labels
+from ..reviews import as_other_class, other_class_labels
 from .options import add_deprecated_alias
-from ..types import Interval, other_class
+from ..types import Interval
 
 
 def _project_root(path) -> Path:
@@ -268,14 +267,14 @@ def _review_rows(proposals: list[Interval], reviews, run_id: str, reviewed_only:
         status = d.status if d is not None and d.status != "looked" else "unreviewed"
         counts[status] += 1
         if status == "rejected" and labels is not None:
-            other = other_class(p.cls)
             frames = [lab.frame for lab in other_class_labels(labels, p)]
             if frames:
                 counts["as_other_class"] += 1
+                flipped = as_other_class(p)
                 # a proposal of that class on the same label is that expression already
-                if not any(q.video == p.video and q.cls == other and q.onset <= f <= q.offset
+                if not any(q.video == p.video and q.cls == flipped.cls and q.onset <= f <= q.offset
                            for q in proposals for f in frames):
-                    out.append(replace(p, cls=other))
+                    out.append(flipped)
                     states.append("accepted")
             continue
         if status == "rejected" or (status == "unreviewed" and reviewed_only):
