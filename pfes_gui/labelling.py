@@ -114,20 +114,20 @@ class LabelController(QObject):
             return False
         return self.w.push_edit(DeleteLabel(label.video, label.frame, label.cls, label.annotator))
 
-    def _shown_at_playhead(self) -> list:
-        """The labels drawn at the playhead, whoever made them (hidden layers left out)."""
+    def _at_playhead(self, editable: bool) -> list:
+        """The labels at the playhead through the annotator layers: those drawn (hidden layers left
+        out), or those one may change (`editable`: Del/T never touch a colleague's)."""
         w = self.w
         if w.project is None or w.current_video_id is None:
             return []
         here = w.project.labels.at(w.current_video_id, w.current_frame)
         layers = getattr(w, "layers", None)
-        return here if layers is None else layers.visible(here)
+        if layers is None:
+            return here
+        return layers.editable(here) if editable else layers.visible(here)
 
     def labels_at_playhead(self) -> list:
-        """The labels at the playhead one may change: Del/T never touch a colleague's."""
-        layers = getattr(self.w, "layers", None)
-        here = self._shown_at_playhead()
-        return here if layers is None else [lb for lb in here if layers.may_edit(lb)]
+        return self._at_playhead(editable=True)
 
     def _single_at_playhead(self, verb: str):
         """The one label at the playhead, or None after saying why the key did nothing.
@@ -136,7 +136,7 @@ class LabelController(QObject):
         guesses which one is meant; the marker's right-click menu picks one."""
         here = self.labels_at_playhead()
         if not here:
-            shown = self._shown_at_playhead()
+            shown = self._at_playhead(editable=False)
             if shown:              # a colleague's marker is drawn here: say whose, not "no label"
                 self._may_edit(shown[0])
             else:
