@@ -21,6 +21,7 @@ class PlaybackController(QObject):
         self.w = window
         self.playing = False
         self.loop_range: tuple[int, int] | None = None
+        self._loop_anchor = 0        # where L was pressed: stopping the loop comes back here
         self._t0 = 0.0
         self._f0 = 0
         self.timer = QTimer(self)
@@ -106,33 +107,40 @@ class PlaybackController(QObject):
         self.loop_range = None
 
     def toggle_loop(self) -> None:
-        """Loop around the proposal under the playhead, else the nearest label (again: stop)."""
+        """Loop around the proposal under the playhead, else the nearest label. Again: stop, back
+        at the frame where the loop began, so the next Delete or T acts on what was looped (the
+        loop leaves the playhead anywhere in the span, often off the label's frame)."""
         w = self.w
         if self.loop_range is not None:
             self.loop_range = None
             w.timeline.clear_loop()
             self.stop()
+            w.seek(self._loop_anchor)
+            w.show_status(f"Stopped looping; back at frame {self._loop_anchor}")
             return
         if w.current_video_id is None:
             return
         f = w.current_frame
-        rng = None
+        rng = what = None
         for iv in w.timeline.proposals:
             if iv.onset <= f <= iv.offset:
-                rng = (iv.onset, iv.offset)
+                rng, what = (iv.onset, iv.offset), f"the {iv.cls} proposal {iv.onset}-{iv.offset}"
                 break
         if rng is None and w.project is not None:
             lab = w.project.labels.nearest(w.current_video_id, f)
             pad = max(5, int(round(0.5 * w.fps)))
             if lab is not None and abs(lab.frame - f) <= 2 * pad:
                 rng = (max(lab.frame - pad, 0), min(lab.frame + pad, w.n_frames - 1))
+                what = f"the {lab.cls} label at frame {lab.frame}"
         if rng is None:
             w.show_status("No label or proposal near the playhead to loop around")
             return
         self.loop_range = rng
+        self._loop_anchor = f
         w.timeline.set_loop(*rng)
         w.seek(rng[0])
         self.start()
+        w.show_status(f"Looping frames {rng[0]}-{rng[1]} around {what} (L again: stop)")
 
 
 def install(window) -> PlaybackController:

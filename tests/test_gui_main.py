@@ -204,6 +204,8 @@ def test_loop_around_label(qtbot, window, project_path):
     press(qtbot, window, "L")
     lo, hi = window.loop_range
     assert lo <= 40 <= hi and window.playing
+    assert window.statusBar().currentMessage() == \
+        f"Looping frames {lo}-{hi} around the ME label at frame 40 (L again: stop)"
     window.speed_combo.setCurrentIndex(window.speed_combo.findData(4.0))
     seen = set()
     for _ in range(40):
@@ -211,8 +213,15 @@ def test_loop_around_label(qtbot, window, project_path):
         seen.add(window.current_frame)
     assert min(seen) >= lo and max(seen) <= hi
     assert max(seen) - min(seen) > 5
+    press(qtbot, window, "Space")          # paused inside the loop, off the label's frame
+    window.seek(lo)
     press(qtbot, window, "L")
     assert window.loop_range is None and not window.playing
+    # Back on the label, so the next key acts on it, and the line says so.
+    assert window.current_frame == 40
+    assert window.statusBar().currentMessage() == "Stopped looping; back at frame 40"
+    press(qtbot, window, "T")
+    assert [lab.cls for lab in window.project.labels.for_video("clip")] == ["MaE"]
 
 
 def test_difference_overlay(qtbot, window, project_path):
