@@ -19,6 +19,7 @@ ACCEL_STEPS = ((40, 10), (25, 5), (10, 2), (0, 1))
 # A step action counts as the key's own auto-repeat only right after that key event.
 KEY_EVENT_FRESH_S = 0.25
 SAME_INSTANT_MS = 2         # an X auto-repeat release+press pair shares its timestamp
+GOTO_MAX = 2**31 - 1        # the Go-to box's bound (a QSpinBox int); past the video's end is clamped
 
 
 class NavigationController(QObject):
@@ -160,10 +161,17 @@ class NavigationController(QObject):
         w = self.w
         if w.current_video_id is None:
             return
-        frame = dialogs.get_int(w, "Go to frame", f"Frame (0 - {w.n_frames - 1}):",
-                                w.current_frame, 0, w.n_frames - 1)
-        if frame is not None:
-            self.seek(frame)
+        last = w.n_frames - 1
+        # The box takes any frame number: bounded at the last frame, it refused the digits that
+        # went past it, so a typed 9999 silently went to frame 99. Past the end is said instead.
+        frame = dialogs.get_int(w, "Go to frame", f"Frame (0 - {last}):", w.current_frame, 0,
+                                GOTO_MAX)
+        if frame is None:
+            return
+        self.seek(frame)
+        if frame > last:
+            w.show_status(f"Frame {frame} is past the end of {w.current_video_id} "
+                          f"(frames 0-{last}): at the last frame, {last}")
 
     # ---- jumps ---------------------------------------------------------------------------------
     def jump_label(self, direction: int) -> None:

@@ -61,7 +61,15 @@ def calls(monkeypatch):
         return record["answers"].pop(0) if record["answers"] else False
 
     def get_int(parent, title, label, value, lo, hi):
-        return record["ints"].pop(0) if record["ints"] else None
+        """What typing the queued number into a spin box bounded by [lo, hi] leaves in it: the
+        box refuses each digit that takes the value past hi."""
+        if not record["ints"]:
+            return None
+        text = ""
+        for digit in str(record["ints"].pop(0)):
+            if int(text + digit) <= hi:
+                text += digit
+        return int(text)
 
     monkeypatch.setattr(dialogs, "error", error)
     monkeypatch.setattr(dialogs, "ask_yes_no", ask)
@@ -121,6 +129,12 @@ def test_frame_stepping_is_exact_and_goto(qtbot, window, project_path, calls):
     press(qtbot, window, "Ctrl+G")
     wait_frame(qtbot, window, 57)
     assert window.timeline.playhead == 57
+    calls["ints"].append(9999)             # past the end: the last frame, and the line says so
+    press(qtbot, window, "Ctrl+G")
+    wait_frame(qtbot, window, N_FRAMES - 1)
+    assert window.statusBar().currentMessage() == (
+        f"Frame 9999 is past the end of clip (frames 0-{N_FRAMES - 1}): "
+        f"at the last frame, {N_FRAMES - 1}")
     press(qtbot, window, "End")
     wait_frame(qtbot, window, N_FRAMES - 1)
     press(qtbot, window, "Right")          # clamps at the last frame
