@@ -159,8 +159,8 @@ class ReviewPanel(QDockWidget):
         self.onset_box, self.apex_box, self.offset_box = QSpinBox(), QSpinBox(), QSpinBox()
         for name, box in (("onset", self.onset_box), ("apex", self.apex_box),
                           ("offset", self.offset_box)):
-            box.setRange(0, 10 ** 7)
-            box.setKeyboardTracking(False)
+            box.setRange(0, 10 ** 7)          # not the video's end: a bound there refused the
+            box.setKeyboardTracking(False)    # digit past it, so 400 typed read as 40
             adjust.addWidget(QLabel(name))
             adjust.addWidget(box)
         self.adjust_button = QPushButton("Adjust")
@@ -460,10 +460,7 @@ class ReviewPanel(QDockWidget):
             self._sync_edit_span()
             return
         on, ap, off = review_state(self.mw.project, self.run_id, p)[1] or (p.onset, p.apex, p.offset)
-        record = self.mw.project.videos.get(p.video) if self.mw.project is not None else None
-        top = (record.n_frames - 1) if record is not None else 10 ** 7
         for box, value in ((self.onset_box, on), (self.apex_box, ap), (self.offset_box, off)):
-            box.setRange(0, max(top, 0))
             box.setValue(int(value))
         self._sync_edit_span()
 
@@ -562,6 +559,11 @@ class ReviewPanel(QDockWidget):
         values = (self.onset_box.value(), self.apex_box.value(), self.offset_box.value())
         if not values[0] <= values[1] <= values[2]:
             self.mw.show_status("Adjusted boundaries need onset <= apex <= offset", 6000)
+            return False
+        record = self.mw.project.videos.get(p.video) if p is not None else None
+        if record is not None and values[2] > record.n_frames - 1:
+            self.mw.show_status(f"Offset {values[2]} is past the end of {p.video} "
+                                f"(frames 0-{record.n_frames - 1})", 6000)
             return False
         return self._decide(ADJUSTED, p, adjusted=values, advance=False)
 

@@ -200,6 +200,25 @@ def test_adjust_boundaries_is_an_accept_with_new_bounds(window):
     assert mw.project.labels.get("v1", p.apex + 1, "ME") is None
 
 
+def test_adjust_offset_typed_past_the_end_is_refused_not_cut(window, qtbot):
+    """Typed into the box, a frame past the video's end stays what was typed and Adjust says why
+    it refuses; a box bounded at the end took 224 as 22 in a 200-frame video."""
+    mw, c = window
+    p = _proposal(c, "v1", 110)
+    c.review.select(p)
+    last = mw.project.videos["v1"].n_frames - 1
+    edit = c.review.offset_box.lineEdit()
+    edit.selectAll()
+    qtbot.keyClicks(edit, str(last + 25))
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    assert c.review.offset_box.value() == last + 25
+    depth = mw.undo_stack.count()
+    assert not c.review.adjust_current()
+    assert mw.undo_stack.count() == depth
+    assert mw.statusBar().currentMessage() == \
+        f"Offset {last + 25} is past the end of v1 (frames 0-{last})"
+
+
 def test_accept_as_the_other_class_labels_it_and_rejects_the_proposals_class(window, qtbot):
     """C on an ME proposal that is really a MaE: one undo step holding a MaE label at the apex and
     a rejection of the ME proposal, which the next run reads as "MaE here, not ME"."""
