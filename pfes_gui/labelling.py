@@ -73,7 +73,11 @@ class LabelController(QObject):
         w = self.w
         if w.current_video_id is None or w.readonly():
             return False
-        return w.push_edit(AddLabel(w.current_video_id, int(frame), cls, w.annotator))
+        if not w.push_edit(AddLabel(w.current_video_id, int(frame), cls, w.annotator)):
+            return False
+        # said like Delete and T are: a late M after a held arrow key lands a frame or two on
+        w.show_status(f"{cls} label added at frame {int(frame)}", 4000)
+        return True
 
     def _may_edit(self, label) -> bool:
         """Refuse (with a message) to change another annotator's label unless the switch is on."""

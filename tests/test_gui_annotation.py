@@ -52,7 +52,9 @@ def test_keys_add_labels_and_undo_redo(qtbot, window):
     press(qtbot, window, "M")
     window.go_to_frame("face", 25)
     press(qtbot, window, "E")
+    assert window.statusBar().currentMessage() == "ME label added at frame 25"
     press(qtbot, window, "M")          # MaE and ME may share a frame
+    assert window.statusBar().currentMessage() == "MaE label added at frame 25"
     assert labels(window) == [(10, "MaE"), (25, "MaE"), (25, "ME")]
     assert len(changes) == 3
     assert window.video_list.item(0, 1).text() == "2" and window.video_list.item(0, 2).text() == "1"
