@@ -327,7 +327,8 @@ class MainWindow(QMainWindow):
             push_edit(self.undo_stack, self.project, edit, self.labelling.edit_applied,
                       self.saver.wait_for_save, on_error=self.edit_failed)
         except LabelError as exc:         # a refused edit (duplicate, out of range): say why
-            self.show_status(str(exc), 6000)
+            why = str(exc)
+            self.show_status(why[:1].upper() + why[1:], 6000)
             QApplication.beep()
             return False
         except PfesError as exc:          # the journal cannot be written (disk full...)

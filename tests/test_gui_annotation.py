@@ -62,7 +62,8 @@ def test_keys_add_labels_and_undo_redo(qtbot, window):
     # A second MaE on the same frame is refused: status message, nothing pushed.
     press(qtbot, window, "M")
     assert window.undo_stack.count() == 3
-    assert "already exists" in window.statusBar().currentMessage()
+    assert window.statusBar().currentMessage().startswith("A MaE label of annotator 'ann' already "
+                                                          "exists at frame 25")
     press(qtbot, window, "Ctrl+Z")
     press(qtbot, window, "Ctrl+Z")
     assert labels(window) == [(10, "MaE")]
