@@ -193,8 +193,8 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.diff_gain)
         for w in (self.diff_mode, self.diff_back, self.diff_gain):
             w.setToolTip("|frame - reference| x gain, added on top of the frame: subtle motion lights up")
-        self.diff_back.editingFinished.connect(self._central.setFocus)
-        self.diff_gain.editingFinished.connect(self._central.setFocus)
+        shortcuts.return_keys_on_commit(self.diff_back, self._central)
+        shortcuts.return_keys_on_commit(self.diff_gain, self._central)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
         self.playback_toolbar = bar
 

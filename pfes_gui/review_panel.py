@@ -26,7 +26,7 @@ from pfes_core.reviews import other_class_labels
 from pfes_core.scan_stretches import SCAN_SECONDS
 from pfes_core.types import Interval
 
-from . import class_color
+from . import class_color, shortcuts
 from .look_queue import LookQueue
 from .review_commands import (ACCEPTED, ADJUSTED, REJECTED, SETTLED, apply_review,
                               decision_link, describe, likely_misses, review_state,
@@ -163,7 +163,10 @@ class ReviewPanel(QDockWidget):
             box.setKeyboardTracking(False)    # digit past it, so 400 typed read as 40
             adjust.addWidget(QLabel(name))
             adjust.addWidget(box)
+        for box in (self.onset_box, self.apex_box, self.offset_box):
+            shortcuts.return_keys_on_commit(box, self.mw.centralWidget())
         self.adjust_button = QPushButton("Adjust")
+        self.adjust_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.adjust_button.setToolTip("Accept the selected proposal with these boundaries")
         self.adjust_button.clicked.connect(self.adjust_current)
         adjust.addWidget(self.adjust_button)

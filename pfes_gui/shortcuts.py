@@ -97,6 +97,20 @@ _DEFAULTS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+def return_keys_on_commit(box, target) -> None:
+    """Hand the keyboard back to `target` once a spin box's value is committed (Return, its
+    arrows clicked or the Up key): a box that kept the focus took the next Right as a cursor move,
+    not a frame step, and swallowed M. Leaving it by Tab or a click elsewhere is left alone."""
+    box.setKeyboardTracking(False)          # typed digits commit on Return, not on each key
+
+    def commit(*_args) -> None:
+        if box.hasFocus():
+            target.setFocus()
+
+    box.editingFinished.connect(commit)
+    box.valueChanged.connect(commit)
+
+
 def normalize_key(key: str) -> str:
     """Canonical portable text for a key string, so 'shift+right' and 'Shift+Right' collide."""
     seq = QKeySequence(key)

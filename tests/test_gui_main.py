@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
+from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QKeySequence  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from pfes_core.project import Project  # noqa: E402
 from pfes_gui import dialogs, shortcuts  # noqa: E402
@@ -253,6 +255,30 @@ def test_difference_overlay(qtbot, window, project_path):
     press(qtbot, window, "Right")
     qtbot.waitUntil(lambda: window.frame_view.frame_index == 31
                     and window.frame_view.diff_image.image.max() > 0, timeout=5000)
+
+
+def test_toolbar_spin_box_hands_the_keys_back(qtbot, window, project_path):
+    """After stepping the difference box (Up, or its arrows) or typing a value and Return, the
+    keys belong to the annotation shortcuts again: Right steps a frame and M adds a label. The box
+    used to keep the focus after a step, and took Right as a cursor move and M as text."""
+    window.open_project(project_path)
+    wait_frame(qtbot, window, 0)
+    box = window.diff_back
+    box.setFocus()
+    qtbot.waitUntil(box.hasFocus)
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Up)
+    assert box.value() == 6
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Right)
+    wait_frame(qtbot, window, 1)
+    box.setFocus()
+    qtbot.waitUntil(box.hasFocus)
+    box.lineEdit().selectAll()
+    qtbot.keyClicks(QApplication.focusWidget(), "12")
+    assert box.hasFocus()                  # typing stays in the box until Return
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
+    assert box.value() == 12
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_M)
+    assert [(lab.frame, lab.cls) for lab in window.project.labels.for_video("clip")] == [(1, "MaE")]
 
 
 def test_proposal_navigation_and_overlays(qtbot, window, project_path):

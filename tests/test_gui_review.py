@@ -207,11 +207,17 @@ def test_adjust_offset_typed_past_the_end_is_refused_not_cut(window, qtbot):
     p = _proposal(c, "v1", 110)
     c.review.select(p)
     last = mw.project.videos["v1"].n_frames - 1
+    mw.show()
+    qtbot.waitExposed(mw)
+    mw.activateWindow()
+    c.review.offset_box.setFocus()
+    qtbot.waitUntil(c.review.offset_box.hasFocus)
     edit = c.review.offset_box.lineEdit()
     edit.selectAll()
     qtbot.keyClicks(edit, str(last + 25))
     qtbot.keyClick(edit, Qt.Key.Key_Return)
     assert c.review.offset_box.value() == last + 25
+    assert mw.centralWidget().hasFocus()   # Return hands the keys back to the desk (A, R, arrows)
     depth = mw.undo_stack.count()
     assert not c.review.adjust_current()
     assert mw.undo_stack.count() == depth
