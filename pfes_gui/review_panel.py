@@ -392,6 +392,14 @@ class ReviewPanel(QDockWidget):
                 settled += 1
         done = sum(counts.values())
         what = (f"Proposals from the {self.origin}" if self.origin else f"Run {self.run_id}")
+        if total == 0 and not self.origin:
+            # a first training on a few labels can be confident nowhere; an empty table with
+            # "0 reviewed" left the annotator no next step
+            self.summary_label.setText(
+                f"{what} proposed nothing: no candidate passed the score threshold and the class "
+                f"gate. The Review queue tab has places to look (K: where the model came closest, "
+                f"S: a stretch to scan whole); label the expressions you find, then Retrain.")
+            return
         self.summary_label.setText(
             f"{what}: {total} proposals, {done} reviewed "
             f"({counts[ACCEPTED]} accepted, {counts[ADJUSTED]} adjusted, "

@@ -200,6 +200,19 @@ def test_adjust_boundaries_is_an_accept_with_new_bounds(window):
     assert mw.project.labels.get("v1", p.apex + 1, "ME") is None
 
 
+def test_a_run_that_proposed_nothing_says_what_to_do_next(window):
+    """A first training on a few labels can propose nothing anywhere: the summary says so and points
+    to the looks, not '0 proposals, 0 reviewed'."""
+    from dataclasses import replace
+
+    mw, c = window
+    empty = {v: replace(pred, proposals=[]) for v, pred in c.review.predictions.items()}
+    c.review.set_run(RUN_ID, empty)
+    text = c.review.summary_label.text()
+    assert text.startswith(f"Run {RUN_ID} proposed nothing") and "Review queue" in text
+    assert c.review.model.rowCount() == 0
+
+
 def test_adjust_offset_typed_past_the_end_is_refused_not_cut(window, qtbot):
     """Typed into the box, a frame past the video's end stays what was typed and Adjust says why
     it refuses; a box bounded at the end took 224 as 22 in a 200-frame video."""
