@@ -48,7 +48,7 @@ from pfes_core.metrics import evaluate
 from pfes_core.spotting import preset_for_fps, preset_from_settings, propose
 from pfes_core.types import CLASSES, ME, Interval
 
-from loop_oracle import Oracle, expression_key  # noqa: E402  (benchmarks/ is the script's folder)
+from loop_oracle import Oracle, budget_left, expression_key  # noqa: E402  (benchmarks/ is the script's folder)
 
 HAND_ACTIONS = 3
 
@@ -300,6 +300,13 @@ def run_seed(args, labelled, review, test, truth, seed: int, candidates=None) ->
             if reviewing:
                 shown = spot(models(states), review, preset, cfg.predict_chunk)
                 decided = oracle.review(shown, args.budget, args.order)
+            if args.fill_looks and reviewing:
+                # proposals ran out before the budget (a first training on a few labels can propose
+                # nothing): the rest of the budget goes to the queue's looks, as the desk then says
+                left = budget_left(decided, args.budget)
+                if left:
+                    loose = spot(models(states), review, loose_preset(preset), cfg.predict_chunk)
+                    decided["fill_clicked"] = oracle.visit_misses(loose, shown, left)
             if args.misses and reviewing:
                 if args.miss_source == "model":     # the model's own runs below the proposal scores
                     candidates = spot(models(states), review, loose_preset(preset), cfg.predict_chunk)
@@ -469,6 +476,9 @@ def main(argv=None) -> int:
     ap.add_argument("--miss-source", choices=("motion", "model"), default="motion",
                     help="where --misses looks: the motion baseline's proposals, or the model's own "
                          "candidate runs whatever their score")
+    ap.add_argument("--fill-looks", action="store_true",
+                    help="per round, spend what the proposals leave of --budget on the model's own "
+                         "candidate runs (the queue's looks), as the desk advises when a run proposes too few")
     ap.add_argument("--scans", type=int, default=0,
                     help="per round, also scan the next N stretches the desk offers (6 s each), clicking "
                          "every expression there (Oracle.scan: one action per stretch and per click)")
@@ -517,7 +527,7 @@ def main(argv=None) -> int:
         doc = {"command": command, "commands": [command], "variants": args.variants, "rounds": args.rounds,
                "names": {k: VARIANTS[k][0] for k in args.variants},
                "budget": args.budget, "order": args.order, "misses": args.misses, "miss_source": args.miss_source,
-               "scans": args.scans, "seeds": seeds, "members": args.members, "warm_lr": args.warm_lr,
+               "scans": args.scans, "fill_looks": args.fill_looks, "seeds": seeds, "members": args.members, "warm_lr": args.warm_lr,
                "baseline_review": baseline_review(review, truth, rois, args.budget * args.rounds, args.adjust,
                                                   args.reclass),
                "adjust": args.adjust, "reclass": args.reclass,

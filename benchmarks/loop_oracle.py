@@ -19,6 +19,13 @@ def expression_key(t: Interval) -> tuple:
     return (t.video, t.cls, t.onset, t.offset)
 
 
+def budget_left(decided: dict, budget: int) -> int:
+    """What a round's proposal review (`Oracle.review`'s counts) left of its budget: the looks a
+    run that proposed too few gets instead (bench_review_loop.py --fill-looks)."""
+    judged = sum(decided.get(k, 0) for k in ("accepted", "rejected", "adjusted", "other_class"))
+    return max(budget - judged, 0)
+
+
 def _holds_label(points: list[tuple[int, int]], p: Interval) -> bool:
     """A point label (frame, class index) of p's class lies inside p (the app's `linked_label`)."""
     c = CLASSES.index(p.cls)

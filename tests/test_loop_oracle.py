@@ -65,6 +65,22 @@ def test_the_budget_counts_every_decision():
     assert sum(oracle.review(PROPOSALS, budget=2).values()) == 2
 
 
+def test_what_proposals_leave_of_the_budget_goes_to_looks_one_action_each():
+    mod = _oracle_module()
+    oracle = mod.Oracle(TRUTH)
+    assert mod.budget_left(oracle.review(PROPOSALS, budget=20), 20) == 16
+    # a run that proposed nothing: the whole budget is looks at its candidate runs, best first
+    oracle = mod.Oracle(TRUTH)
+    left = mod.budget_left(oracle.review({"v": []}, budget=3), 3)
+    candidates = {"v": [Interval("v", "ME", 101, 105, 110, 0.3),     # the ME's apex 106 is inside
+                        Interval("v", "MaE", 300, 310, 320, 0.2),    # nothing there
+                        Interval("v", "MaE", 12, 20, 30, 0.1),       # the MaE at 10-40
+                        Interval("v", "MaE", 201, 214, 229, 0.05)]}  # past the budget
+    assert left == 3 and oracle.visit_misses(candidates, {"v": []}, left) == 2
+    assert oracle.actions == 3 and len(oracle.found) == 2
+    assert oracle.points("v") == [(25, 0), (106, 1)]       # clicked at the true apexes
+
+
 def test_quantile_order_gives_each_class_review_in_its_share_of_the_proposals():
     mod = _oracle_module()
     mae = [Interval("v", "MaE", 10 * i, 10 * i + 3, 10 * i + 6, 0.9 - 0.01 * i) for i in range(6)]
