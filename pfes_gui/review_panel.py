@@ -159,12 +159,10 @@ class ReviewPanel(QDockWidget):
         self.onset_box, self.apex_box, self.offset_box = QSpinBox(), QSpinBox(), QSpinBox()
         for name, box in (("onset", self.onset_box), ("apex", self.apex_box),
                           ("offset", self.offset_box)):
-            box.setRange(0, 10 ** 7)          # not the video's end: a bound there refused the
-            box.setKeyboardTracking(False)    # digit past it, so 400 typed read as 40
+            box.setRange(0, 10 ** 7)    # not the video's end: a box bounded there refused the digit
+            shortcuts.return_keys_on_commit(box, self.mw.centralWidget())   # past it (400 read as 40)
             adjust.addWidget(QLabel(name))
             adjust.addWidget(box)
-        for box in (self.onset_box, self.apex_box, self.offset_box):
-            shortcuts.return_keys_on_commit(box, self.mw.centralWidget())
         self.adjust_button = QPushButton("Adjust")
         self.adjust_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.adjust_button.setToolTip("Accept the selected proposal with these boundaries")

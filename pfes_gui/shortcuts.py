@@ -84,7 +84,8 @@ _DEFAULTS: tuple[tuple[str, str, str, str], ...] = (
     ("play.toggle", "Space", "Play / pause", "Playback"),
     ("play.faster", "Ctrl+Up", "Faster playback", "Playback"),
     ("play.slower", "Ctrl+Down", "Slower playback", "Playback"),
-    ("play.loop", "L", "Loop around the label or proposal at the playhead (again: stop, back where it began)", "Playback"),
+    ("play.loop", "L", "Loop around the label or proposal at the playhead (again: stop, back where it "
+                       "began)", "Playback"),
     # View
     ("view.landmarks", "O", "Show / hide landmarks and ROIs", "View"),
     ("view.difference", "D", "Show / hide the amplified difference to the reference frame", "View"),
